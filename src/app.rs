@@ -1,0 +1,2 @@
+//! The assembled application.
+pub struct App;

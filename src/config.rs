@@ -1,0 +1,133 @@
+//! The settings tree: `config/default.toml`, then `DATABASE_URL` and `SAGAFLOW_SECTION__KEY`
+//! environment overrides (figment). Secrets never reach a log line: `Debug` is redacted where
+//! a field holds one.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+use crate::providers::ProvidersConfig;
+
+/// Everything a node needs to run; built once at start-up and shared read-only.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub server: ServerSettings,
+    pub worker: WorkerSettings,
+    pub scheduler: SchedulerSettings,
+    pub workflows: WorkflowSettings,
+    /// Cron jobs by name; each tick starts a saga of `workflow`.
+    #[serde(default)]
+    pub cron: BTreeMap<String, CronJob>,
+    #[serde(default)]
+    pub providers: ProvidersConfig,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// Postgres URL; `DATABASE_URL` overrides it. Redacted from `Debug` because it may carry a
+    /// password.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &"<redacted>")
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Address the HTTP API binds; port 0 picks a free port (tests use it).
+    pub bind: String,
+    /// Request bodies larger than this are refused with 413 before they are parsed.
+    pub body_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    /// How many sagas one worker runs at once.
+    pub concurrency: usize,
+    /// How many sagas one claim statement takes.
+    pub claim_batch: i64,
+    /// How long a claim holds a saga before another worker may take it over.
+    #[serde(with = "duration")]
+    pub lease: Duration,
+    /// How often a worker looks for due sagas when nothing woke it.
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
+    /// How long a drain waits for in-flight steps on shutdown before releasing them.
+    #[serde(with = "duration")]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SchedulerSettings {
+    /// How often cron schedules are evaluated.
+    #[serde(with = "duration")]
+    pub tick_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkflowSettings {
+    /// Folder holding the `*.toml` workflow definitions.
+    pub dir: PathBuf,
+}
+
+/// One cron job: a schedule (seconds field first, as the `cron` crate reads it) and the saga
+/// each tick starts.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CronJob {
+    pub schedule: String,
+    pub workflow: String,
+    #[serde(default)]
+    pub input: serde_json::Value,
+}
+
+impl Settings {
+    /// Loads `config/default.toml` (or the file named by `SAGAFLOW_CONFIG`) and applies the
+    /// environment on top.
+    pub fn load() -> Result<Self, figment::Error> {
+        let file = std::env::var("SAGAFLOW_CONFIG").unwrap_or_else(|_| "config/default.toml".into());
+        Self::from_figment(Figment::new().merge(Toml::file(file)))
+    }
+
+    /// Loads the built-in defaults (compiled in) plus the environment; used by tests and by
+    /// commands run outside the repository.
+    pub fn defaults() -> Result<Self, figment::Error> {
+        Self::from_figment(Figment::new().merge(Toml::string(DEFAULT_TOML)))
+    }
+
+    fn from_figment(base: Figment) -> Result<Self, figment::Error> {
+        base.merge(Env::prefixed("SAGAFLOW_").split("__").ignore(&["config"]))
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
+            .extract()
+    }
+}
+
+/// The repository's `config/default.toml`, compiled in so the binary runs from anywhere.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+/// Serde for human durations such as `"30s"` or `"5m"`.
+pub mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+
+    pub fn serialize<S: Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*value).to_string())
+    }
+}

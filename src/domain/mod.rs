@@ -1,0 +1,1 @@
+//! Business entities with their own typed rules, independent of the engine.

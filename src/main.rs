@@ -1,0 +1,2 @@
+//! The `sagaflow` command line.
+fn main() {}
