@@ -1,2 +1,157 @@
-//! The assembled application.
-pub struct App;
+//! The assembled application: one `App::build(Settings)` used by `main` and by tests, and the
+//! node roles it can serve.
+
+use std::sync::Arc;
+
+use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::Settings;
+use crate::engine::action::ActionRegistry;
+use crate::engine::clock::{Clock, SystemClock};
+use crate::engine::definition::{Catalog, DefinitionError};
+use crate::engine::runtime::Runtime;
+use crate::engine::scheduler::{self, Scheduler};
+use crate::engine::worker::Worker;
+use crate::store::{self, Store};
+
+/// Start-up failures. Each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("workflow definitions are invalid:\n{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Definitions(Vec<DefinitionError>),
+    #[error("{0}")]
+    Scheduler(String),
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("server error: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Which parts a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    All,
+    Api,
+    Worker,
+    Scheduler,
+}
+
+/// Knobs tests turn: a manual clock, extra actions.
+#[derive(Default)]
+pub struct Options {
+    pub clock: Option<Arc<dyn Clock>>,
+    pub extra_actions: Option<Box<dyn FnOnce(&mut ActionRegistry) + Send>>,
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub rt: Arc<Runtime>,
+}
+
+impl App {
+    pub async fn build(settings: Settings) -> Result<Self, Error> {
+        Self::build_with(settings, Options::default()).await
+    }
+
+    /// Connects, migrates, loads and validates `workflows/`, and records the definitions that
+    /// new sagas will be pinned to.
+    pub async fn build_with(settings: Settings, opts: Options) -> Result<Self, Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.database.max_connections)
+            .connect(&settings.database.url)
+            .await
+            .map_err(Error::Connect)?;
+        let store = Store::new(pool.clone());
+        store.migrate().await?;
+        let mut registry = crate::steps::registry(&pool);
+        if let Some(extra) = opts.extra_actions {
+            extra(&mut registry);
+        }
+        let catalog = Catalog::load_dir(&settings.workflows.dir, &|name| registry.contains(name))
+            .map_err(Error::Definitions)?;
+        let clock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        store.register_definitions(&catalog, clock.now()).await?;
+        crate::telemetry::prometheus();
+        let rt = Arc::new(Runtime::new(
+            store,
+            Arc::new(catalog),
+            Arc::new(registry),
+            clock,
+            settings.worker.clone(),
+        ));
+        Ok(Self { settings, rt })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.rt.store
+    }
+
+    pub fn router(&self) -> axum::Router {
+        crate::api::router(crate::api::AppState::new(
+            self.rt.clone(),
+            self.settings.clone(),
+        ))
+    }
+
+    pub fn worker(&self, name: &str) -> Worker {
+        Worker::new(self.rt.clone(), name)
+    }
+
+    pub fn scheduler(&self, node: &str) -> Result<Scheduler, Error> {
+        Scheduler::new(
+            self.rt.clone(),
+            &self.settings.cron,
+            node,
+            self.settings.scheduler.tick_interval,
+        )
+        .map_err(Error::Scheduler)
+    }
+
+    /// Runs the parts of `role` until `shutdown`, then drains them.
+    pub async fn serve(self, role: Role, shutdown: CancellationToken) -> Result<(), Error> {
+        let node = node_name();
+        let mut tasks = tokio::task::JoinSet::new();
+        if matches!(role, Role::All | Role::Worker) {
+            tasks.spawn(scheduler::relay_wakeups(self.rt.clone(), shutdown.clone()));
+            tasks.spawn(self.worker(&node).run(shutdown.clone()));
+        }
+        if matches!(role, Role::All | Role::Scheduler) {
+            tasks.spawn(self.scheduler(&node)?.run(shutdown.clone()));
+        }
+        if matches!(role, Role::All | Role::Api) {
+            let addr = self.settings.server.bind.clone();
+            let listener = tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|source| Error::Bind {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or(addr), "HTTP API listening");
+            let router = self.router();
+            let stop = shutdown.clone();
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await
+                .map_err(Error::Serve)?;
+        } else {
+            shutdown.cancelled().await;
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+}
+
+/// This node's name in leases and cron claims: host and process id.
+pub fn node_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "node".into());
+    format!("{host}-{}", std::process::id())
+}

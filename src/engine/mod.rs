@@ -1,1 +1,18 @@
-//! placeholder
+//! The durable runtime. It knows nothing about orders: it claims sagas, runs their steps'
+//! actions, asks the lifecycle what comes next and checkpoints the answer.
+
+pub mod action;
+pub mod clock;
+pub mod definition;
+pub mod lifecycle;
+pub mod retry;
+pub mod runtime;
+pub mod scheduler;
+pub mod worker;
+
+pub use action::{
+    Action, ActionRegistry, Effects, OutcomeKind, StepContext, StepError, StepOutcome,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use definition::{Catalog, WorkflowDef};
+pub use lifecycle::{Decision, Event, Next, SagaState};

@@ -1,1 +1,194 @@
-//! placeholder
+//! The sample workflows' actions. They do what the saga input tells them, so engine tests and
+//! the demo can script any path: succeed, fail N times, fail for good, park, wait, sleep.
+//!
+//! Input shape: `{"steps": {"<step>": Script}, "compensations": {"<step>": Script}, "polls":
+//! {"<step>": "done" | "pending"}}`, where a Script is `{"fail_times": n, "fail": "retryable" |
+//! "permanent" | "park", "wait": bool, "sleep_ms": n}`. Each run writes a `sample_effects` row.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::engine::action::{Action, ActionRegistry, Signal, StepContext, StepError, StepOutcome};
+
+/// What the input asks one step (or compensation) to do.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Script {
+    /// Fail this many attempts, then succeed.
+    fail_times: u32,
+    /// How to fail: `retryable` (default), `permanent` (every attempt) or `park`.
+    fail: Option<String>,
+    /// Ask for the step's wait after the action.
+    wait: bool,
+    /// Sleep before answering (a slow provider).
+    sleep_ms: u64,
+}
+
+fn script(ctx: &StepContext, section: &str) -> Script {
+    ctx.input
+        .get(section)
+        .and_then(|s| s.get(&ctx.step))
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Applies a script: sleeps, records the effect, then fails or succeeds as told.
+async fn play(
+    pool: &PgPool,
+    ctx: &StepContext,
+    s: &Script,
+    kind: &str,
+    idempotent: bool,
+) -> Result<(), StepError> {
+    if s.sleep_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(s.sleep_ms)).await;
+    }
+    sqlx::query(
+        "INSERT INTO sample_effects (saga_id, step, kind, attempt, idempotency_key, idempotent, worker_pid)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(ctx.saga_id)
+    .bind(&ctx.step)
+    .bind(kind)
+    .bind(ctx.attempt as i32)
+    .bind(&ctx.idempotency_key)
+    .bind(idempotent)
+    .bind(std::process::id() as i32)
+    .execute(pool)
+    .await
+    .map_err(|e| StepError::retryable("database", e.to_string()))?;
+    match s.fail.as_deref() {
+        Some("permanent") => Err(StepError::permanent(
+            "scripted",
+            format!("{} told to fail for good", ctx.step),
+        )),
+        Some("park") => Err(StepError::park(
+            "scripted",
+            format!("{} told to park", ctx.step),
+        )),
+        _ if ctx.attempt <= s.fail_times => Err(StepError::retryable(
+            "scripted",
+            format!(
+                "{} told to fail {} time(s); attempt {}",
+                ctx.step, s.fail_times, ctx.attempt
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `sample.work`: a step with a recorded side effect.
+struct Work {
+    pool: PgPool,
+    idempotent: bool,
+}
+
+#[async_trait]
+impl Action for Work {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        let s = script(ctx, "steps");
+        play(&self.pool, ctx, &s, "action", self.idempotent).await?;
+        let output = json!({ "step": ctx.step, "attempt": ctx.attempt });
+        Ok(if s.wait {
+            StepOutcome::wait(output)
+        } else {
+            StepOutcome::done(output)
+        })
+    }
+
+    /// A signal with `"status": "failed"` fails the step (retryable); anything else completes it.
+    fn on_signal(&self, _ctx: &StepContext, signal: &Signal) -> Result<StepOutcome, StepError> {
+        match signal.payload.get("status").and_then(Value::as_str) {
+            Some("failed") => Err(StepError::retryable(
+                "signal_failed",
+                "the signal reported a failure",
+            )),
+            Some("pending") => Ok(StepOutcome::pending()),
+            _ => Ok(StepOutcome::done(json!({ "signal": signal.payload }))),
+        }
+    }
+
+    fn idempotent(&self) -> bool {
+        self.idempotent
+    }
+}
+
+/// `sample.undo`: a compensation with a recorded side effect.
+struct Undo {
+    pool: PgPool,
+}
+
+#[async_trait]
+impl Action for Undo {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        let s = script(ctx, "compensations");
+        play(&self.pool, ctx, &s, "undo", false).await?;
+        Ok(StepOutcome::done(json!({ "undone": ctx.step })))
+    }
+}
+
+/// `sample.poll`: answers what `polls.<step>` says (`done` by default).
+struct Poll {
+    pool: PgPool,
+}
+
+#[async_trait]
+impl Action for Poll {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        play(&self.pool, ctx, &Script::default(), "poll", true).await?;
+        match ctx
+            .input
+            .get("polls")
+            .and_then(|p| p.get(&ctx.step))
+            .and_then(Value::as_str)
+        {
+            Some("pending") => Ok(StepOutcome::pending()),
+            _ => Ok(StepOutcome::done(json!({ "polled": true }))),
+        }
+    }
+
+    fn idempotent(&self) -> bool {
+        true
+    }
+}
+
+/// `sample.noop`: does nothing; the bench measures the engine alone with it.
+struct Noop;
+
+#[async_trait]
+impl Action for Noop {
+    async fn run(&self, _ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        Ok(StepOutcome::done(Value::Null))
+    }
+
+    fn idempotent(&self) -> bool {
+        true
+    }
+}
+
+pub fn register(registry: &mut ActionRegistry, pool: &PgPool) {
+    registry
+        .register(
+            "sample.work",
+            Work {
+                pool: pool.clone(),
+                idempotent: false,
+            },
+        )
+        // A charge carries its idempotency key to the (imagined) processor, so running it twice
+        // after a crash is harmless: it declares itself idempotent.
+        .register(
+            "sample.charge",
+            Work {
+                pool: pool.clone(),
+                idempotent: true,
+            },
+        )
+        .register("sample.undo", Undo { pool: pool.clone() })
+        .register("sample.poll", Poll { pool: pool.clone() })
+        .register("sample.noop", Noop);
+}

@@ -1,1 +1,72 @@
-//! placeholder
+//! The only place with SQL: sagas, their history, signals, the outbox, cron claims and the
+//! definitions sagas are pinned to. Every time written here comes from the engine's Clock.
+
+mod checkpoint;
+mod cron;
+mod definitions;
+mod sagas;
+mod signals;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+
+pub use checkpoint::{Checkpoint, ClaimedSaga, NewEvent};
+pub use sagas::{EventRow, ListFilter, NewSaga, Page, SagaRow, Started};
+pub use signals::{Delivered, NewSignal};
+
+/// The schema, embedded so `sagaflow migrate` works from anywhere.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Errors of the storage layer. Handlers map these; they never see `sqlx::Error` itself.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("not found")]
+    NotFound,
+    #[error("idempotency key already used for a different request")]
+    IdempotencyConflict { saga_id: uuid::Uuid },
+    #[error(transparent)]
+    Illegal(#[from] crate::engine::lifecycle::IllegalTransition),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Definition(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+}
+
+impl Store {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// True when the database answers and every embedded migration has been applied.
+    pub async fn ready(&self) -> Result<bool> {
+        let applied: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(applied as usize >= MIGRATOR.iter().count())
+    }
+}
+
+/// The channel LISTEN/NOTIFY uses to wake workers early.
+pub const WAKE_CHANNEL: &str = "sagaflow_wake";

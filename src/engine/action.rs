@@ -1,0 +1,246 @@
+//! What a step does: the [`Action`] trait, its inputs and outcomes, and the registry that
+//! workflow files name actions from.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Everything an action may read. Actions do their side effects outside any transaction and
+/// hand rows that must commit with the checkpoint back through [`Effects`].
+#[derive(Debug, Clone)]
+pub struct StepContext {
+    pub saga_id: Uuid,
+    pub workflow: String,
+    pub step: String,
+    /// 1 for the first attempt of this step (or of its compensation).
+    pub attempt: u32,
+    /// `{saga_id}:{step}`: the same on every retry and after a crash, so providers can
+    /// deduplicate. Compensations get `{saga_id}:{step}:undo`.
+    pub idempotency_key: String,
+    /// The saga's start input.
+    pub input: Value,
+    /// Outputs of earlier steps, by step name.
+    pub outputs: Value,
+    pub now: DateTime<Utc>,
+}
+
+impl StepContext {
+    /// The output an earlier step recorded, if any.
+    pub fn output_of(&self, step: &str) -> Option<&Value> {
+        self.outputs.get(step)
+    }
+}
+
+/// A signal delivered to a waiting step.
+#[derive(Debug, Clone)]
+pub struct Signal {
+    pub id: i64,
+    pub name: String,
+    pub payload: Value,
+}
+
+/// How the step went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeKind {
+    /// Finished; move on.
+    Done,
+    /// The side effect is under way; wait for the step's signal (or poll).
+    Wait,
+    /// From a poll: not finished yet, keep waiting.
+    Pending,
+}
+
+/// A successful step result: its output and the rows to commit with the checkpoint.
+pub struct StepOutcome {
+    pub kind: OutcomeKind,
+    pub output: Value,
+    pub effects: Effects,
+}
+
+impl fmt::Debug for StepOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepOutcome")
+            .field("kind", &self.kind)
+            .field("output", &self.output)
+            .finish()
+    }
+}
+
+impl StepOutcome {
+    pub fn done(output: Value) -> Self {
+        Self {
+            kind: OutcomeKind::Done,
+            output,
+            effects: Effects::default(),
+        }
+    }
+
+    pub fn wait(output: Value) -> Self {
+        Self {
+            kind: OutcomeKind::Wait,
+            output,
+            effects: Effects::default(),
+        }
+    }
+
+    pub fn pending() -> Self {
+        Self {
+            kind: OutcomeKind::Pending,
+            output: Value::Null,
+            effects: Effects::default(),
+        }
+    }
+
+    /// Registers a provider reference (such as `reseller:123`) that signals will address.
+    pub fn correlate(mut self, key: impl Into<String>) -> Self {
+        self.effects.correlations.push(key.into());
+        self
+    }
+
+    pub fn with_outbox(mut self, row: OutboxRow) -> Self {
+        self.effects.outbox.push(row);
+        self
+    }
+
+    /// Adds a domain write that commits in the same transaction as the checkpoint.
+    pub fn with_write(mut self, write: DomainWrite) -> Self {
+        self.effects.writes.push(write);
+        self
+    }
+}
+
+/// A domain write: runs inside the checkpoint transaction, after the fence has passed.
+pub type DomainWrite = Box<
+    dyn for<'c> FnOnce(&'c mut sqlx::PgConnection) -> BoxFuture<'c, Result<(), sqlx::Error>>
+        + Send
+        + Sync,
+>;
+
+/// Rows that commit with a checkpoint.
+#[derive(Default)]
+pub struct Effects {
+    pub outbox: Vec<OutboxRow>,
+    pub correlations: Vec<String>,
+    pub writes: Vec<DomainWrite>,
+}
+
+impl Effects {
+    pub fn is_empty(&self) -> bool {
+        self.outbox.is_empty() && self.correlations.is_empty() && self.writes.is_empty()
+    }
+}
+
+/// An outbound delivery, written in the checkpoint and sent later by the outbox loop.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub topic: String,
+    pub destination: Option<String>,
+    pub payload: Value,
+}
+
+/// Why a step did not succeed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StepError {
+    /// Worth trying again: a timeout, a 5xx, a 429.
+    #[error("{code}: {message}")]
+    Retryable {
+        code: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
+    /// Trying again cannot help: bad input, 401, insufficient balance.
+    #[error("{code}: {message}")]
+    Permanent { code: String, message: String },
+    /// Hold the saga for an operator now (for example a provider balance too low to serve).
+    #[error("{code}: {message}")]
+    Park { code: String, message: String },
+}
+
+impl StepError {
+    pub fn retryable(code: impl Into<String>, message: impl Into<String>) -> Self {
+        StepError::Retryable {
+            code: code.into(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn permanent(code: impl Into<String>, message: impl Into<String>) -> Self {
+        StepError::Permanent {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn park(code: impl Into<String>, message: impl Into<String>) -> Self {
+        StepError::Park {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            StepError::Retryable { code, .. }
+            | StepError::Permanent { code, .. }
+            | StepError::Park { code, .. } => code,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            StepError::Retryable { message, .. }
+            | StepError::Permanent { message, .. }
+            | StepError::Park { message, .. } => message,
+        }
+    }
+}
+
+/// A step action, a compensation or a poll.
+#[async_trait]
+pub trait Action: Send + Sync + 'static {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError>;
+
+    /// Reads the signal a waiting step received. By default the signal's payload is the output.
+    fn on_signal(&self, ctx: &StepContext, signal: &Signal) -> Result<StepOutcome, StepError> {
+        let _ = ctx;
+        Ok(StepOutcome::done(signal.payload.clone()))
+    }
+
+    /// True when running twice under one idempotency key does no harm.
+    fn idempotent(&self) -> bool {
+        false
+    }
+}
+
+/// Actions by the name workflow files use.
+#[derive(Default, Clone)]
+pub struct ActionRegistry {
+    actions: HashMap<String, Arc<dyn Action>>,
+}
+
+impl ActionRegistry {
+    pub fn register(&mut self, name: impl Into<String>, action: impl Action) -> &mut Self {
+        self.actions.insert(name.into(), Arc::new(action));
+        self
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Action>> {
+        self.actions.get(name).cloned()
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.actions.contains_key(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.actions.keys().map(String::as_str)
+    }
+}

@@ -1,0 +1,589 @@
+//! Workflow definitions: parse `workflows/*.toml`, validate them against the registered
+//! actions, and render them as Mermaid. Errors name the file and line.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_spanned::Spanned;
+
+use super::retry::RetryPolicy;
+
+/// One workflow, as the engine runs it. Stored in `workflow_definitions` so a saga keeps the
+/// version it started with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowDef {
+    pub name: String,
+    pub version: i32,
+    #[serde(default)]
+    pub description: String,
+    pub steps: Vec<StepDef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepDef {
+    pub name: String,
+    pub action: String,
+    pub compensation: Option<String>,
+    pub retry: RetryPolicy,
+    pub compensation_retry: RetryPolicy,
+    pub wait: Option<WaitDef>,
+    /// Longest a single attempt may run before it counts as a retryable timeout.
+    #[serde(default, with = "opt_duration")]
+    pub timeout: Option<Duration>,
+    pub on_exhausted: OnExhausted,
+}
+
+/// What a step waits for after its action succeeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WaitDef {
+    pub signal: String,
+    #[serde(with = "crate::config::duration")]
+    pub timeout: Duration,
+    /// Action asked for the answer when the timeout passes without the signal.
+    pub poll: Option<String>,
+    /// How many polls that answer "still pending" are tolerated before the step fails.
+    pub max_polls: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnExhausted {
+    Compensate,
+    Park,
+}
+
+impl WorkflowDef {
+    /// Index of the newest step at or before `from` that has a compensation.
+    pub fn compensable_at_or_before(&self, from: usize) -> Option<usize> {
+        (0..=from.min(self.steps.len().saturating_sub(1)))
+            .rev()
+            .find(|&i| self.steps[i].compensation.is_some())
+    }
+
+    /// Stable hash of the definition, to notice a file edited without a version bump.
+    pub fn body_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let body = serde_json::to_vec(self).unwrap_or_default();
+        hex::encode(Sha256::digest(body))
+    }
+
+    /// The saga as a Mermaid flowchart, compensations included.
+    pub fn mermaid(&self) -> String {
+        let mut out = format!(
+            "flowchart TD\n    start([start {} v{}])\n",
+            self.name, self.version
+        );
+        let mut prev = "start".to_string();
+        for (i, step) in self.steps.iter().enumerate() {
+            let label = match &step.wait {
+                Some(w) => format!(
+                    "{}<br/>{}<br/>waits for {}",
+                    step.name, step.action, w.signal
+                ),
+                None => format!("{}<br/>{}", step.name, step.action),
+            };
+            out.push_str(&format!("    s{i}[\"{label}\"]\n    {prev} --> s{i}\n"));
+            if let Some(c) = &step.compensation {
+                out.push_str(&format!("    c{i}[/\"undo {}<br/>{c}\"/]\n", step.name));
+            }
+            let on_fail = match step.on_exhausted {
+                OnExhausted::Park => "parked".to_string(),
+                OnExhausted::Compensate => match self.compensable_at_or_before(i) {
+                    Some(j) => format!("c{j}"),
+                    None => "compensated".to_string(),
+                },
+            };
+            out.push_str(&format!("    s{i} -. exhausted .-> {on_fail}\n"));
+            prev = format!("s{i}");
+        }
+        out.push_str(&format!("    {prev} --> completed([completed])\n"));
+        for (i, step) in self.steps.iter().enumerate().rev() {
+            if step.compensation.is_some() {
+                let next = i
+                    .checked_sub(1)
+                    .and_then(|k| self.compensable_at_or_before(k))
+                    .map(|k| format!("c{k}"))
+                    .unwrap_or_else(|| "compensated".into());
+                out.push_str(&format!("    c{i} --> {next}\n"));
+                out.push_str(&format!("    c{i} -. exhausted .-> failed([failed])\n"));
+            }
+        }
+        out.push_str("    compensated([compensated])\n    parked([parked])\n");
+        out
+    }
+}
+
+/// A definition file that is wrong, with where.
+#[derive(Debug, thiserror::Error)]
+#[error("{}:{line}: {message}", file.display())]
+pub struct DefinitionError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+/// Every loaded workflow, by name and version.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    by_name: HashMap<String, BTreeMap<i32, Arc<WorkflowDef>>>,
+}
+
+impl Catalog {
+    pub fn insert(&mut self, def: WorkflowDef) {
+        self.by_name
+            .entry(def.name.clone())
+            .or_default()
+            .insert(def.version, Arc::new(def));
+    }
+
+    /// The newest version: the one new sagas start on.
+    pub fn latest(&self, name: &str) -> Option<Arc<WorkflowDef>> {
+        self.by_name.get(name)?.values().next_back().cloned()
+    }
+
+    /// The exact version a saga is pinned to.
+    pub fn get(&self, name: &str, version: i32) -> Option<Arc<WorkflowDef>> {
+        self.by_name.get(name)?.get(&version).cloned()
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<WorkflowDef>> {
+        self.by_name.values().flat_map(|v| v.values())
+    }
+
+    /// Loads every `*.toml` in `dir`, validating action names with `known_action`. All errors
+    /// are collected, so one run of `workflows check` reports every broken file.
+    pub fn load_dir(
+        dir: &Path,
+        known_action: &dyn Fn(&str) -> bool,
+    ) -> Result<Self, Vec<DefinitionError>> {
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect(),
+            Err(e) => {
+                return Err(vec![DefinitionError {
+                    file: dir.to_path_buf(),
+                    line: 0,
+                    message: format!("cannot read the workflows folder: {e}"),
+                }]);
+            }
+        };
+        files.sort();
+        let mut catalog = Catalog::default();
+        let mut errors = Vec::new();
+        let mut seen: HashMap<(String, i32), PathBuf> = HashMap::new();
+        for file in files {
+            let text = match std::fs::read_to_string(&file) {
+                Ok(t) => t,
+                Err(e) => {
+                    errors.push(DefinitionError {
+                        file,
+                        line: 0,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            match parse(&file, &text, known_action) {
+                Ok(def) => {
+                    let key = (def.name.clone(), def.version);
+                    if let Some(other) = seen.get(&key) {
+                        errors.push(DefinitionError {
+                            file: file.clone(),
+                            line: 1,
+                            message: format!(
+                                "workflow {} version {} is also defined in {}",
+                                def.name,
+                                def.version,
+                                other.display()
+                            ),
+                        });
+                        continue;
+                    }
+                    seen.insert(key, file.clone());
+                    catalog.insert(def);
+                }
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(catalog)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+// ---- the file format ---------------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWorkflow {
+    name: Spanned<String>,
+    version: Spanned<i64>,
+    #[serde(default)]
+    description: String,
+    steps: Vec<Spanned<RawStep>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStep {
+    name: Spanned<String>,
+    action: Spanned<String>,
+    compensation: Option<Spanned<String>>,
+    retry: Option<Spanned<RawRetry>>,
+    compensation_retry: Option<Spanned<RawRetry>>,
+    wait: Option<Spanned<RawWait>>,
+    timeout: Option<Spanned<String>>,
+    on_exhausted: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetry {
+    schedule: Option<Vec<String>>,
+    initial: Option<String>,
+    multiplier: Option<f64>,
+    cap: Option<String>,
+    jitter: Option<f64>,
+    max_attempts: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWait {
+    signal: String,
+    timeout: String,
+    poll: Option<String>,
+    max_polls: Option<u32>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Collects the errors of one file, each placed on its line.
+struct Checker<'a> {
+    file: &'a Path,
+    text: &'a str,
+    known_action: &'a dyn Fn(&str) -> bool,
+    errors: Vec<DefinitionError>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, offset: usize, message: String) {
+        self.errors.push(DefinitionError {
+            file: self.file.to_path_buf(),
+            line: line_of(self.text, offset),
+            message,
+        });
+    }
+
+    fn duration(&mut self, what: &str, value: &str, offset: usize) -> Option<Duration> {
+        match humantime::parse_duration(value) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(offset, format!("{what}: bad duration {value:?} ({e})"));
+                None
+            }
+        }
+    }
+
+    fn action(&mut self, name: &str, offset: usize, role: &str) {
+        if !(self.known_action)(name) {
+            self.error(offset, format!("unknown {role} action {name:?}"));
+        }
+    }
+
+    fn policy(&mut self, raw: &Spanned<RawRetry>, what: &str) -> Option<RetryPolicy> {
+        let at = raw.span().start;
+        let r = raw.get_ref();
+        if let Some(schedule) = &r.schedule {
+            if r.initial.is_some()
+                || r.multiplier.is_some()
+                || r.cap.is_some()
+                || r.max_attempts.is_some()
+            {
+                self.error(
+                    at,
+                    format!("{what}: use either schedule or exponential settings, not both"),
+                );
+                return None;
+            }
+            let delays: Option<Vec<Duration>> = schedule
+                .iter()
+                .map(|d| self.duration(what, d, at))
+                .collect();
+            return delays.map(|delays| RetryPolicy::Schedule { delays });
+        }
+        let initial = self.duration(what, r.initial.as_deref().unwrap_or("1s"), at)?;
+        let cap = self.duration(what, r.cap.as_deref().unwrap_or("5m"), at)?;
+        let multiplier = r.multiplier.unwrap_or(2.0);
+        let jitter = r.jitter.unwrap_or(0.1);
+        let max_attempts = r.max_attempts.unwrap_or(3);
+        if multiplier < 1.0 || !(0.0..=1.0).contains(&jitter) || max_attempts == 0 {
+            self.error(
+                at,
+                format!(
+                    "{what}: multiplier must be >= 1, jitter within 0..1 and max_attempts >= 1"
+                ),
+            );
+            return None;
+        }
+        Some(RetryPolicy::Exponential {
+            initial,
+            multiplier,
+            cap,
+            jitter,
+            max_attempts,
+        })
+    }
+
+    fn step(&mut self, s: &RawStep) -> Option<StepDef> {
+        let name = s.name.get_ref().clone();
+        self.action(s.action.get_ref(), s.action.span().start, "step");
+        if let Some(c) = &s.compensation {
+            self.action(c.get_ref(), c.span().start, "compensation");
+        }
+        let retry = match &s.retry {
+            Some(r) => self.policy(r, &format!("step {name} retry")),
+            None => Some(RetryPolicy::default_step()),
+        };
+        let compensation_retry = match &s.compensation_retry {
+            Some(r) => self.policy(r, &format!("step {name} compensation_retry")),
+            None => Some(RetryPolicy::default_compensation()),
+        };
+        let wait = match &s.wait {
+            Some(w) => {
+                let (wr, at) = (w.get_ref(), w.span().start);
+                if let Some(p) = &wr.poll {
+                    self.action(p, at, "poll");
+                }
+                self.duration(&format!("step {name} wait timeout"), &wr.timeout, at)
+                    .map(|timeout| WaitDef {
+                        signal: wr.signal.clone(),
+                        timeout,
+                        poll: wr.poll.clone(),
+                        max_polls: wr.max_polls.unwrap_or(10),
+                    })
+            }
+            None => None,
+        };
+        let timeout = match &s.timeout {
+            Some(t) => self.duration(&format!("step {name} timeout"), t.get_ref(), t.span().start),
+            None => None,
+        };
+        let on_exhausted = match s
+            .on_exhausted
+            .as_ref()
+            .map(|o| (o.get_ref().as_str(), o.span().start))
+        {
+            None | Some(("compensate", _)) => OnExhausted::Compensate,
+            Some(("park", _)) => OnExhausted::Park,
+            Some((other, offset)) => {
+                self.error(
+                    offset,
+                    format!("on_exhausted must be \"compensate\" or \"park\", not {other:?}"),
+                );
+                OnExhausted::Compensate
+            }
+        };
+        Some(StepDef {
+            name,
+            action: s.action.get_ref().clone(),
+            compensation: s.compensation.as_ref().map(|c| c.get_ref().clone()),
+            retry: retry?,
+            compensation_retry: compensation_retry?,
+            wait,
+            timeout,
+            on_exhausted,
+        })
+    }
+}
+
+/// Parses and validates one definition file.
+pub fn parse(
+    file: &Path,
+    text: &str,
+    known_action: &dyn Fn(&str) -> bool,
+) -> Result<WorkflowDef, Vec<DefinitionError>> {
+    let mut check = Checker {
+        file,
+        text,
+        known_action,
+        errors: Vec::new(),
+    };
+    let raw: RawWorkflow = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            check.error(
+                e.span().map(|s| s.start).unwrap_or(0),
+                e.message().to_string(),
+            );
+            return Err(check.errors);
+        }
+    };
+    let version = i32::try_from(*raw.version.get_ref())
+        .ok()
+        .filter(|v| *v >= 1);
+    if version.is_none() {
+        check.error(
+            raw.version.span().start,
+            "version must be a whole number from 1".into(),
+        );
+    }
+    if raw.name.get_ref().trim().is_empty() {
+        check.error(raw.name.span().start, "name must not be empty".into());
+    }
+    if raw.steps.is_empty() {
+        check.error(
+            raw.name.span().start,
+            "a workflow needs at least one step".into(),
+        );
+    }
+    let mut names = HashSet::new();
+    let mut steps = Vec::new();
+    for spanned in &raw.steps {
+        let s = spanned.get_ref();
+        if !names.insert(s.name.get_ref().clone()) {
+            check.error(
+                s.name.span().start,
+                format!("duplicate step name {:?}", s.name.get_ref()),
+            );
+        }
+        if let Some(step) = check.step(s) {
+            steps.push(step);
+        }
+    }
+    let mut errors = check.errors;
+    errors.sort_by_key(|e| e.line);
+    match (errors.is_empty(), version) {
+        (true, Some(version)) => Ok(WorkflowDef {
+            name: raw.name.into_inner(),
+            version,
+            description: raw.description,
+            steps,
+        }),
+        _ => Err(errors),
+    }
+}
+
+mod opt_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => s.serialize_some(&humantime::format_duration(*d).to_string()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn known(name: &str) -> bool {
+        name.starts_with("ok.")
+    }
+
+    const GOOD: &str = r#"
+name = "demo"
+version = 2
+
+[[steps]]
+name = "reserve"
+action = "ok.reserve"
+compensation = "ok.release"
+retry = { schedule = ["5m", "15m", "1h"] }
+
+[[steps]]
+name = "deliver"
+action = "ok.deliver"
+wait = { signal = "delivered", timeout = "10m", poll = "ok.poll" }
+timeout = "30s"
+on_exhausted = "park"
+retry = { initial = "1s", multiplier = 3.0, cap = "1m", jitter = 0.0, max_attempts = 5 }
+"#;
+
+    #[test]
+    fn parses_a_full_definition() {
+        let def = parse(Path::new("demo.toml"), GOOD, &known).unwrap();
+        assert_eq!(def.version, 2);
+        assert_eq!(def.steps.len(), 2);
+        assert_eq!(def.steps[0].retry.max_attempts(), 4);
+        assert_eq!(def.steps[1].on_exhausted, OnExhausted::Park);
+        assert_eq!(
+            def.steps[1].wait.as_ref().unwrap().poll.as_deref(),
+            Some("ok.poll")
+        );
+        assert_eq!(def.steps[1].timeout, Some(Duration::from_secs(30)));
+        assert_eq!(def.compensable_at_or_before(1), Some(0));
+        // Stored as JSON in workflow_definitions: must round-trip exactly.
+        let json = serde_json::to_value(&def).unwrap();
+        assert_eq!(serde_json::from_value::<WorkflowDef>(json).unwrap(), def);
+    }
+
+    #[test]
+    fn unknown_action_names_file_and_line() {
+        let text = GOOD.replace("ok.deliver", "nope.deliver");
+        let errs = parse(Path::new("demo.toml"), &text, &known).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert_eq!(
+            errs[0].to_string(),
+            "demo.toml:13: unknown step action \"nope.deliver\""
+        );
+    }
+
+    #[test]
+    fn duplicate_steps_and_bad_durations_are_reported() {
+        let text = GOOD
+            .replace("\"deliver\"", "\"reserve\"")
+            .replace("\"15m\"", "\"15 parsecs\"");
+        let errs = parse(Path::new("demo.toml"), &text, &known).unwrap_err();
+        let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert!(all.iter().any(|e| e.contains("bad duration \"15 parsecs\"") && e.starts_with("demo.toml:9:")), "{all:?}");
+        assert!(
+            all.iter()
+                .any(|e| e.contains("duplicate step name \"reserve\"")
+                    && e.starts_with("demo.toml:12:")),
+            "{all:?}"
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_unknown_keys_have_lines() {
+        let errs = parse(
+            Path::new("x.toml"),
+            "name = \"x\"\nversion = 1\n[[steps]]\nname = \"a\"\naction = \"ok.a\"\nretries = 3\n",
+            &known,
+        )
+        .unwrap_err();
+        assert_eq!(errs[0].line, 6, "{}", errs[0]);
+        assert!(errs[0].message.contains("retries"));
+    }
+
+    #[test]
+    fn mermaid_shows_steps_and_compensation_chain() {
+        let def = parse(Path::new("demo.toml"), GOOD, &known).unwrap();
+        let m = def.mermaid();
+        assert!(m.starts_with("flowchart TD"));
+        assert!(m.contains("s0 --> s1"));
+        assert!(m.contains("s0 -. exhausted .-> c0"));
+        assert!(m.contains("s1 -. exhausted .-> parked"));
+        assert!(m.contains("c0 --> compensated"));
+    }
+}

@@ -1,0 +1,159 @@
+//! The scheduler role: fires cron ticks (each claimed once across every node through
+//! `cron_runs`), and relays LISTEN/NOTIFY wake-ups to this node's workers. Durable timers need
+//! no loop of their own: a timer is a saga's `next_run_at`, which the claim query honours.
+
+use std::collections::{BTreeMap, HashMap};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::PgListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use super::runtime::Runtime;
+use crate::config::CronJob;
+use crate::store::{self, NewSaga, WAKE_CHANNEL};
+use crate::telemetry as m;
+
+/// A cron job whose schedule parsed.
+struct Job {
+    name: String,
+    schedule: cron::Schedule,
+    spec: CronJob,
+}
+
+pub struct Scheduler {
+    rt: Arc<Runtime>,
+    node: String,
+    jobs: Vec<Job>,
+    /// When each job was last evaluated here, so a tick between two evaluations is not missed.
+    seen: Mutex<HashMap<String, DateTime<Utc>>>,
+    interval: Duration,
+}
+
+impl Scheduler {
+    /// Parses every schedule; a bad one is an error naming the job.
+    pub fn new(
+        rt: Arc<Runtime>,
+        jobs: &BTreeMap<String, CronJob>,
+        node: &str,
+        interval: Duration,
+    ) -> Result<Self, String> {
+        let mut parsed = Vec::new();
+        for (name, spec) in jobs {
+            let schedule = cron::Schedule::from_str(&spec.schedule)
+                .map_err(|e| format!("cron job {name}: bad schedule {:?}: {e}", spec.schedule))?;
+            if rt.catalog.latest(&spec.workflow).is_none() {
+                return Err(format!(
+                    "cron job {name}: unknown workflow {:?}",
+                    spec.workflow
+                ));
+            }
+            parsed.push(Job {
+                name: name.clone(),
+                schedule,
+                spec: spec.clone(),
+            });
+        }
+        Ok(Self {
+            rt,
+            node: node.to_string(),
+            jobs: parsed,
+            seen: Mutex::new(HashMap::new()),
+            interval,
+        })
+    }
+
+    /// Fires every tick due since the last evaluation (missed ticks collapse into the newest
+    /// one). Returns how many ticks this node won.
+    pub async fn tick_once(&self) -> store::Result<usize> {
+        let now = self.rt.clock.now();
+        let mut fired = 0;
+        for job in &self.jobs {
+            let remembered = self
+                .seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(job.name.clone(), now);
+            let stored = self.rt.store.last_cron_tick(&job.name).await?;
+            let fallback = now - chrono::Duration::from_std(self.interval * 2).unwrap_or_default();
+            let base = [remembered, stored]
+                .into_iter()
+                .flatten()
+                .max()
+                .unwrap_or(fallback);
+            let Some(due) = job.schedule.after(&base).take_while(|t| *t <= now).last() else {
+                continue;
+            };
+            let Some(def) = self.rt.catalog.latest(&job.spec.workflow) else {
+                continue;
+            };
+            let saga = NewSaga {
+                workflow: def.name.clone(),
+                workflow_version: def.version,
+                input: job.spec.input.clone(),
+                business_key: Some(format!("cron:{}", job.name)),
+                idempotency_key: Some(format!("cron:{}:{}", job.name, due.to_rfc3339())),
+                request_hash: None,
+                actor: format!("cron:{}", job.name),
+            };
+            if let Some(started) = self
+                .rt
+                .store
+                .fire_cron_tick(&job.name, due, &self.node, &saga, now)
+                .await?
+            {
+                fired += 1;
+                metrics::counter!(m::CRON_TICKS_TOTAL, "job" => job.name.clone()).increment(1);
+                info!(job = %job.name, scheduled_for = %due, saga_id = %started.id(), "cron tick fired");
+                self.rt.wake.notify_one();
+            }
+        }
+        Ok(fired)
+    }
+
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut every = tokio::time::interval(self.interval);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {
+                    if let Err(e) = self.tick_once().await {
+                        error!(error = %e, "cron evaluation failed");
+                    }
+                }
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+}
+
+/// Relays NOTIFY on the wake channel to this node's workers until shutdown. Polling still
+/// guarantees progress if a notification is missed; this only makes work start sooner.
+pub async fn relay_wakeups(rt: Arc<Runtime>, shutdown: CancellationToken) {
+    loop {
+        let mut listener = match PgListener::connect_with(rt.store.pool()).await {
+            Ok(l) => l,
+            Err(e) => {
+                warn!(error = %e, "cannot listen for wake-ups; relying on polling");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        };
+        if let Err(e) = listener.listen(WAKE_CHANNEL).await {
+            warn!(error = %e, "LISTEN failed; relying on polling");
+        }
+        loop {
+            tokio::select! {
+                msg = listener.recv() => match msg {
+                    Ok(_) => rt.wake.notify_one(),
+                    Err(e) => { warn!(error = %e, "wake-up listener dropped; reconnecting"); break; }
+                },
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! Starting sagas, reading them, listing them, and operator actions on them.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::{PgConnection, QueryBuilder};
+use uuid::Uuid;
+
+use super::{Error, Result, Store, WAKE_CHANNEL};
+use crate::engine::definition::WorkflowDef;
+use crate::engine::lifecycle::{self, Event, Next, SagaState};
+
+/// A start request, after the API has parsed and checked it.
+#[derive(Debug, Clone)]
+pub struct NewSaga {
+    pub workflow: String,
+    pub workflow_version: i32,
+    pub input: Value,
+    pub business_key: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// Hash of the request body, so a reused key with a different body is refused.
+    pub request_hash: Option<String>,
+    /// Who started it: `system`, `cron:<job>`, or the API caller.
+    pub actor: String,
+}
+
+/// The answer to a start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Started {
+    Created(Uuid),
+    /// The idempotency key was seen before with the same request.
+    Existing(Uuid),
+}
+
+impl Started {
+    pub fn id(self) -> Uuid {
+        match self {
+            Started::Created(id) | Started::Existing(id) => id,
+        }
+    }
+}
+
+/// A saga as operators see it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct SagaRow {
+    pub id: Uuid,
+    pub workflow: String,
+    pub workflow_version: i32,
+    pub business_key: Option<String>,
+    pub status: String,
+    pub state: Value,
+    pub data: Value,
+    pub current_step: Option<String>,
+    pub attempt: i32,
+    pub next_run_at: Option<DateTime<Utc>>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    pub last_error: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// One history entry.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct EventRow {
+    pub seq: i32,
+    pub step: Option<String>,
+    pub kind: String,
+    pub attempt: i32,
+    pub detail: Value,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Filters of the saga list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub workflow: Option<String>,
+    pub statuses: Vec<String>,
+    pub business_key: Option<String>,
+    /// Keyset position: the (created_at, id) of the last row of the previous page.
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+/// A page of sagas and the position of its last row when more follow.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<SagaRow>,
+    pub next: Option<(DateTime<Utc>, Uuid)>,
+}
+
+const SAGA_COLUMNS: &str = "id, workflow, workflow_version, business_key, status, state, data, current_step, attempt, \
+     next_run_at, lease_owner, lease_expires_at, last_error, created_at, updated_at, finished_at";
+
+impl Store {
+    /// Inserts a saga (or finds the one its idempotency key already started) and its first
+    /// history event, in one statement. Callers that must also write their own rows in the
+    /// same transaction use [`Store::start_saga_in`].
+    pub async fn start_saga(&self, new: &NewSaga, now: DateTime<Utc>) -> Result<Started> {
+        let mut conn = self.pool.acquire().await?;
+        Self::start_saga_in(&mut conn, new, now).await
+    }
+
+    /// [`Store::start_saga`] on a caller's connection or transaction.
+    pub async fn start_saga_in(
+        conn: &mut PgConnection,
+        new: &NewSaga,
+        now: DateTime<Utc>,
+    ) -> Result<Started> {
+        let id = Uuid::now_v7();
+        let data = json!({ "input": new.input, "steps": {} });
+        let state =
+            serde_json::to_value(SagaState::Pending).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let detail = json!({ "workflow": new.workflow, "version": new.workflow_version });
+        let inserted: Option<Uuid> = sqlx::query_scalar(
+            "WITH ins AS (
+                INSERT INTO sagas (id, workflow, workflow_version, business_key, idempotency_key, request_hash,
+                                   status, state, data, attempt, next_run_at, event_seq, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, 0, $9, 1, $9, $9)
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING id
+             ), ev AS (
+                INSERT INTO saga_events (saga_id, seq, kind, detail, actor, created_at)
+                SELECT id, 1, 'saga_created', $10, $11, $9 FROM ins
+             ), wake AS (
+                SELECT pg_notify($12, '') AS n FROM ins
+             )
+             SELECT ins.id FROM ins LEFT JOIN wake ON true",
+        )
+        .bind(id)
+        .bind(&new.workflow)
+        .bind(new.workflow_version)
+        .bind(&new.business_key)
+        .bind(&new.idempotency_key)
+        .bind(&new.request_hash)
+        .bind(&state)
+        .bind(&data)
+        .bind(now)
+        .bind(&detail)
+        .bind(&new.actor)
+        .bind(WAKE_CHANNEL)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(id) = inserted {
+            return Ok(Started::Created(id));
+        }
+        let (existing, hash): (Uuid, Option<String>) =
+            sqlx::query_as("SELECT id, request_hash FROM sagas WHERE idempotency_key = $1")
+                .bind(&new.idempotency_key)
+                .fetch_one(&mut *conn)
+                .await?;
+        if hash == new.request_hash {
+            Ok(Started::Existing(existing))
+        } else {
+            Err(Error::IdempotencyConflict { saga_id: existing })
+        }
+    }
+
+    pub async fn get_saga(&self, id: Uuid) -> Result<SagaRow> {
+        sqlx::query_as::<_, SagaRow>(&format!("SELECT {SAGA_COLUMNS} FROM sagas WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    pub async fn history(&self, id: Uuid) -> Result<Vec<EventRow>> {
+        Ok(sqlx::query_as::<_, EventRow>(
+            "SELECT seq, step, kind, attempt, detail, actor, created_at FROM saga_events WHERE saga_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Newest first, keyset-paginated on (created_at, id) so pages stay stable and indexed.
+    pub async fn list_sagas(&self, f: &ListFilter) -> Result<Page> {
+        let mut q = QueryBuilder::new(format!("SELECT {SAGA_COLUMNS} FROM sagas WHERE true"));
+        if let Some(w) = &f.workflow {
+            q.push(" AND workflow = ").push_bind(w);
+        }
+        if !f.statuses.is_empty() {
+            q.push(" AND status = ANY(")
+                .push_bind(&f.statuses)
+                .push(")");
+        }
+        if let Some(k) = &f.business_key {
+            q.push(" AND business_key = ").push_bind(k);
+        }
+        if let Some((ts, id)) = f.after {
+            q.push(" AND (created_at, id) < (")
+                .push_bind(ts)
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(f.limit + 1);
+        let mut items: Vec<SagaRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let next = if items.len() as i64 > f.limit {
+            items.truncate(f.limit as usize);
+            items.last().map(|r| (r.created_at, r.id))
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    /// Applies an operator's retry, resume or cancel: decided by the lifecycle, recorded in the
+    /// history with the operator's name and reason, and fenced against any worker holding the
+    /// saga (the version bump makes that worker's next checkpoint drop).
+    pub async fn operator_action(
+        &self,
+        id: Uuid,
+        event: Event,
+        def: &Arc<WorkflowDef>,
+        actor: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SagaState> {
+        let mut tx = self.pool.begin().await?;
+        let state: Option<Value> =
+            sqlx::query_scalar("SELECT state FROM sagas WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let state: SagaState = serde_json::from_value(state.ok_or(Error::NotFound)?)
+            .map_err(|e| Error::Corrupt(e.to_string()))?;
+        let decision = lifecycle::decide(def, &state, &event, now, rand::random::<f64>())?;
+        let next_run_at = match decision.next {
+            Next::Now => Some(now),
+            Next::At(t) => Some(t),
+            Next::Idle => None,
+        };
+        let step_name = decision
+            .state
+            .step()
+            .and_then(|i| def.steps.get(i))
+            .map(|s| s.name.clone());
+        let new_state =
+            serde_json::to_value(&decision.state).map_err(|e| Error::Corrupt(e.to_string()))?;
+        let detail =
+            json!({ "reason": reason, "from": state.status(), "to": decision.state.status() });
+        sqlx::query(
+            "WITH u AS (
+                UPDATE sagas SET status = $2, state = $3, current_step = $4, attempt = $5, next_run_at = $6,
+                       lease_owner = NULL, lease_expires_at = NULL, version = version + 1,
+                       event_seq = event_seq + 1, updated_at = $7,
+                       finished_at = CASE WHEN $8 THEN $7 ELSE NULL END
+                WHERE id = $1 RETURNING id, event_seq
+             )
+             INSERT INTO saga_events (saga_id, seq, step, kind, attempt, detail, actor, created_at)
+             SELECT id, event_seq, $4, $9, $5, $10, $11, $7 FROM u",
+        )
+        .bind(id)
+        .bind(decision.state.status())
+        .bind(&new_state)
+        .bind(&step_name)
+        .bind(decision.state.attempt() as i32)
+        .bind(next_run_at)
+        .bind(now)
+        .bind(decision.state.is_terminal())
+        .bind(decision.kind)
+        .bind(&detail)
+        .bind(actor)
+        .execute(&mut *tx)
+        .await?;
+        if next_run_at.is_some() {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(WAKE_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(decision.state)
+    }
+}

@@ -1,0 +1,107 @@
+//! Signals: webhooks and operator messages addressed to a waiting saga. Stored, deduplicated
+//! and used to wake the saga in one transaction; never lost if they arrive early.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Result, Store, WAKE_CHANNEL};
+use crate::engine::action::Signal;
+
+/// A signal to store.
+#[derive(Debug, Clone)]
+pub struct NewSignal {
+    /// The saga it is for, when the sender knows it.
+    pub saga_id: Option<Uuid>,
+    /// Or the provider reference it is for (for example `reseller:123`).
+    pub correlation_key: Option<String>,
+    pub name: String,
+    /// The provider's event id; a second delivery with the same key changes nothing.
+    pub dedup_key: String,
+    pub payload: Value,
+}
+
+/// What happened to a delivered signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// Stored for this saga, which was woken if it was waiting.
+    Accepted(Uuid),
+    /// Seen before; nothing changed.
+    Duplicate,
+    /// No saga answers to the reference yet; kept, and attached when one registers it.
+    Uncorrelated,
+}
+
+impl Store {
+    pub async fn deliver_signal(&self, s: &NewSignal, now: DateTime<Utc>) -> Result<Delivered> {
+        let mut tx = self.pool.begin().await?;
+        let mut saga_id = s.saga_id;
+        if saga_id.is_none() {
+            if let Some(key) = &s.correlation_key {
+                // Pairs with the lock a checkpoint takes when it registers this reference.
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+                saga_id = sqlx::query_scalar(
+                    "SELECT saga_id FROM saga_correlations WHERE correlation_key = $1",
+                )
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            }
+        }
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO saga_signals (saga_id, correlation_key, name, dedup_key, payload, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
+        )
+        .bind(saga_id)
+        .bind(&s.correlation_key)
+        .bind(&s.name)
+        .bind(&s.dedup_key)
+        .bind(&s.payload)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_none() {
+            tx.rollback().await?;
+            return Ok(Delivered::Duplicate);
+        }
+        let Some(saga_id) = saga_id else {
+            tx.commit().await?;
+            return Ok(Delivered::Uncorrelated);
+        };
+        // Bumping signal_seq takes the row lock, so a worker checkpointing its way into a
+        // wait either sees this signal or is seen by it; the wake only touches waiting sagas,
+        // never a leased one.
+        sqlx::query(
+            "WITH u AS (
+                UPDATE sagas SET signal_seq = signal_seq + 1,
+                       next_run_at = CASE WHEN status = 'waiting' THEN $2 ELSE next_run_at END
+                WHERE id = $1 RETURNING status
+             )
+             SELECT pg_notify($3, '') FROM u WHERE status = 'waiting'",
+        )
+        .bind(saga_id)
+        .bind(now)
+        .bind(WAKE_CHANNEL)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Delivered::Accepted(saga_id))
+    }
+
+    /// The oldest unconsumed signal of that name for the saga.
+    pub async fn pending_signal(&self, saga_id: Uuid, name: &str) -> Result<Option<Signal>> {
+        let row: Option<(i64, String, Value)> = sqlx::query_as(
+            "SELECT id, name, payload FROM saga_signals
+             WHERE saga_id = $1 AND name = $2 AND consumed_at IS NULL ORDER BY id LIMIT 1",
+        )
+        .bind(saga_id)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(id, name, payload)| Signal { id, name, payload }))
+    }
+}
