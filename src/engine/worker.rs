@@ -509,6 +509,7 @@ impl Worker {
             let mut detail = step.detail.take().unwrap_or_else(|| json!({}));
             if let Value::Object(map) = &mut detail {
                 map.insert("to".into(), json!(d.state.status()));
+                map.insert("worker".into(), json!(self.id));
                 if let Next::At(t) = d.next {
                     map.insert("next_run_at".into(), json!(t));
                 }

@@ -36,7 +36,8 @@ fn script(ctx: &StepContext, section: &str) -> Script {
         .unwrap_or_default()
 }
 
-/// Applies a script: sleeps, records the effect, then fails or succeeds as told.
+/// Applies a script: records the effect, sleeps (a slow provider answering), then fails or
+/// succeeds as told.
 async fn play(
     pool: &PgPool,
     ctx: &StepContext,
@@ -44,9 +45,6 @@ async fn play(
     kind: &str,
     idempotent: bool,
 ) -> Result<(), StepError> {
-    if s.sleep_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(s.sleep_ms)).await;
-    }
     sqlx::query(
         "INSERT INTO sample_effects (saga_id, step, kind, attempt, idempotency_key, idempotent, worker_pid)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -61,6 +59,9 @@ async fn play(
     .execute(pool)
     .await
     .map_err(|e| StepError::retryable("database", e.to_string()))?;
+    if s.sleep_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(s.sleep_ms)).await;
+    }
     match s.fail.as_deref() {
         Some("permanent") => Err(StepError::permanent(
             "scripted",
