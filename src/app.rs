@@ -45,11 +45,14 @@ pub enum Role {
     Scheduler,
 }
 
+/// Adds or replaces actions before definitions are validated against them.
+pub type RegisterActions = Box<dyn FnOnce(&mut ActionRegistry) + Send>;
+
 /// Knobs tests turn: a manual clock, extra actions.
 #[derive(Default)]
 pub struct Options {
     pub clock: Option<Arc<dyn Clock>>,
-    pub extra_actions: Option<Box<dyn FnOnce(&mut ActionRegistry) + Send>>,
+    pub extra_actions: Option<RegisterActions>,
 }
 
 pub struct App {

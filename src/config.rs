@@ -95,7 +95,7 @@ pub struct CronJob {
 impl Settings {
     /// Loads `config/default.toml` (or the file named by `SAGAFLOW_CONFIG`) and applies the
     /// environment on top.
-    pub fn load() -> Result<Self, figment::Error> {
+    pub fn load() -> Result<Self, Box<figment::Error>> {
         let file =
             std::env::var("SAGAFLOW_CONFIG").unwrap_or_else(|_| "config/default.toml".into());
         Self::from_figment(Figment::new().merge(Toml::file(file)))
@@ -103,11 +103,11 @@ impl Settings {
 
     /// Loads the built-in defaults (compiled in) plus the environment; used by tests and by
     /// commands run outside the repository.
-    pub fn defaults() -> Result<Self, figment::Error> {
+    pub fn defaults() -> Result<Self, Box<figment::Error>> {
         Self::from_figment(Figment::new().merge(Toml::string(DEFAULT_TOML)))
     }
 
-    fn from_figment(base: Figment) -> Result<Self, figment::Error> {
+    fn from_figment(base: Figment) -> Result<Self, Box<figment::Error>> {
         base.merge(Env::prefixed("SAGAFLOW_").split("__").ignore(&["config"]))
             .merge(
                 Env::raw()
@@ -115,6 +115,7 @@ impl Settings {
                     .map(|_| "database.url".into()),
             )
             .extract()
+            .map_err(Box::new)
     }
 }
 

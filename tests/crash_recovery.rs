@@ -48,14 +48,23 @@ async fn count(pool: &PgPool, sql: &str, pid: Option<u32>) -> i64 {
 }
 
 /// Polls until `sql` counts `want`, or panics after `within`. Returns how long it took.
-async fn wait_for(pool: &PgPool, sql: &str, pid: Option<u32>, want: i64, within: Duration) -> Duration {
+async fn wait_for(
+    pool: &PgPool,
+    sql: &str,
+    pid: Option<u32>,
+    want: i64,
+    within: Duration,
+) -> Duration {
     let start = Instant::now();
     loop {
         let got = count(pool, sql, pid).await;
         if got >= want {
             return start.elapsed();
         }
-        assert!(start.elapsed() < within, "{sql}: {got} of {want} after {within:?}");
+        assert!(
+            start.elapsed() < within,
+            "{sql}: {got} of {want} after {within:?}"
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -72,7 +81,9 @@ async fn start_sagas(app: &App, n: usize, charge_ms: u64) {
                 json!({ "workflow": "sample", "input": { "steps": { "charge": { "sleep_ms": charge_ms } } } }).to_string(),
             ))
             .unwrap();
-        let res = tower::ServiceExt::oneshot(router.clone(), req).await.unwrap();
+        let res = tower::ServiceExt::oneshot(router.clone(), req)
+            .await
+            .unwrap();
         assert_eq!(res.status(), 202);
     }
 }
@@ -88,7 +99,14 @@ async fn sigkilled_worker_sagas_complete_on_another_within_the_lease() {
 
     let mut first = spawn_worker(&url);
     // Every saga is inside its slow, idempotent charge step.
-    wait_for(&pool, "SELECT count(*) FROM sample_effects WHERE step = 'charge'", None, n as i64, Duration::from_secs(60)).await;
+    wait_for(
+        &pool,
+        "SELECT count(*) FROM sample_effects WHERE step = 'charge'",
+        None,
+        n as i64,
+        Duration::from_secs(60),
+    )
+    .await;
     first.0.kill().expect("SIGKILL the worker");
     first.0.wait().unwrap();
     let killed_at = Instant::now();
@@ -105,7 +123,14 @@ async fn sigkilled_worker_sagas_complete_on_another_within_the_lease() {
     )
     .await;
     let recovered_in = killed_at.elapsed();
-    wait_for(&pool, "SELECT count(*) FROM sagas WHERE status = 'completed'", None, n as i64, Duration::from_secs(60)).await;
+    wait_for(
+        &pool,
+        "SELECT count(*) FROM sagas WHERE status = 'completed'",
+        None,
+        n as i64,
+        Duration::from_secs(60),
+    )
+    .await;
     drop(second);
 
     assert!(
@@ -129,9 +154,19 @@ async fn sigkilled_worker_sagas_complete_on_another_within_the_lease() {
     .await
     .unwrap();
     assert_eq!(charges.len(), n);
-    assert!(charges.iter().all(|(k, c)| *c == 2 && k.ends_with(":charge")), "{charges:?}");
+    assert!(
+        charges
+            .iter()
+            .all(|(k, c)| *c == 2 && k.ends_with(":charge")),
+        "{charges:?}"
+    );
     for step in ["reserve", "deliver", "notify"] {
-        let runs = count(&pool, &format!("SELECT count(*) FROM sample_effects WHERE step = '{step}'"), None).await;
+        let runs = count(
+            &pool,
+            &format!("SELECT count(*) FROM sample_effects WHERE step = '{step}'"),
+            None,
+        )
+        .await;
         assert_eq!(runs, n as i64, "{step} ran once per saga");
     }
 }
@@ -146,11 +181,24 @@ async fn sigterm_drains_in_flight_steps_before_exit() {
     start_sagas(&app, n, 1_500).await;
 
     let mut worker = spawn_worker(&url);
-    wait_for(&pool, "SELECT count(*) FROM sample_effects WHERE step = 'charge'", None, n as i64, Duration::from_secs(60)).await;
-    let status = Command::new("kill").args(["-TERM", &worker.0.id().to_string()]).status().unwrap();
+    wait_for(
+        &pool,
+        "SELECT count(*) FROM sample_effects WHERE step = 'charge'",
+        None,
+        n as i64,
+        Duration::from_secs(60),
+    )
+    .await;
+    let status = Command::new("kill")
+        .args(["-TERM", &worker.0.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let exited = worker.0.wait().unwrap();
-    assert!(exited.success(), "a drained worker exits cleanly: {exited:?}");
+    assert!(
+        exited.success(),
+        "a drained worker exits cleanly: {exited:?}"
+    );
 
     // The in-flight charges finished and were checkpointed; nothing is left leased.
     let charged = count(
@@ -160,13 +208,30 @@ async fn sigterm_drains_in_flight_steps_before_exit() {
     )
     .await;
     assert_eq!(charged, n as i64);
-    let leased = count(&pool, "SELECT count(*) FROM sagas WHERE lease_owner IS NOT NULL", None).await;
+    let leased = count(
+        &pool,
+        "SELECT count(*) FROM sagas WHERE lease_owner IS NOT NULL",
+        None,
+    )
+    .await;
     assert_eq!(leased, 0, "drained sagas are released, not left to expire");
 
     // Another worker finishes them without running charge again.
     let next = spawn_worker(&url);
-    wait_for(&pool, "SELECT count(*) FROM sagas WHERE status = 'completed'", None, n as i64, Duration::from_secs(60)).await;
+    wait_for(
+        &pool,
+        "SELECT count(*) FROM sagas WHERE status = 'completed'",
+        None,
+        n as i64,
+        Duration::from_secs(60),
+    )
+    .await;
     drop(next);
-    let charges = count(&pool, "SELECT count(*) FROM sample_effects WHERE step = 'charge'", None).await;
+    let charges = count(
+        &pool,
+        "SELECT count(*) FROM sample_effects WHERE step = 'charge'",
+        None,
+    )
+    .await;
     assert_eq!(charges, n as i64);
 }

@@ -70,28 +70,45 @@ async fn two_workers_never_run_the_same_step_concurrently() {
     let pool = t.app.store().pool().clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM sagas WHERE status = 'completed'").fetch_one(&pool).await.unwrap();
+        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM sagas WHERE status = 'completed'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         if done == n {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "only {done} of {n} completed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {done} of {n} completed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     stop.cancel();
     a.await.unwrap();
     b.await.unwrap();
 
-    let c = counter.lock().unwrap();
-    assert_eq!(c.peak, 1, "a step ran twice at the same time");
-    assert_eq!(c.runs.len(), n as usize * 6, "every step of every saga ran");
-    assert!(c.runs.values().all(|&r| r == 1), "some step ran more than once");
+    {
+        let c = counter.lock().unwrap();
+        assert_eq!(c.peak, 1, "a step ran twice at the same time");
+        assert_eq!(c.runs.len(), n as usize * 6, "every step of every saga ran");
+        assert!(
+            c.runs.values().all(|&r| r == 1),
+            "some step ran more than once"
+        );
+    }
     // Both workers really took part, and every step was checkpointed exactly once.
-    let workers: i64 = sqlx::query_scalar("SELECT count(DISTINCT detail->>'worker') FROM saga_events WHERE kind = 'step_succeeded'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let workers: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT detail->>'worker') FROM saga_events WHERE kind = 'step_succeeded'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
     assert_eq!(workers, 2);
-    let succeeded: i64 = sqlx::query_scalar("SELECT count(*) FROM saga_events WHERE kind = 'step_succeeded'").fetch_one(&pool).await.unwrap();
+    let succeeded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM saga_events WHERE kind = 'step_succeeded'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!(succeeded, n * 6);
 }
 
@@ -109,32 +126,65 @@ async fn a_cron_tick_fires_once_across_two_scheduler_nodes() {
     // Two nodes: two apps on the same database, each with its own scheduler and clock.
     let one = common::app_with(settings.clone(), |_| {}).await;
     let two = common::app_with(settings, |_| {}).await;
-    let (s1, s2) = (one.app.scheduler("node-1").unwrap(), two.app.scheduler("node-2").unwrap());
+    let (s1, s2) = (
+        one.app.scheduler("node-1").unwrap(),
+        two.app.scheduler("node-2").unwrap(),
+    );
     for t in [&one, &two] {
-        t.clock.set(Utc.with_ymd_and_hms(2026, 3, 2, 1, 59, 59).unwrap());
+        t.clock
+            .set(Utc.with_ymd_and_hms(2026, 3, 2, 1, 59, 59).unwrap());
     }
-    assert_eq!(s1.tick_once().await.unwrap() + s2.tick_once().await.unwrap(), 0, "nothing due before 02:00");
+    assert_eq!(
+        s1.tick_once().await.unwrap() + s2.tick_once().await.unwrap(),
+        0,
+        "nothing due before 02:00"
+    );
     for t in [&one, &two] {
-        t.clock.set(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 1).unwrap());
+        t.clock
+            .set(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 1).unwrap());
     }
     let (a, b) = tokio::join!(s1.tick_once(), s2.tick_once());
-    assert_eq!(a.unwrap() + b.unwrap(), 1, "exactly one node fires the 02:00 tick");
+    assert_eq!(
+        a.unwrap() + b.unwrap(),
+        1,
+        "exactly one node fires the 02:00 tick"
+    );
     // Ticking again in the same minute fires nothing.
-    assert_eq!(s1.tick_once().await.unwrap() + s2.tick_once().await.unwrap(), 0);
+    assert_eq!(
+        s1.tick_once().await.unwrap() + s2.tick_once().await.unwrap(),
+        0
+    );
 
     let pool = one.app.store().pool();
-    let runs: Vec<(String, chrono::DateTime<Utc>)> = sqlx::query_as("SELECT job, scheduled_for FROM cron_runs").fetch_all(pool).await.unwrap();
-    assert_eq!(runs, [("nightly".to_string(), Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap())]);
-    let sagas: Vec<(String, Value)> = sqlx::query_as("SELECT workflow, data FROM sagas").fetch_all(pool).await.unwrap();
+    let runs: Vec<(String, chrono::DateTime<Utc>)> =
+        sqlx::query_as("SELECT job, scheduled_for FROM cron_runs")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        runs,
+        [(
+            "nightly".to_string(),
+            Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 0).unwrap()
+        )]
+    );
+    let sagas: Vec<(String, Value)> = sqlx::query_as("SELECT workflow, data FROM sagas")
+        .fetch_all(pool)
+        .await
+        .unwrap();
     assert_eq!(sagas.len(), 1);
     assert_eq!(sagas[0].1["input"]["from"], "cron");
     one.run().await;
-    let status: String = sqlx::query_scalar("SELECT status FROM sagas").fetch_one(pool).await.unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM sagas")
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(status, "completed", "a tick starts a saga like any other");
 
     // The next night fires again, once.
     for t in [&one, &two] {
-        t.clock.set(Utc.with_ymd_and_hms(2026, 3, 3, 2, 0, 0).unwrap());
+        t.clock
+            .set(Utc.with_ymd_and_hms(2026, 3, 3, 2, 0, 0).unwrap());
     }
     let (a, b) = tokio::join!(s1.tick_once(), s2.tick_once());
     assert_eq!(a.unwrap() + b.unwrap(), 1);
