@@ -213,8 +213,10 @@ impl ResellerClient {
         order: &NewOrder,
         since: DateTime<Utc>,
     ) -> Attempt<Option<ResellerOrder>> {
+        // Filter by phone only: matching by reference happens here, so a reseller that
+        // ignores an unknown filter cannot make another order look like ours.
         let query = HistoryQuery {
-            reference: order.reference.clone(),
+            reference: None,
             recipient_phone: Some(order.phone.as_national().to_string()),
             limit: Some(100),
         };
