@@ -89,3 +89,125 @@ async fn config_and_stats_over_http() {
         "port closed after shutdown"
     );
 }
+
+#[tokio::test]
+async fn manual_settlement_and_courier_advance_post_signed_events() {
+    use chrono::Utc;
+    use sagaflow::providers::Providers;
+    use sagaflow::providers::payments::{LineItem, NewCheckoutSession};
+    use sagaflow::providers::webhooks::verify_inbound;
+    use sagaflow::simulator::ConfigPatch;
+
+    let sink = providers_support::Sink::start().await;
+    let (sim, cfg) = simulator(Some(&sink)).await;
+    sim.configure(ConfigPatch {
+        checkout_auto_complete: Some(false),
+        courier_auto_progress: Some(false),
+        ..ConfigPatch::default()
+    })
+    .unwrap();
+    let p = Providers::from_config(&cfg).unwrap();
+    let http = reqwest::Client::new();
+    let base = sim.base_url();
+
+    let new = |reference: &str| NewCheckoutSession {
+        success_url: "http://127.0.0.1/ok".into(),
+        cancel_url: "http://127.0.0.1/no".into(),
+        line_items: vec![LineItem::Price {
+            price_id: "price_1".into(),
+            quantity: 3,
+        }],
+        client_reference_id: Some(reference.into()),
+        ..NewCheckoutSession::default()
+    };
+    let expired = p
+        .payments
+        .create_checkout_session(&new("a"), "k-a")
+        .await
+        .result
+        .unwrap();
+    let paid = p
+        .payments
+        .create_checkout_session(&new("b"), "k-b")
+        .await
+        .result
+        .unwrap();
+    assert_eq!(expired.amount_total, Some(3000));
+
+    let r = http
+        .post(format!(
+            "{base}/_sim/payments/{}/complete?outcome=expired",
+            expired.id
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = reqwest::get(paid.url.clone().unwrap()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let hooks = sink.wait_for("payments", 2).await;
+    let kinds: Vec<(String, String)> = hooks
+        .iter()
+        .map(|h| {
+            let e = verify_inbound("payments", &h.headers, &h.body, &cfg, Utc::now()).unwrap();
+            (e.reference, e.payload["type"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(kinds.contains(&(
+        format!("payments:{}", expired.id),
+        "checkout.session.expired".into()
+    )));
+    assert!(kinds.contains(&(
+        format!("payments:{}", paid.id),
+        "checkout.session.completed".into()
+    )));
+    let session = p
+        .payments
+        .get_checkout_session(&paid.id)
+        .await
+        .result
+        .unwrap();
+    assert_eq!(session.payment_status.as_deref(), Some("paid"));
+
+    let shipment = sagaflow::providers::courier::NewShipment {
+        reference: "s".into(),
+        service: None,
+        to: sagaflow::providers::courier::Address {
+            name: "A".into(),
+            line1: "1".into(),
+            city: "Accra".into(),
+            postal_code: "GA".into(),
+            country: "GH".into(),
+            ..Default::default()
+        },
+        parcels: vec![sagaflow::providers::courier::Parcel { weight_grams: 1 }],
+    };
+    let created = p
+        .courier
+        .create_shipment("chitchat", &shipment, "k-s")
+        .await
+        .result
+        .unwrap();
+    let r = http
+        .post(format!(
+            "{base}/_sim/courier/{}/advance",
+            created.tracking_number
+        ))
+        .json(&json!({"status": "out_for_delivery"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let hooks = sink.wait_for("courier", 1).await;
+    let event = verify_inbound(
+        "courier",
+        &hooks[0].headers,
+        &hooks[0].body,
+        &cfg,
+        Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(event.payload["status"], "out_for_delivery");
+    assert_eq!(event.payload["courier"], "chitchat");
+    assert_eq!(sim.stats().callbacks.len(), 3);
+}

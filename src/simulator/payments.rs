@@ -29,6 +29,7 @@ pub(crate) fn routes() -> Router<Sim> {
         .route("/v1/checkout/sessions/{id}", get(get_session))
         .route("/v1/refunds", post(create_refund))
         .route("/_sim/payments/{id}/complete", post(complete_now))
+        .route("/pay/{id}", get(hosted_page))
 }
 
 fn stripe_error(status: u16, code: &str, message: &str) -> (u16, Value) {
@@ -212,6 +213,17 @@ async fn complete_now(
     let paid = q.outcome.as_deref() != Some("expired");
     match settle(&sim, &id, paid).await {
         Some(session) => json_response(200, session_json(&session)),
+        None => json_response(404, json!({"error": {"message": "no such session"}})),
+    }
+}
+
+/// The hosted payment page: visiting it pays the session (a demo convenience).
+async fn hosted_page(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
+    match settle(&sim, &id, true).await {
+        Some(session) => json_response(
+            200,
+            json!({"paid": session.payment_status.as_deref() == Some("paid"), "session": id}),
+        ),
         None => json_response(404, json!({"error": {"message": "no such session"}})),
     }
 }
