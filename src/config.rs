@@ -96,8 +96,7 @@ impl Settings {
     /// Loads `config/default.toml` (or the file named by `SAGAFLOW_CONFIG`) and applies the
     /// environment on top.
     pub fn load() -> Result<Self, figment::Error> {
-        let file =
-            std::env::var("SAGAFLOW_CONFIG").unwrap_or_else(|_| "config/default.toml".into());
+        let file = std::env::var("SAGAFLOW_CONFIG").unwrap_or_else(|_| "config/default.toml".into());
         Self::from_figment(Figment::new().merge(Toml::file(file)))
     }
 
@@ -109,11 +108,7 @@ impl Settings {
 
     fn from_figment(base: Figment) -> Result<Self, figment::Error> {
         base.merge(Env::prefixed("SAGAFLOW_").split("__").ignore(&["config"]))
-            .merge(
-                Env::raw()
-                    .only(&["DATABASE_URL"])
-                    .map(|_| "database.url".into()),
-            )
+            .merge(Env::raw().only(&["DATABASE_URL"]).map(|_| "database.url".into()))
             .extract()
     }
 }
