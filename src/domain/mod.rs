@@ -1,1 +1,3 @@
 //! Business entities with their own typed rules, independent of the engine.
+
+pub mod phone;

@@ -1,0 +1,225 @@
+//! `providers::Error`: every way a provider call can fail, classified as retryable or permanent
+//! with a stable short code for attempt logs and metrics.
+
+use std::time::Duration;
+
+use crate::domain::phone::PhoneError;
+
+/// A failed provider call. `retryable()` tells the engine whether trying again can help;
+/// `outcome_unknown()` tells it that the provider may have acted, so a provider without
+/// idempotency keys must be asked (history lookup) before any retry.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// No complete answer within the call's timeout; the request may have been acted on.
+    #[error("{provider} did not answer within {after:?}")]
+    Timeout {
+        provider: &'static str,
+        after: Duration,
+    },
+    /// The connection could not be opened: the request never reached the provider.
+    #[error("could not connect to {provider}: {message}")]
+    Connect {
+        provider: &'static str,
+        message: String,
+    },
+    /// The request was sent but the answer was lost (connection closed, body cut off, or an
+    /// unreadable 2xx body).
+    #[error("{provider} outcome unknown: {message}")]
+    UnknownOutcome {
+        provider: &'static str,
+        message: String,
+    },
+    /// 5xx.
+    #[error("{provider} server error {status}: {message}")]
+    Server {
+        provider: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// 429, with the provider's `Retry-After` when it sent one.
+    #[error("{provider} rate limited the call: {message}")]
+    RateLimited {
+        provider: &'static str,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// 409: a concurrent request holds the same idempotency key.
+    #[error("{provider} reports a conflicting request in flight: {message}")]
+    Conflict {
+        provider: &'static str,
+        message: String,
+    },
+    /// 400.
+    #[error("{provider} refused the request as invalid: {message}")]
+    InvalidRequest {
+        provider: &'static str,
+        message: String,
+    },
+    /// 401 or 403: the credentials are wrong.
+    #[error("{provider} refused our credentials: {message}")]
+    Unauthorized {
+        provider: &'static str,
+        message: String,
+    },
+    /// 402: not enough balance or the payment was declined.
+    #[error("{provider} reports insufficient balance: {message}")]
+    InsufficientBalance {
+        provider: &'static str,
+        message: String,
+    },
+    /// 404.
+    #[error("{provider} does not know it: {message}")]
+    NotFound {
+        provider: &'static str,
+        message: String,
+    },
+    /// 422.
+    #[error("{provider} could not process the request: {message}")]
+    Unprocessable {
+        provider: &'static str,
+        message: String,
+    },
+    /// Any other 4xx.
+    #[error("{provider} answered {status}: {message}")]
+    UnexpectedStatus {
+        provider: &'static str,
+        status: u16,
+        message: String,
+    },
+    /// A 2xx whose body says the provider refused (`{"success": false}`).
+    #[error("{provider} rejected the request: {message}")]
+    Rejected {
+        provider: &'static str,
+        message: String,
+    },
+    /// Our own input is invalid (phone number, network mismatch); nothing was sent.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// A client is misconfigured (bad base URL, unknown courier); nothing was sent.
+    #[error("provider configuration: {0}")]
+    Config(String),
+}
+
+impl Error {
+    /// True where another attempt may succeed: timeouts, connection failures, lost answers,
+    /// 5xx, 429 and 409.
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Timeout { .. }
+                | Error::Connect { .. }
+                | Error::UnknownOutcome { .. }
+                | Error::Server { .. }
+                | Error::RateLimited { .. }
+                | Error::Conflict { .. }
+        )
+    }
+
+    /// True when the provider may have acted although we saw no success.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Error::Timeout { .. } | Error::UnknownOutcome { .. })
+    }
+
+    /// The provider's `Retry-After`, when it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// A stable short code for attempt logs, metrics and API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Timeout { .. } => "timeout",
+            Error::Connect { .. } => "connect",
+            Error::UnknownOutcome { .. } => "unknown_outcome",
+            Error::Server { .. } => "http_5xx",
+            Error::RateLimited { .. } => "rate_limited",
+            Error::Conflict { .. } => "conflict",
+            Error::InvalidRequest { .. } => "invalid_request",
+            Error::Unauthorized { .. } => "unauthorized",
+            Error::InsufficientBalance { .. } => "insufficient_balance",
+            Error::NotFound { .. } => "not_found",
+            Error::Unprocessable { .. } => "unprocessable",
+            Error::UnexpectedStatus { .. } => "http_4xx",
+            Error::Rejected { .. } => "rejected",
+            Error::InvalidInput(_) => "invalid_input",
+            Error::Config(_) => "config",
+        }
+    }
+
+    /// The metric label for this failure: `retryable` or `permanent`.
+    pub fn outcome_class(&self) -> &'static str {
+        if self.retryable() {
+            "retryable"
+        } else {
+            "permanent"
+        }
+    }
+
+    /// Classifies a non-2xx answer.
+    pub(crate) fn from_status(
+        provider: &'static str,
+        status: u16,
+        retry_after: Option<Duration>,
+        message: String,
+    ) -> Error {
+        match status {
+            400 => Error::InvalidRequest { provider, message },
+            401 | 403 => Error::Unauthorized { provider, message },
+            402 => Error::InsufficientBalance { provider, message },
+            404 => Error::NotFound { provider, message },
+            409 => Error::Conflict { provider, message },
+            422 => Error::Unprocessable { provider, message },
+            429 => Error::RateLimited {
+                provider,
+                retry_after,
+                message,
+            },
+            500..=599 => Error::Server {
+                provider,
+                status,
+                message,
+            },
+            _ => Error::UnexpectedStatus {
+                provider,
+                status,
+                message,
+            },
+        }
+    }
+}
+
+impl From<PhoneError> for Error {
+    fn from(err: PhoneError) -> Self {
+        Error::InvalidInput(err.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_statuses() {
+        let p = "test";
+        let m = || String::from("m");
+        for status in [400, 401, 402, 403, 404, 422, 418] {
+            let err = Error::from_status(p, status, None, m());
+            assert!(!err.retryable(), "{status} must be permanent");
+        }
+        for status in [409, 429, 500, 502, 503, 504] {
+            let err = Error::from_status(p, status, None, m());
+            assert!(err.retryable(), "{status} must be retryable");
+        }
+        let err = Error::from_status(p, 429, Some(Duration::from_secs(7)), m());
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+        assert_eq!(err.code(), "rate_limited");
+        assert_eq!(
+            Error::from_status(p, 402, None, m()).code(),
+            "insufficient_balance"
+        );
+        assert_eq!(Error::from_status(p, 503, None, m()).code(), "http_5xx");
+    }
+}

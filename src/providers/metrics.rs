@@ -1,0 +1,12 @@
+//! Metric names for provider calls; the engine describes them at start-up.
+
+/// Counter of provider calls, labelled `provider`, `endpoint` and `outcome`
+/// (`ok`, `retryable`, `permanent`).
+pub const PROVIDER_REQUESTS_TOTAL: &str = "sagaflow_provider_requests_total";
+
+/// Histogram of provider call latency in seconds, with the same labels.
+pub const PROVIDER_REQUEST_DURATION_SECONDS: &str = "sagaflow_provider_request_duration_seconds";
+
+/// Counter of outbound partner webhook deliveries, labelled `outcome`
+/// (`delivered`, `retryable`, `permanent`).
+pub const PARTNER_WEBHOOK_DELIVERIES_TOTAL: &str = "sagaflow_partner_webhook_deliveries_total";

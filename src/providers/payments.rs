@@ -1,0 +1,241 @@
+//! The Stripe-compatible payment processor: checkout sessions and refunds, form-encoded with a
+//! Bearer secret key and an `Idempotency-Key`, exactly as Stripe's own API takes them.
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
+use super::config::PaymentsConfig;
+use super::error::Error;
+use super::exchange::Attempt;
+use super::ishare::encode_segment;
+use super::transport::{FORM, Transport};
+
+/// One line of a checkout session: a synced processor price, or an inline price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineItem {
+    /// A price already synced to the processor (`price_…`).
+    Price { price_id: String, quantity: u32 },
+    /// An ad-hoc price in minor units.
+    Inline {
+        name: String,
+        currency: String,
+        unit_amount: i64,
+        quantity: u32,
+    },
+}
+
+/// What a checkout session is created with.
+#[derive(Debug, Clone, Default)]
+pub struct NewCheckoutSession {
+    pub success_url: String,
+    pub cancel_url: String,
+    pub line_items: Vec<LineItem>,
+    /// Our order reference; comes back on the session and in its events.
+    pub client_reference_id: Option<String>,
+    pub customer_email: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl NewCheckoutSession {
+    fn form(&self) -> Vec<(String, String)> {
+        let mut form = vec![
+            ("mode".to_string(), "payment".to_string()),
+            ("success_url".to_string(), self.success_url.clone()),
+            ("cancel_url".to_string(), self.cancel_url.clone()),
+        ];
+        if let Some(id) = &self.client_reference_id {
+            form.push(("client_reference_id".into(), id.clone()));
+        }
+        if let Some(email) = &self.customer_email {
+            form.push(("customer_email".into(), email.clone()));
+        }
+        for (i, item) in self.line_items.iter().enumerate() {
+            let key = |rest: &str| format!("line_items[{i}]{rest}");
+            match item {
+                LineItem::Price { price_id, quantity } => {
+                    form.push((key("[price]"), price_id.clone()));
+                    form.push((key("[quantity]"), quantity.to_string()));
+                }
+                LineItem::Inline {
+                    name,
+                    currency,
+                    unit_amount,
+                    quantity,
+                } => {
+                    form.push((key("[price_data][currency]"), currency.clone()));
+                    form.push((key("[price_data][unit_amount]"), unit_amount.to_string()));
+                    form.push((key("[price_data][product_data][name]"), name.clone()));
+                    form.push((key("[quantity]"), quantity.to_string()));
+                }
+            }
+        }
+        for (k, v) in &self.metadata {
+            form.push((format!("metadata[{k}]"), v.clone()));
+        }
+        form
+    }
+}
+
+/// A checkout session as the processor reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckoutSession {
+    pub id: String,
+    /// The hosted payment page.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `open`, `complete` or `expired`.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// `unpaid`, `paid` or `no_payment_required`.
+    #[serde(default)]
+    pub payment_status: Option<String>,
+    #[serde(default)]
+    pub amount_total: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub client_reference_id: Option<String>,
+    /// Set once paid; refunds name it.
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// What a refund is created with.
+#[derive(Debug, Clone, Default)]
+pub struct NewRefund {
+    pub payment_intent: String,
+    /// Minor units; the whole payment when `None`.
+    pub amount: Option<i64>,
+    /// `duplicate`, `fraudulent` or `requested_by_customer`.
+    pub reason: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A refund as the processor reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    #[serde(default)]
+    pub amount: Option<i64>,
+    /// `pending`, `succeeded`, `failed` or `canceled`.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+}
+
+/// Client of the Stripe-compatible API.
+#[derive(Debug, Clone)]
+pub struct PaymentsClient {
+    transport: Transport,
+    secret_key: String,
+    api_version: Option<String>,
+}
+
+impl PaymentsClient {
+    pub fn new(cfg: &PaymentsConfig) -> Result<Self, Error> {
+        let transport = Transport::new(
+            "payments",
+            &cfg.base_url,
+            cfg.timeout,
+            [cfg.secret_key.expose(), cfg.webhook_secret.expose()],
+        )?;
+        Ok(PaymentsClient {
+            transport,
+            secret_key: cfg.secret_key.expose().to_string(),
+            api_version: cfg.api_version.clone(),
+        })
+    }
+
+    fn auth(
+        &self,
+        builder: reqwest::RequestBuilder,
+        idempotency_key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let mut builder = builder.bearer_auth(&self.secret_key);
+        if let Some(version) = &self.api_version {
+            builder = builder.header("Stripe-Version", version);
+        }
+        if let Some(key) = idempotency_key {
+            builder = builder.header("Idempotency-Key", key);
+        }
+        builder
+    }
+
+    fn encode(form: &[(String, String)]) -> Result<String, Error> {
+        serde_urlencoded::to_string(form).map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// `POST /v1/checkout/sessions`.
+    pub async fn create_checkout_session(
+        &self,
+        session: &NewCheckoutSession,
+        idempotency_key: &str,
+    ) -> Attempt<CheckoutSession> {
+        let body = match Self::encode(&session.form()) {
+            Ok(body) => body,
+            Err(e) => return Attempt::local("payments", "create_checkout_session", e),
+        };
+        self.transport
+            .call(
+                "create_checkout_session",
+                Method::POST,
+                "/v1/checkout/sessions",
+                Some((body, FORM)),
+                Some(idempotency_key),
+                |b| self.auth(b, Some(idempotency_key)),
+            )
+            .await
+    }
+
+    /// `GET /v1/checkout/sessions/{id}`.
+    pub async fn get_checkout_session(&self, id: &str) -> Attempt<CheckoutSession> {
+        let path = format!("/v1/checkout/sessions/{}", encode_segment(id));
+        self.transport
+            .call(
+                "get_checkout_session",
+                Method::GET,
+                &path,
+                None,
+                None,
+                |b| self.auth(b, None),
+            )
+            .await
+    }
+
+    /// `POST /v1/refunds`.
+    pub async fn create_refund(
+        &self,
+        refund: &NewRefund,
+        idempotency_key: &str,
+    ) -> Attempt<Refund> {
+        let mut form = vec![("payment_intent".to_string(), refund.payment_intent.clone())];
+        if let Some(amount) = refund.amount {
+            form.push(("amount".into(), amount.to_string()));
+        }
+        if let Some(reason) = &refund.reason {
+            form.push(("reason".into(), reason.clone()));
+        }
+        for (k, v) in &refund.metadata {
+            form.push((format!("metadata[{k}]"), v.clone()));
+        }
+        let body = match Self::encode(&form) {
+            Ok(body) => body,
+            Err(e) => return Attempt::local("payments", "create_refund", e),
+        };
+        self.transport
+            .call(
+                "create_refund",
+                Method::POST,
+                "/v1/refunds",
+                Some((body, FORM)),
+                Some(idempotency_key),
+                |b| self.auth(b, Some(idempotency_key)),
+            )
+            .await
+    }
+}

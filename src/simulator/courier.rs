@@ -1,0 +1,218 @@
+//! The simulated couriers (every configured carrier under `/courier/{code}`): labels with
+//! tracking numbers, tracking, and signed progress events (in_transit, then delivered).
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use super::callbacks;
+use super::events::courier_event;
+use super::records::ShipmentRecord;
+use super::state::{Sim, bearer_ok, header, json_response};
+use crate::providers::courier::{NewShipment, Shipment, TrackingEvent};
+
+pub(crate) fn routes() -> Router<Sim> {
+    Router::new()
+        .route("/courier/{code}/v1/shipments", post(create_shipment))
+        .route(
+            "/courier/{code}/v1/shipments/{tracking}/tracking",
+            get(get_tracking),
+        )
+        .route("/courier/{code}/track/{tracking}", get(public_tracking))
+}
+
+fn error(status: u16, message: &str) -> (u16, Value) {
+    (status, json!({"error": {"message": message}}))
+}
+
+/// `None` when the courier is unknown, else whether the Bearer key is right.
+fn authorised(sim: &Sim, code: &str, headers: &HeaderMap) -> Option<bool> {
+    let key = sim
+        .lock()
+        .config
+        .providers
+        .courier
+        .carriers
+        .get(code)
+        .map(|c| c.api_key.clone())?;
+    Some(bearer_ok(headers, key.expose()))
+}
+
+fn refuse(status: u16, message: &str) -> Response {
+    let (status, body) = error(status, message);
+    json_response(status, body)
+}
+
+async fn create_shipment(
+    State(sim): State<Sim>,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let s = sim.clone();
+    sim.run("courier.create_shipment", async move {
+        match authorised(&s, &code, &headers) {
+            None => return refuse(404, "unknown courier"),
+            Some(false) => return refuse(401, "invalid api key"),
+            Some(true) => {}
+        }
+        let key = header(&headers, "idempotency-key").map(str::to_string);
+        let slot = format!("courier.create_shipment:{code}");
+        let s2 = s.clone();
+        let key2 = key.clone();
+        let bytes = body.clone();
+        s.idempotent(&slot, key.as_deref(), &body, move || async move {
+            let Ok(req) = serde_json::from_slice::<NewShipment>(&bytes) else {
+                return error(400, "reference, to and parcels are required");
+            };
+            if req.parcels.is_empty() || req.to.country.is_empty() || req.to.postal_code.is_empty()
+            {
+                return error(422, "address incomplete or no parcels");
+            }
+            let (shipment, delay, auto) = {
+                let mut state = s2.lock();
+                let n = state.records.next();
+                let tracking = format!("{}{n:010}SIM", code.to_ascii_uppercase());
+                let shipment = Shipment {
+                    id: format!("shp_{n:06}"),
+                    tracking_number: tracking.clone(),
+                    label_url: Some(format!(
+                        "{}/courier/{code}/labels/{tracking}.pdf",
+                        s2.0.base_url
+                    )),
+                    status: "label_created".into(),
+                };
+                state.records.shipments.insert(
+                    tracking,
+                    ShipmentRecord {
+                        courier: code.clone(),
+                        shipment: shipment.clone(),
+                        events: vec![TrackingEvent {
+                            status: "label_created".into(),
+                            occurred_at: Utc::now().to_rfc3339(),
+                            description: Some("Label created".into()),
+                        }],
+                    },
+                );
+                (
+                    shipment,
+                    state.config.courier_step_delay_ms,
+                    state.config.courier_auto_progress,
+                )
+            };
+            s2.record_delivery(
+                "courier.create_shipment",
+                key2.as_deref().unwrap_or(&shipment.tracking_number),
+            );
+            if auto {
+                schedule_progress(
+                    &s2,
+                    shipment.tracking_number.clone(),
+                    Duration::from_millis(delay),
+                );
+            }
+            (201, json!(shipment))
+        })
+        .await
+    })
+    .await
+}
+
+fn schedule_progress(sim: &Sim, tracking: String, step: Duration) {
+    let s = sim.clone();
+    callbacks::after(sim, step, async move {
+        advance(&s, &tracking, "in_transit").await;
+        tokio::time::sleep(step).await;
+        advance(&s, &tracking, "delivered").await;
+    });
+}
+
+/// Moves a shipment to `status` and posts the signed courier event.
+pub(crate) async fn advance(sim: &Sim, tracking: &str, status: &str) {
+    let (code, carrier, n) = {
+        let mut state = sim.lock();
+        let n = state.records.next();
+        let Some(record) = state.records.shipments.get_mut(tracking) else {
+            return;
+        };
+        record.shipment.status = status.to_string();
+        record.events.push(TrackingEvent {
+            status: status.to_string(),
+            occurred_at: Utc::now().to_rfc3339(),
+            description: None,
+        });
+        let code = record.courier.clone();
+        let Some(carrier) = state.config.providers.courier.carriers.get(&code).cloned() else {
+            return;
+        };
+        (code, carrier, n)
+    };
+    let event = courier_event(
+        &code,
+        &carrier,
+        &format!("evt_{code}_{n:06}"),
+        tracking,
+        status,
+        Utc::now(),
+    );
+    callbacks::send(sim, "courier", &format!("courier:{tracking}"), event).await;
+}
+
+async fn get_tracking(
+    State(sim): State<Sim>,
+    Path((code, tracking)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let s = sim.clone();
+    sim.run("courier.get_tracking", async move {
+        match authorised(&s, &code, &headers) {
+            None => return refuse(404, "unknown courier"),
+            Some(false) => return refuse(401, "invalid api key"),
+            Some(true) => {}
+        }
+        let state = s.lock();
+        match state
+            .records
+            .shipments
+            .get(&tracking)
+            .filter(|r| r.courier == code)
+        {
+            Some(record) => json_response(
+                200,
+                json!({
+                    "tracking_number": tracking,
+                    "status": record.shipment.status,
+                    "events": record.events,
+                }),
+            ),
+            None => refuse(404, "no such tracking number"),
+        }
+    })
+    .await
+}
+
+async fn public_tracking(
+    State(sim): State<Sim>,
+    Path((code, tracking)): Path<(String, String)>,
+) -> Response {
+    let state = sim.lock();
+    match state
+        .records
+        .shipments
+        .get(&tracking)
+        .filter(|r| r.courier == code)
+    {
+        Some(record) => json_response(
+            200,
+            json!({"tracking_number": tracking, "status": record.shipment.status}),
+        ),
+        None => refuse(404, "no such tracking number"),
+    }
+}

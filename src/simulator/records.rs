@@ -1,0 +1,52 @@
+//! The simulator's in-memory provider data: orders, fulfilments, sessions, refunds, sales
+//! orders, licences, shipments and messages.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::providers::courier::{Shipment, TrackingEvent};
+use crate::providers::crm::{Licence, SalesOrder};
+use crate::providers::ishare::Fulfillment;
+use crate::providers::payments::{CheckoutSession, Refund};
+use crate::providers::reseller::ResellerOrder;
+
+/// A shipment and where it is.
+#[derive(Debug, Clone)]
+pub(crate) struct ShipmentRecord {
+    pub courier: String,
+    pub shipment: Shipment,
+    pub events: Vec<TrackingEvent>,
+}
+
+/// An AT-iShare fulfilment with the order details the webhook repeats.
+#[derive(Debug, Clone)]
+pub(crate) struct IshareRecord {
+    pub fulfillment: Fulfillment,
+    pub phone: String,
+    pub size_gb: u32,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Records {
+    next_id: u64,
+    pub reseller_orders: BTreeMap<i64, ResellerOrder>,
+    pub ishare: BTreeMap<String, IshareRecord>,
+    pub sessions: BTreeMap<String, CheckoutSession>,
+    /// Refunded amount per payment intent.
+    pub refunded: BTreeMap<String, i64>,
+    pub refunds: BTreeMap<String, Refund>,
+    pub sales_orders: BTreeMap<String, SalesOrder>,
+    /// Licence per sales order id.
+    pub licences: BTreeMap<String, Licence>,
+    pub shipments: BTreeMap<String, ShipmentRecord>,
+    pub sms: BTreeMap<String, Value>,
+}
+
+impl Records {
+    /// A fresh number, unique across every kind of record.
+    pub fn next(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}

@@ -1,0 +1,330 @@
+//! The simulator's shared state: live config, per-endpoint stats, the idempotency cache, and
+//! the fault runner every handler goes through.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::config::SimulatorConfig;
+use super::records::Records;
+
+/// Requests and deliveries of one endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointStats {
+    /// Every request that reached the endpoint, faulted or not.
+    pub requests: u64,
+    /// Requests answered by an injected fault (status, hang or drop).
+    pub faults: u64,
+    /// Per idempotency key or reference: how many times the side effect was performed.
+    /// A value above 1 is a double delivery.
+    pub deliveries: BTreeMap<String, u64>,
+}
+
+/// One webhook the simulator posted (or could not post).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallbackRecord {
+    pub provider: String,
+    pub event_id: String,
+    pub reference: String,
+    pub url: Option<String>,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// What `GET /_sim/stats` answers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimStats {
+    pub endpoints: BTreeMap<String, EndpointStats>,
+    /// The webhooks sent, oldest first (the last 1000).
+    pub callbacks: Vec<CallbackRecord>,
+}
+
+impl SimStats {
+    /// How many times `key` was delivered by `endpoint`.
+    pub fn deliveries(&self, endpoint: &str, key: &str) -> u64 {
+        self.endpoints
+            .get(endpoint)
+            .and_then(|e| e.deliveries.get(key))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many requests reached `endpoint`.
+    pub fn requests(&self, endpoint: &str) -> u64 {
+        self.endpoints.get(endpoint).map_or(0, |e| e.requests)
+    }
+}
+
+enum IdemEntry {
+    InFlight,
+    Done {
+        fingerprint: String,
+        status: u16,
+        body: Value,
+    },
+}
+
+/// Everything behind the lock.
+pub(crate) struct State {
+    pub config: SimulatorConfig,
+    pub stats: SimStats,
+    idem: HashMap<(String, String), IdemEntry>,
+    pub records: Records,
+}
+
+pub(crate) struct Inner {
+    pub base_url: String,
+    pub cancel: CancellationToken,
+    pub http: reqwest::Client,
+    state: Mutex<State>,
+}
+
+/// A cheap handle on the simulator's state, shared by handlers and background tasks.
+#[derive(Clone)]
+pub(crate) struct Sim(pub Arc<Inner>);
+
+enum Action {
+    Proceed,
+    Status(u16, Option<u64>),
+    Hang,
+    Drop,
+}
+
+impl Sim {
+    pub fn new(config: SimulatorConfig, base_url: String, cancel: CancellationToken) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Sim(Arc::new(Inner {
+            base_url,
+            cancel,
+            http,
+            state: Mutex::new(State {
+                config,
+                stats: SimStats::default(),
+                idem: HashMap::new(),
+                records: Records::default(),
+            }),
+        }))
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn config(&self) -> SimulatorConfig {
+        self.lock().config.clone()
+    }
+
+    /// Counts one side effect for `key` at `endpoint`.
+    pub fn record_delivery(&self, endpoint: &str, key: &str) {
+        let mut state = self.lock();
+        *state
+            .stats
+            .endpoints
+            .entry(endpoint.to_string())
+            .or_default()
+            .deliveries
+            .entry(key.to_string())
+            .or_default() += 1;
+    }
+
+    pub fn record_callback(&self, record: CallbackRecord) {
+        let mut state = self.lock();
+        state.stats.callbacks.push(record);
+        let len = state.stats.callbacks.len();
+        if len > 1000 {
+            state.stats.callbacks.drain(..len - 1000);
+        }
+    }
+
+    /// Clears stats, records and the idempotency cache (config stays).
+    pub fn reset(&self) {
+        let mut state = self.lock();
+        state.stats = SimStats::default();
+        state.idem.clear();
+        state.records = Records::default();
+    }
+
+    fn begin(&self, endpoint: &str) -> (u64, Action) {
+        let mut state = self.lock();
+        let fault = state.config.faults.get(endpoint).cloned();
+        let stats = state
+            .stats
+            .endpoints
+            .entry(endpoint.to_string())
+            .or_default();
+        stats.requests += 1;
+        let Some(fault) = fault else {
+            return (0, Action::Proceed);
+        };
+        let active = fault.times != Some(0);
+        let action = if !active {
+            Action::Proceed
+        } else if let Some(status) = fault.status {
+            Action::Status(status, fault.retry_after_secs)
+        } else if fault.error_rate > 0.0 && rand::random::<f64>() < fault.error_rate {
+            Action::Status(fault.error_status.unwrap_or(500), fault.retry_after_secs)
+        } else if fault.hang {
+            Action::Hang
+        } else if fault.drop_response {
+            Action::Drop
+        } else {
+            Action::Proceed
+        };
+        if !matches!(action, Action::Proceed) {
+            stats.faults += 1;
+            if let Some(f) = state.config.faults.get_mut(endpoint) {
+                if let Some(times) = f.times.as_mut() {
+                    *times = times.saturating_sub(1);
+                }
+            }
+        }
+        (fault.latency_ms, action)
+    }
+
+    /// Runs a handler's work under the endpoint's injected fault.
+    pub async fn run(&self, endpoint: &str, work: impl Future<Output = Response>) -> Response {
+        let (latency_ms, action) = self.begin(endpoint);
+        if latency_ms > 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(latency_ms)) => {}
+                _ = self.0.cancel.cancelled() => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            }
+        }
+        match action {
+            Action::Proceed => work.await,
+            Action::Status(status, retry_after) => fault_response(status, retry_after),
+            Action::Hang => {
+                self.0.cancel.cancelled().await;
+                StatusCode::SERVICE_UNAVAILABLE.into_response()
+            }
+            Action::Drop => {
+                let _ = work.await;
+                dropped_response()
+            }
+        }
+    }
+
+    /// Runs `work` at most once per idempotency key: a repeat with the same body replays the
+    /// stored answer (`Idempotent-Replayed: true`), a repeat with another body is refused, a
+    /// repeat while the first is in flight gets 409. 5xx answers are not stored.
+    pub async fn idempotent<F, Fut>(
+        &self,
+        endpoint: &str,
+        key: Option<&str>,
+        body: &[u8],
+        work: F,
+    ) -> Response
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = (u16, Value)>,
+    {
+        let Some(key) = key else {
+            let (status, body) = work().await;
+            return json_response(status, body);
+        };
+        let slot = (endpoint.to_string(), key.to_string());
+        let fingerprint = hex::encode(Sha256::digest(body));
+        {
+            let mut state = self.lock();
+            match state.idem.get(&slot) {
+                Some(IdemEntry::InFlight) => {
+                    return json_response(
+                        409,
+                        json!({"error": {"type": "idempotency_error",
+                            "message": "another request with this idempotency key is in progress"}}),
+                    );
+                }
+                Some(IdemEntry::Done {
+                    fingerprint: stored,
+                    status,
+                    body: stored_body,
+                }) => {
+                    if *stored != fingerprint {
+                        return json_response(
+                            400,
+                            json!({"error": {"type": "idempotency_error",
+                                "message": "idempotency key reused with different parameters"}}),
+                        );
+                    }
+                    let mut response = json_response(*status, stored_body.clone());
+                    response.headers_mut().insert(
+                        "idempotent-replayed",
+                        axum::http::HeaderValue::from_static("true"),
+                    );
+                    return response;
+                }
+                None => {
+                    state.idem.insert(slot.clone(), IdemEntry::InFlight);
+                }
+            }
+        }
+        // If the handler is cancelled mid-way the key stays in flight; that mirrors a provider
+        // that lost track of a request and is acceptable for a simulator.
+        let (status, value) = work().await;
+        let mut state = self.lock();
+        if status >= 500 {
+            state.idem.remove(&slot);
+        } else {
+            state.idem.insert(
+                slot,
+                IdemEntry::Done {
+                    fingerprint,
+                    status,
+                    body: value.clone(),
+                },
+            );
+        }
+        json_response(status, value)
+    }
+}
+
+pub(crate) fn json_response(status: u16, body: Value) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(body)).into_response()
+}
+
+fn fault_response(status: u16, retry_after: Option<u64>) -> Response {
+    let mut response = json_response(
+        status,
+        json!({"success": false, "message": format!("simulated fault {status}"),
+               "error": {"type": "api_error", "message": format!("simulated fault {status}")}}),
+    );
+    if let Some(secs) = retry_after {
+        if let Ok(value) = secs.to_string().parse() {
+            response.headers_mut().insert("retry-after", value);
+        }
+    }
+    response
+}
+
+/// A 200 whose body fails at once: the connection is cut and the client never sees an answer.
+fn dropped_response() -> Response {
+    let stream = futures::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("simulated dropped response"))
+    });
+    Response::new(Body::from_stream(stream))
+}
+
+/// A header as text.
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `Authorization: Bearer <token>` equals `expected`.
+pub(crate) fn bearer_ok(headers: &HeaderMap, expected: &str) -> bool {
+    header(headers, "authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| !expected.is_empty() && token == expected)
+}
