@@ -11,9 +11,11 @@ use crate::config::Settings;
 use crate::engine::action::ActionRegistry;
 use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::definition::{Catalog, DefinitionError};
+use crate::engine::outbox::OutboxRelay;
 use crate::engine::runtime::Runtime;
 use crate::engine::scheduler::{self, Scheduler};
 use crate::engine::worker::Worker;
+use crate::providers::Providers;
 use crate::store::{self, Store};
 
 /// Start-up failures. Each says what to fix.
@@ -32,6 +34,8 @@ pub enum Error {
         addr: String,
         source: std::io::Error,
     },
+    #[error("provider settings are invalid: {0}")]
+    Providers(#[from] crate::providers::Error),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -58,6 +62,8 @@ pub struct Options {
 pub struct App {
     pub settings: Settings,
     pub rt: Arc<Runtime>,
+    /// Every provider client, built once from `[providers]`.
+    pub providers: Arc<Providers>,
 }
 
 impl App {
@@ -83,6 +89,7 @@ impl App {
             .map_err(Error::Definitions)?;
         let clock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         store.register_definitions(&catalog, clock.now()).await?;
+        let providers = Arc::new(Providers::from_config(&settings.providers)?);
         crate::telemetry::prometheus();
         let rt = Arc::new(Runtime::new(
             store,
@@ -91,7 +98,11 @@ impl App {
             clock,
             settings.worker.clone(),
         ));
-        Ok(Self { settings, rt })
+        Ok(Self {
+            settings,
+            rt,
+            providers,
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -107,6 +118,14 @@ impl App {
 
     pub fn worker(&self, name: &str) -> Worker {
         Worker::new(self.rt.clone(), name)
+    }
+
+    pub fn outbox_relay(&self) -> OutboxRelay {
+        OutboxRelay::new(
+            self.rt.store.clone(),
+            self.rt.clock.clone(),
+            crate::steps::outbox_handlers(&self.providers),
+        )
     }
 
     pub fn scheduler(&self, node: &str) -> Result<Scheduler, Error> {
@@ -126,6 +145,7 @@ impl App {
         if matches!(role, Role::All | Role::Worker) {
             tasks.spawn(scheduler::relay_wakeups(self.rt.clone(), shutdown.clone()));
             tasks.spawn(self.worker(&node).run(shutdown.clone()));
+            tasks.spawn(self.outbox_relay().run(shutdown.clone()));
         }
         if matches!(role, Role::All | Role::Scheduler) {
             tasks.spawn(self.scheduler(&node)?.run(shutdown.clone()));

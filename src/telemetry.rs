@@ -109,4 +109,39 @@ fn describe() {
         "Cron ticks fired (once across all nodes)."
     );
     describe_counter!(SIGNALS_TOTAL, "Signals received, by result.");
+    describe_delivery();
+}
+
+pub const OUTBOX_ATTEMPTS_TOTAL: &str = "sagaflow_outbox_delivery_attempts_total";
+pub const OUTBOX_FAILURES_TOTAL: &str = "sagaflow_outbox_delivery_failures_total";
+pub const WEBHOOKS_RECEIVED_TOTAL: &str = "sagaflow_webhooks_received_total";
+
+fn describe_delivery() {
+    use crate::providers::metrics as p;
+    use metrics::{describe_counter, describe_histogram};
+    describe_counter!(
+        OUTBOX_ATTEMPTS_TOTAL,
+        "Outbox delivery attempts, by topic and outcome."
+    );
+    describe_counter!(
+        OUTBOX_FAILURES_TOTAL,
+        "Outbox delivery attempts that did not deliver."
+    );
+    describe_counter!(
+        WEBHOOKS_RECEIVED_TOTAL,
+        "Inbound provider webhooks, by provider and result."
+    );
+    describe_counter!(
+        p::PROVIDER_REQUESTS_TOTAL,
+        "Requests to providers, by provider, endpoint and outcome class."
+    );
+    describe_histogram!(
+        p::PROVIDER_REQUEST_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "Provider request latency."
+    );
+    describe_counter!(
+        p::PARTNER_WEBHOOK_DELIVERIES_TOTAL,
+        "Partner webhook deliveries, by outcome."
+    );
 }

@@ -1,9 +1,12 @@
-//! The HTTP API (axum): starting and operating sagas, signals, health and metrics.
+//! The HTTP API (axum): starting and operating sagas, signals, provider webhooks, the outbox,
+//! health and metrics.
 
 mod error;
 mod health;
 mod json;
+mod outbox;
 mod sagas;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -42,6 +45,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sagas/{id}", get(sagas::show))
         .route("/v1/sagas/{id}/signals/{name}", post(sagas::signal))
         .route("/v1/sagas/{id}/{action}", post(sagas::operate))
+        .route("/v1/webhooks/{provider}", post(webhooks::receive))
+        .route("/v1/outbox", get(outbox::list))
+        .route("/v1/outbox/{id}", get(outbox::show))
+        .route("/v1/outbox/{id}/replay", post(outbox::replay))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

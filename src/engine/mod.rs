@@ -5,6 +5,7 @@ pub mod action;
 pub mod clock;
 pub mod definition;
 pub mod lifecycle;
+pub mod outbox;
 pub mod retry;
 pub mod runtime;
 pub mod scheduler;

@@ -4,6 +4,7 @@
 mod checkpoint;
 mod cron;
 mod definitions;
+mod outbox;
 mod sagas;
 mod signals;
 
@@ -11,6 +12,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
 pub use checkpoint::{Checkpoint, ClaimedSaga, NewEvent};
+pub use outbox::{AttemptRecord, DeliveryRow, OutboxItem};
 pub use sagas::{EventRow, ListFilter, NewSaga, Page, SagaRow, Started};
 pub use signals::{Delivered, NewSignal};
 

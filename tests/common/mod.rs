@@ -57,6 +57,21 @@ pub async fn settings() -> Settings {
     s
 }
 
+/// Points `settings` at a copy of `workflows/` plus extra definition files written for this
+/// test.
+pub fn add_workflows(settings: &mut Settings, extra: &[(&str, &str)]) {
+    let dir = std::env::temp_dir().join(format!("sagaflow-workflows-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/workflows")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+    }
+    for (name, text) in extra {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    settings.workflows.dir = dir;
+}
+
 pub struct TestApp {
     pub app: App,
     pub clock: ManualClock,

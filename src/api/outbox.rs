@@ -1,0 +1,85 @@
+//! The outbox as operators see it: rows, their delivery log, and replay.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{ApiError, ApiJson, AppState};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    saga_id: Option<Uuid>,
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /v1/outbox?saga_id=&status=pending|delivered|dead&limit=`
+pub async fn list(
+    State(s): State<AppState>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    if let Some(st) = q
+        .status
+        .as_deref()
+        .filter(|st| !["pending", "delivered", "dead"].contains(st))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_status",
+            format!("unknown outbox status {st:?}"),
+        ));
+    }
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "limit must be between 1 and 500",
+        ));
+    }
+    let items =
+        s.rt.store
+            .list_outbox(q.saga_id, q.status.as_deref(), limit)
+            .await?;
+    Ok(Json(json!({ "items": items })))
+}
+
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "outbox id must be a number"))
+}
+
+/// `GET /v1/outbox/{id}`: the row and every delivery attempt.
+pub async fn show(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let (item, deliveries) = s.rt.store.outbox_item(parse_id(&id)?).await?;
+    Ok(Json(json!({ "item": item, "deliveries": deliveries })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    reason: String,
+}
+
+/// `POST /v1/outbox/{id}/replay` with `{"reason": …}`: deliver again now.
+pub async fn replay(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ReplayRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    if req.reason.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "reason_required",
+            "give a reason for the replay",
+        ));
+    }
+    let item = s.rt.store.replay_outbox(id, s.rt.clock.now()).await?;
+    tracing::info!(outbox_id = id, reason = %req.reason.trim(), "outbox row replayed by an operator");
+    Ok(Json(json!({ "item": item })))
+}

@@ -1,0 +1,76 @@
+//! `POST /v1/webhooks/{provider}`: verify the signature over the raw bytes before parsing,
+//! then store the event as a signal for the saga its reference names (deduplicated by the
+//! provider's event id) and wake that saga, in one transaction.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::providers::webhooks::{WebhookError, verify_inbound};
+use crate::store::{Delivered, NewSignal};
+use crate::telemetry as m;
+
+/// 200 accepted or duplicate, 202 kept for a reference no saga has registered yet, 401 bad
+/// signature, 400 malformed, 404 unknown provider, 413 too large. Only 200/202 change anything.
+pub async fn receive(
+    State(s): State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let body = body.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            "request body is over the size limit",
+        )
+    })?;
+    let now = s.rt.clock.now();
+    let event = verify_inbound(&provider, &headers, &body, &s.settings.providers, now).map_err(|e| {
+        let (status, code, result) = match &e {
+            WebhookError::UnknownProvider(_) => (StatusCode::NOT_FOUND, "unknown_provider", None),
+            WebhookError::BadSignature(_) => (StatusCode::UNAUTHORIZED, "bad_signature", Some("bad_signature")),
+            WebhookError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed", Some("malformed")),
+        };
+        // The path is caller-chosen: only known providers become metric labels.
+        if let Some(result) = result {
+            metrics::counter!(m::WEBHOOKS_RECEIVED_TOTAL, "provider" => provider_label(&provider), "result" => result).increment(1);
+        }
+        ApiError::new(status, code, e.to_string())
+    })?;
+    let signal = NewSignal {
+        saga_id: None,
+        correlation_key: Some(event.reference.clone()),
+        name: event.signal.clone(),
+        dedup_key: format!("{}:{}", event.provider, event.event_id),
+        payload: event.payload,
+    };
+    let delivered = s.rt.store.deliver_signal(&signal, now).await?;
+    let (status, result) = match delivered {
+        Delivered::Accepted(_) => (StatusCode::OK, "accepted"),
+        Delivered::Duplicate => (StatusCode::OK, "duplicate"),
+        Delivered::Uncorrelated => (StatusCode::ACCEPTED, "uncorrelated"),
+    };
+    metrics::counter!(m::WEBHOOKS_RECEIVED_TOTAL, "provider" => event.provider.clone(), "result" => result).increment(1);
+    if let Delivered::Accepted(_) = delivered {
+        s.rt.wake.notify_one();
+    }
+    Ok((
+        status,
+        Json(json!({ "result": result, "event_id": event.event_id, "reference": event.reference })),
+    ))
+}
+
+fn provider_label(path: &str) -> &'static str {
+    match path {
+        "reseller" => "reseller",
+        "ishare" => "ishare",
+        "payments" => "payments",
+        p if p == "courier" || p.starts_with("courier-") => "courier",
+        _ => "unknown",
+    }
+}

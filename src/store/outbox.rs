@@ -1,0 +1,163 @@
+//! The outbox: rows written in checkpoint transactions, claimed here for delivery, with a log
+//! of every attempt and a replay operation.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Error, Result, Store};
+
+/// An outbox row claimed for one delivery attempt.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub saga_id: Option<Uuid>,
+    pub topic: String,
+    pub destination: Option<String>,
+    pub payload: Value,
+    /// This attempt's number, from 1.
+    pub attempts: i32,
+    pub status: String,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// One logged attempt.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub attempt: i32,
+    pub outcome: String,
+    pub status_code: Option<i32>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What to record after an attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub outcome: &'static str,
+    pub status_code: Option<u16>,
+    pub latency_ms: u64,
+    pub error: Option<String>,
+    /// `Some` to try again then; `None` with a non-delivered outcome parks the row as `dead`.
+    pub retry_at: Option<DateTime<Utc>>,
+}
+
+const ITEM_COLUMNS: &str = "id, saga_id, topic, destination, payload, attempts, status, last_error, created_at, delivered_at";
+
+impl Store {
+    /// Claims due rows; each claim pushes `next_attempt_at` to `lease_until`, so a relay that
+    /// dies mid-delivery only delays the row.
+    pub async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>> {
+        Ok(sqlx::query_as::<_, OutboxItem>(&format!(
+            "UPDATE outbox SET next_attempt_at = $2, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1
+                          ORDER BY next_attempt_at LIMIT $3 FOR UPDATE SKIP LOCKED)
+             RETURNING {ITEM_COLUMNS}"
+        ))
+        .bind(now)
+        .bind(lease_until)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Logs an attempt and moves the row on: delivered, due again, or dead.
+    pub async fn record_delivery(
+        &self,
+        item: &OutboxItem,
+        rec: &AttemptRecord,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let status = match (rec.outcome, rec.retry_at) {
+            ("delivered", _) => "delivered",
+            (_, Some(_)) => "pending",
+            _ => "dead",
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO outbox_deliveries (outbox_id, attempt, outcome, status_code, latency_ms, error, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(item.id)
+        .bind(item.attempts)
+        .bind(rec.outcome)
+        .bind(rec.status_code.map(i32::from))
+        .bind(rec.latency_ms as i64)
+        .bind(&rec.error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE outbox SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), last_error = $4,
+                    delivered_at = CASE WHEN $2 = 'delivered' THEN $5 ELSE delivered_at END
+             WHERE id = $1",
+        )
+        .bind(item.id)
+        .bind(status)
+        .bind(rec.retry_at)
+        .bind(&rec.error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Queues a row for another delivery now, whatever became of it before.
+    pub async fn replay_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<OutboxItem> {
+        sqlx::query_as::<_, OutboxItem>(&format!(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = $2 WHERE id = $1 RETURNING {ITEM_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)
+    }
+
+    pub async fn outbox_item(&self, id: i64) -> Result<(OutboxItem, Vec<DeliveryRow>)> {
+        let item = sqlx::query_as::<_, OutboxItem>(&format!(
+            "SELECT {ITEM_COLUMNS} FROM outbox WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound)?;
+        let log = sqlx::query_as::<_, DeliveryRow>(
+            "SELECT attempt, outcome, status_code, latency_ms, error, created_at
+             FROM outbox_deliveries WHERE outbox_id = $1 ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((item, log))
+    }
+
+    /// Rows of a saga, or of a status, newest first.
+    pub async fn list_outbox(
+        &self,
+        saga_id: Option<Uuid>,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>> {
+        Ok(sqlx::query_as::<_, OutboxItem>(&format!(
+            "SELECT {ITEM_COLUMNS} FROM outbox
+             WHERE ($1::uuid IS NULL OR saga_id = $1) AND ($2::text IS NULL OR status = $2)
+             ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(saga_id)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
