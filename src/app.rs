@@ -138,8 +138,28 @@ impl App {
         .map_err(Error::Scheduler)
     }
 
-    /// Runs the parts of `role` until `shutdown`, then drains them.
+    /// Runs the parts of `role` until `shutdown`, then drains them. The API binds
+    /// `server.bind`.
     pub async fn serve(self, role: Role, shutdown: CancellationToken) -> Result<(), Error> {
+        let listener = if matches!(role, Role::All | Role::Api) {
+            let addr = self.settings.server.bind.clone();
+            let l = tokio::net::TcpListener::bind(&addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })?;
+            Some(l)
+        } else {
+            None
+        };
+        self.serve_on(listener, role, shutdown).await
+    }
+
+    /// [`App::serve`] on a listener the caller bound (the demo binds port 0 and reads it).
+    pub async fn serve_on(
+        self,
+        listener: Option<tokio::net::TcpListener>,
+        role: Role,
+        shutdown: CancellationToken,
+    ) -> Result<(), Error> {
         let node = node_name();
         let mut tasks = tokio::task::JoinSet::new();
         if matches!(role, Role::All | Role::Worker) {
@@ -150,23 +170,18 @@ impl App {
         if matches!(role, Role::All | Role::Scheduler) {
             tasks.spawn(self.scheduler(&node)?.run(shutdown.clone()));
         }
-        if matches!(role, Role::All | Role::Api) {
-            let addr = self.settings.server.bind.clone();
-            let listener = tokio::net::TcpListener::bind(&addr)
-                .await
-                .map_err(|source| Error::Bind {
-                    addr: addr.clone(),
-                    source,
-                })?;
-            info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or(addr), "HTTP API listening");
-            let router = self.router();
-            let stop = shutdown.clone();
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { stop.cancelled().await })
-                .await
-                .map_err(Error::Serve)?;
-        } else {
-            shutdown.cancelled().await;
+        match listener {
+            Some(listener) if matches!(role, Role::All | Role::Api) => {
+                if let Ok(addr) = listener.local_addr() {
+                    info!(%addr, "HTTP API listening");
+                }
+                let stop = shutdown.clone();
+                axum::serve(listener, self.router())
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+                    .map_err(Error::Serve)?;
+            }
+            _ => shutdown.cancelled().await,
         }
         while tasks.join_next().await.is_some() {}
         Ok(())
