@@ -44,6 +44,8 @@ enum Command {
     Sagas(cli::SagasArgs),
     /// Run a demo: a server, a worker and a batch of sample orders, with a summary.
     Demo(cli::DemoArgs),
+    /// Measure engine throughput and latency against this Postgres's checkpoint rate.
+    Bench(cli::BenchArgs),
     /// Run the provider simulator, or replay courier and payment events against a server.
     Simulate(sagaflow::simulator::SimulateArgs),
 }
@@ -104,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Workflows { command } => workflows(command),
         Command::Sagas(args) => cli::sagas(args).await,
         Command::Demo(args) => cli::demo(args).await,
+        Command::Bench(args) => cli::bench(args).await,
         Command::Simulate(args) => {
             sagaflow::simulator::run(args).await?;
             Ok(ExitCode::SUCCESS)
