@@ -3,6 +3,7 @@
 
 pub mod action;
 pub mod clock;
+pub mod committer;
 pub mod definition;
 pub mod lifecycle;
 pub mod outbox;

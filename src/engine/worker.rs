@@ -15,6 +15,7 @@ use tracing::{Instrument, debug, error, info_span, warn};
 use uuid::Uuid;
 
 use super::action::{Action, Effects, OutcomeKind, StepContext, StepError, StepOutcome};
+use super::committer::Committer;
 use super::definition::{StepDef, WorkflowDef};
 use super::lifecycle::{self, Event, Next, SagaState};
 use super::runtime::Runtime;
@@ -29,14 +30,17 @@ pub struct Worker {
     id: String,
     /// Sagas held right now, with their fence version, so a drain can release them.
     inflight: Arc<Mutex<HashMap<Uuid, i64>>>,
+    /// Writes this worker's checkpoints, several sagas per commit under load.
+    committer: Committer,
 }
 
 impl Worker {
     pub fn new(rt: Arc<Runtime>, name: &str) -> Self {
         Self {
-            rt,
             id: format!("{name}-{}", Uuid::now_v7().simple()),
             inflight: Arc::default(),
+            committer: Committer::spawn(rt.store.clone()),
+            rt,
         }
     }
 
@@ -258,7 +262,7 @@ impl Worker {
             };
             let keep_going = decision.next == Next::Now && !shutdown.is_cancelled();
             let cp = self.checkpoint_for(&def, &mut run, &decision, &mut step, now, keep_going);
-            match self.rt.store.checkpoint(cp).await {
+            match self.committer.commit(cp).await {
                 Ok(Some(c)) => {
                     run.version = c.version;
                     run.signal_seq = c.signal_seq;

@@ -11,7 +11,7 @@ mod signals;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
-pub use checkpoint::{Checkpoint, ClaimedSaga, NewEvent};
+pub use checkpoint::{Checkpoint, ClaimedSaga, Committed, NewEvent};
 pub use outbox::{AttemptRecord, DeliveryRow, OutboxItem};
 pub use sagas::{EventRow, ListFilter, NewSaga, Page, SagaRow, Started};
 pub use signals::{Delivered, NewSignal};
