@@ -135,9 +135,12 @@ impl SearchParams {
     }
 }
 
+/// Page size, keyset position (created_at, id) and order.
+pub type Paging = (i64, Option<(DateTime<Utc>, Uuid)>, Order);
+
 impl PageParams {
     /// Limit, keyset position and order, or 400.
-    pub fn parse(&self) -> Result<(i64, Option<(DateTime<Utc>, Uuid)>, Order), ApiError> {
+    pub fn parse(&self) -> Result<Paging, ApiError> {
         let limit = self.limit.unwrap_or(50);
         if !(1..=500).contains(&limit) {
             return Err(ApiError::bad_request(

@@ -21,20 +21,24 @@ pub struct ActionForm {
 }
 
 /// Refuses anyone but an operator posting this session's CSRF token.
-fn guard(who: &Principal, csrf: &str) -> Result<(), Response> {
+fn guard(who: &Principal, csrf: &str) -> Result<(), Box<Response>> {
     if !csrf_ok(who, csrf) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            Html("This form has expired; reload the page and try again."),
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                Html("This form has expired; reload the page and try again."),
+            )
+                .into_response(),
+        ));
     }
     if !who.can_operate() {
-        return Err((
-            StatusCode::FORBIDDEN,
-            Html("Only operators can act on sagas."),
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                Html("Only operators can act on sagas."),
+            )
+                .into_response(),
+        ));
     }
     Ok(())
 }
@@ -55,7 +59,7 @@ pub async fn operate(
     Form(f): Form<ActionForm>,
 ) -> Response {
     if let Err(res) = guard(&who, &f.csrf) {
-        return res;
+        return *res;
     }
     let id = match SagaId::parse(&id) {
         Ok(id) => id,
@@ -111,7 +115,7 @@ pub async fn bulk_retry(
             .collect(),
     };
     if let Err(res) = guard(&who, &form.csrf) {
-        return res;
+        return *res;
     }
     let req = BulkRequest {
         action: "retry".into(),
