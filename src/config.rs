@@ -25,6 +25,44 @@ pub struct Settings {
     pub cron: BTreeMap<String, CronJob>,
     #[serde(default)]
     pub providers: ProvidersConfig,
+    /// Who may call the API and the console: hashed tokens and their roles.
+    #[serde(default)]
+    pub auth: AuthSettings,
+}
+
+/// API tokens. Only the SHA-256 of each token is configured, so neither the config file nor
+/// the database ever holds one in plain text.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    #[serde(default)]
+    pub tokens: Vec<TokenEntry>,
+    /// Marks the console's session cookie `Secure`; browsers still send it to
+    /// http://localhost, so only turn it off behind a plain-HTTP proxy on another host.
+    #[serde(default = "yes")]
+    pub cookie_secure: bool,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            cookie_secure: true,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// One API token: who holds it (recorded in the audit trail), what it may do, and its hash.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenEntry {
+    pub name: String,
+    /// `viewer`, `operator` or `service`.
+    pub role: String,
+    /// Lowercase hex SHA-256 of the token (`printf %s "$TOKEN" | sha256sum`).
+    pub sha256: String,
 }
 
 #[derive(Clone, Deserialize)]
@@ -50,6 +88,10 @@ pub struct ServerSettings {
     pub bind: String,
     /// Request bodies larger than this are refused with 413 before they are parsed.
     pub body_limit_bytes: usize,
+    /// When set, `/metrics` is served on this address alone instead of on `bind`, so it can
+    /// stay open to Prometheus while the API port is exposed.
+    #[serde(default)]
+    pub metrics_bind: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -77,6 +77,7 @@ async fn start_sagas(app: &App, n: usize, charge_ms: u64) {
             .uri("/v1/sagas")
             .header("content-type", "application/json")
             .header("idempotency-key", format!("crash-{i}"))
+            .header("authorization", common::bearer(common::SERVICE_TOKEN))
             .body(axum::body::Body::from(
                 json!({ "workflow": "sample", "input": { "steps": { "charge": { "sleep_ms": charge_ms } } } }).to_string(),
             ))

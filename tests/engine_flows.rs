@@ -251,7 +251,7 @@ async fn park_holds_the_saga_then_resume_carries_on() {
         .iter()
         .find(|e| e["kind"] == "operator_resume")
         .unwrap();
-    assert_eq!(resume["actor"], "operator");
+    assert_eq!(resume["actor"], "operator:olivia", "the token's name");
     assert_eq!(resume["detail"]["reason"], "inspected by hand");
     assert_eq!(resume["detail"]["from"], "parked");
 }

@@ -9,11 +9,13 @@ use serde_json::json;
 use super::AppState;
 
 /// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "the process is up")))]
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({ "status": "ok" }))
 }
 
 /// The database answers and every migration is applied.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
 pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     match s.rt.store.ready().await {
         Ok(true) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
@@ -31,6 +33,8 @@ pub async fn readyz(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
+/// The Prometheus exposition.
+#[utoipa::path(get, path = "/metrics", tag = "health", security(()), responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

@@ -1,17 +1,21 @@
 //! The HTTP API (axum): starting and operating sagas, signals, provider webhooks, the outbox,
-//! health and metrics.
+//! the ops API, the web console, health, metrics and the OpenAPI document.
 
+pub mod auth;
 mod error;
 mod health;
 mod json;
+pub mod ops;
 mod outbox;
-mod sagas;
+pub mod sagas;
+pub mod ui;
 mod webhooks;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{get, post};
 
 pub use error::ApiError;
@@ -19,6 +23,7 @@ pub use json::ApiJson;
 
 use crate::config::Settings;
 use crate::engine::runtime::Runtime;
+use auth::{Allow, Tokens};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -38,21 +43,71 @@ impl AppState {
     }
 }
 
+/// A route group's guard: a bearer token whose role `allow` lists. Other route groups (the
+/// order and partner routes) wrap their own routers with it the same way.
+pub fn guard(tokens: &Tokens, allow: Allow) -> impl Fn(Router<AppState>) -> Router<AppState> {
+    let tokens = tokens.clone();
+    move |r: Router<AppState>| {
+        r.route_layer(middleware::from_fn_with_state(
+            (tokens.clone(), allow),
+            auth::require_bearer,
+        ))
+    }
+}
+
 pub fn router(state: AppState) -> Router {
     let limit = state.settings.server.body_limit_bytes;
-    Router::new()
-        .route("/v1/sagas", post(sagas::start).get(sagas::list))
-        .route("/v1/sagas/{id}", get(sagas::show))
-        .route("/v1/sagas/{id}/signals/{name}", post(sagas::signal))
-        .route("/v1/sagas/{id}/{action}", post(sagas::operate))
+    let tokens = Tokens::from_settings(&state.settings.auth);
+    let start = guard(&tokens, auth::START)(Router::new().route("/v1/sagas", post(sagas::start)));
+    let read_or_service = guard(&tokens, auth::READ_OR_SERVICE)(
+        Router::new()
+            .route("/v1/sagas", get(sagas::list))
+            .route("/v1/sagas/export.csv", get(ops::export::export))
+            .route("/v1/sagas/{id}", get(sagas::show)),
+    );
+    let signal = guard(&tokens, auth::SIGNAL)(
+        Router::new().route("/v1/sagas/{id}/signals/{name}", post(sagas::signal)),
+    );
+    let read = guard(&tokens, auth::READ)(
+        Router::new()
+            .route("/v1/audit", get(ops::audit::list))
+            .route("/v1/stats", get(ops::stats::stats))
+            .route("/v1/queues", get(ops::stats::queues))
+            .route("/v1/jobs/{id}", get(ops::bulk::show))
+            .route("/v1/outbox", get(outbox::list))
+            .route("/v1/outbox/{id}", get(outbox::show)),
+    );
+    let operate = guard(&tokens, auth::OPERATE)(
+        Router::new()
+            .route("/v1/sagas/bulk", post(ops::bulk::submit))
+            .route("/v1/sagas/{id}/{action}", post(sagas::operate))
+            .route("/v1/outbox/{id}/replay", post(outbox::replay)),
+    );
+    // Open: providers authenticate by signature, probes and the document need no token.
+    let mut open = Router::new()
         .route("/v1/webhooks/{provider}", post(webhooks::receive))
-        .route("/v1/outbox", get(outbox::list))
-        .route("/v1/outbox/{id}", get(outbox::show))
-        .route("/v1/outbox/{id}/replay", post(outbox::replay))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(ops::openapi::document));
+    if state.settings.server.metrics_bind.is_none() {
+        open = open.route("/metrics", get(health::metrics));
+    }
+    Router::new()
+        .merge(start)
+        .merge(read_or_service)
+        .merge(signal)
+        .merge(read)
+        .merge(operate)
+        .merge(open)
+        .merge(ui::router(state.clone(), tokens))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// `/metrics` alone, for `[server] metrics_bind`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(health::metrics))
         .with_state(state)
 }

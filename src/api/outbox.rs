@@ -17,6 +17,8 @@ pub struct ListQuery {
 }
 
 /// `GET /v1/outbox?saga_id=&status=pending|delivered|dead&limit=`
+#[utoipa::path(get, path = "/v1/outbox", tag = "outbox", params(("saga_id" = Option<String>, Query, description = "one saga's rows"), ("status" = Option<String>, Query, description = "pending, delivered or dead"), ("limit" = Option<i64>, Query, description = "page size")),
+    responses((status = 200, description = "outbox rows")))]
 pub async fn list(
     State(s): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -52,6 +54,8 @@ fn parse_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 /// `GET /v1/outbox/{id}`: the row and every delivery attempt.
+#[utoipa::path(get, path = "/v1/outbox/{id}", tag = "outbox", params(("id" = i64, Path, description = "outbox row id")),
+    responses((status = 200, description = "the row and its delivery attempts")))]
 pub async fn show(
     State(s): State<AppState>,
     Path(id): Path<String>,
@@ -67,6 +71,8 @@ pub struct ReplayRequest {
 }
 
 /// `POST /v1/outbox/{id}/replay` with `{"reason": …}`: deliver again now.
+#[utoipa::path(post, path = "/v1/outbox/{id}/replay", tag = "outbox", params(("id" = i64, Path, description = "outbox row id")),
+    request_body = Object, responses((status = 200, description = "queued for delivery again")))]
 pub async fn replay(
     State(s): State<AppState>,
     Path(id): Path<String>,

@@ -1,18 +1,20 @@
 //! Start, read, list and operate sagas; deliver a signal to one. Handlers parse input into
 //! newtypes, make one store call and map the result.
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::auth::{Principal, Role};
+use super::ops::search::{Cursor, PageParams, SearchParams};
 use super::{ApiError, ApiJson, AppState};
-use crate::engine::lifecycle::Event;
-use crate::store::{Delivered, ListFilter, NewSaga, NewSignal, SagaRow, Started};
+use crate::engine::lifecycle::{Event, SagaState};
+use crate::store::{Actor, Delivered, NewSaga, NewSignal, SagaRow, Started};
 use crate::telemetry as m;
 
 /// A client's `Idempotency-Key`: 1 to 255 visible ASCII characters.
@@ -48,11 +50,12 @@ impl SagaId {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     pub workflow: String,
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub input: Value,
     pub business_key: Option<String>,
 }
@@ -69,10 +72,15 @@ pub struct StartResponse {
     pub status: &'static str,
 }
 
+#[utoipa::path(post, path = "/v1/sagas", tag = "sagas", request_body = StartRequest,
+    params(("Idempotency-Key" = String, Header, description = "1-255 visible ASCII characters")),
+    responses((status = 202, description = "started"), (status = 200, description = "this key already started this request"),
+               (status = 409, description = "this key started a different request")))]
 /// `POST /v1/sagas`: 202 when started, 200 when the key already started this same request,
 /// 409 when the key was used for a different one.
 pub async fn start(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<StartRequest>,
 ) -> Result<(StatusCode, Json<StartResponse>), ApiError> {
@@ -107,7 +115,7 @@ pub async fn start(
         business_key: req.business_key,
         idempotency_key: Some(key.0),
         request_hash: Some(hex::encode(Sha256::digest(canonical))),
-        actor: "api".into(),
+        actor: who.start_actor(),
     };
     let started = s.rt.store.start_saga(&new, s.rt.clock.now()).await?;
     let status = match started {
@@ -145,180 +153,229 @@ fn status_str(s: &str) -> &'static str {
     }
 }
 
-/// `GET /v1/sagas/{id}`: the saga, its next retry, its last error and its whole history.
+/// `GET /v1/sagas/{id}`: the saga, its next retry, its last error and its whole history. A
+/// service token sees only the sagas it started.
+#[utoipa::path(get, path = "/v1/sagas/{id}", tag = "sagas",
+    params(("id" = Uuid, Path, description = "saga id")),
+    responses((status = 200, description = "the saga with its history"), (status = 404, description = "no such saga")))]
 pub async fn show(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = SagaId::parse(&id)?;
+    check_owner(&s, &who, id.0).await?;
     let saga = s.rt.store.get_saga(id.0).await?;
     let history = s.rt.store.history(id.0).await?;
-    let mut body = saga_json(&saga);
+    let mut body = saga_json(&saga, s.rt.clock.now());
     body["history"] = json!(history);
     Ok(Json(body))
 }
 
-/// A saga as the API shows it: the row plus when it will next run, when that is a timer.
-fn saga_json(saga: &SagaRow) -> Value {
+/// A service may touch only sagas it started; others get 404 so ids do not leak.
+pub async fn check_owner(s: &AppState, who: &Principal, id: Uuid) -> Result<(), ApiError> {
+    if who.role != Role::Service {
+        return Ok(());
+    }
+    match s.rt.store.started_by(id).await? {
+        Some(actor) if actor == who.start_actor() => Ok(()),
+        _ => Err(ApiError::not_found("no such saga")),
+    }
+}
+
+/// A saga as the API shows it: the row plus when it will next run when that is a timer, how
+/// long since it last changed, and the code of why it stopped (needs attention).
+pub fn saga_json(saga: &SagaRow, now: DateTime<Utc>) -> Value {
     let mut v = json!(saga);
     let next_retry_at = match (saga.status.as_str(), saga.lease_owner.as_ref()) {
         ("running" | "compensating", None) => saga.next_run_at,
         _ => None,
     };
     v["next_retry_at"] = json!(next_retry_at);
+    v["age_seconds"] = json!((now - saga.updated_at).num_seconds().max(0));
+    v["reason_code"] = json!(
+        saga.last_error
+            .as_ref()
+            .and_then(|e| e.get("code"))
+            .and_then(Value::as_str)
+    );
     v
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The list query: every search filter plus paging.
+#[derive(Debug)]
 pub struct ListQuery {
-    workflow: Option<String>,
-    /// One status or several, comma-separated.
-    status: Option<String>,
-    business_key: Option<String>,
-    limit: Option<i64>,
-    cursor: Option<String>,
+    pub search: SearchParams,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+    pub order: Option<String>,
 }
 
-const STATUSES: &[&str] = &[
-    "pending",
-    "running",
-    "waiting",
-    "compensating",
-    "completed",
-    "compensated",
-    "failed",
-    "parked",
-    "cancelled",
-];
+impl ListQuery {
+    pub fn page(&self) -> PageParams {
+        PageParams {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+            order: self.order.clone(),
+        }
+    }
+}
 
-/// `GET /v1/sagas`: newest first, keyset-paginated; `next_cursor` is absent on the last page.
+/// `GET /v1/sagas`: search, keyset-paginated and stably sorted on (created_at, id);
+/// `next_cursor` is absent on the last page. `status=failed,parked&order=oldest` is the
+/// needs-attention list (each item has `reason_code` and `age_seconds`).
+#[utoipa::path(get, path = "/v1/sagas", tag = "sagas", params(SearchParams, PageParams),
+    responses((status = 200, description = "a page of sagas"), (status = 400, description = "bad filter or tampered cursor")))]
 pub async fn list(
     State(s): State<AppState>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    Extension(who): Extension<Principal>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            "limit must be between 1 and 500",
-        ));
+    let q = parse_list_query(query)?;
+    let mut search = q.search.to_search()?;
+    if who.role == Role::Service {
+        search.started_by = Some(who.start_actor());
     }
-    let statuses: Vec<String> = q
-        .status
-        .as_deref()
-        .map(|s| {
-            s.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
-    if let Some(bad) = statuses.iter().find(|s| !STATUSES.contains(&s.as_str())) {
-        return Err(ApiError::bad_request(
-            "invalid_status",
-            format!("unknown status {bad:?}; use one of {}", STATUSES.join(", ")),
-        ));
-    }
-    let after = q.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let (limit, after, order) = q.page().parse()?;
     let page =
         s.rt.store
-            .list_sagas(&ListFilter {
-                workflow: q.workflow,
-                statuses,
-                business_key: q.business_key,
-                after: after.map(|c| (c.created_at, c.id)),
-                limit,
-            })
+            .search_sagas(&search, order, after, limit)
             .await?;
-    let items: Vec<Value> = page.items.iter().map(saga_json).collect();
+    let now = s.rt.clock.now();
+    let items: Vec<Value> = page.items.iter().map(|r| saga_json(r, now)).collect();
     Ok(Json(json!({
         "items": items,
         "next_cursor": page.next.map(|(t, id)| Cursor { created_at: t, id }.encode()),
     })))
 }
 
-/// A keyset position, opaque to clients: hex of `<micros>:<uuid>`.
-struct Cursor {
-    created_at: DateTime<Utc>,
-    id: Uuid,
+/// Splits a query string into search filters and paging; an unknown key is a 400.
+pub fn parse_list_query(
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
+) -> Result<ListQuery, ApiError> {
+    let Query(pairs) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let mut search = serde_json::Map::new();
+    let mut page = ListQuery {
+        search: SearchParams::default(),
+        limit: None,
+        cursor: None,
+        order: None,
+    };
+    for (k, v) in pairs {
+        match k.as_str() {
+            "limit" => {
+                page.limit = Some(v.parse().map_err(|_| {
+                    ApiError::bad_request("invalid_limit", "limit must be between 1 and 500")
+                })?)
+            }
+            "cursor" => page.cursor = Some(v),
+            "order" => page.order = Some(v),
+            _ => {
+                search.insert(k, Value::String(v));
+            }
+        }
+    }
+    page.search = serde_json::from_value(Value::Object(search))
+        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
+    Ok(page)
 }
 
-impl Cursor {
-    fn encode(&self) -> String {
-        hex::encode(format!(
-            "{}:{}",
-            self.created_at.timestamp_micros(),
-            self.id
-        ))
-    }
-
-    fn decode(raw: &str) -> Result<Self, ApiError> {
-        let bad = || ApiError::bad_request("invalid_cursor", "cursor is not one this API issued");
-        let text = String::from_utf8(hex::decode(raw).map_err(|_| bad())?).map_err(|_| bad())?;
-        let (micros, id) = text.split_once(':').ok_or_else(bad)?;
-        let created_at = micros
-            .parse::<i64>()
-            .ok()
-            .and_then(DateTime::from_timestamp_micros)
-            .ok_or_else(bad)?;
-        let id = Uuid::parse_str(id).map_err(|_| bad())?;
-        Ok(Self { created_at, id })
-    }
-}
-
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionRequest {
-    reason: String,
+    /// Why; recorded in the history and the audit trail.
+    pub reason: String,
 }
 
-/// `POST /v1/sagas/{id}/{retry|resume|cancel}` with `{"reason": …}`; 409 when illegal.
+/// `POST /v1/sagas/{id}/{retry|resume|cancel}` with `{"reason": …}`; 409 when illegal. The
+/// history event and the audit row both carry the token's name.
+#[utoipa::path(post, path = "/v1/sagas/{id}/{action}", tag = "sagas",
+    params(("id" = Uuid, Path, description = "saga id"), ("action" = String, Path, description = "retry, resume or cancel")),
+    request_body = ActionRequest,
+    responses((status = 200, description = "the saga's new state"), (status = 409, description = "not legal in the saga's state")))]
 pub async fn operate(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path((id, action)): Path<(String, String)>,
     ApiJson(req): ApiJson<ActionRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let event = match action.as_str() {
-        "retry" => Event::OperatorRetry,
-        "resume" => Event::OperatorResume,
-        "cancel" => Event::OperatorCancel,
-        _ => return Err(ApiError::not_found("no such route")),
-    };
+    if action_event(&action).is_none() {
+        return Err(ApiError::not_found("no such route"));
+    }
     let id = SagaId::parse(&id)?;
-    let reason = req.reason.trim();
+    let state = apply_action(&s, &who, id.0, &action, &req.reason).await?;
+    Ok(Json(
+        json!({ "saga_id": id.0, "status": state.status(), "state": state }),
+    ))
+}
+
+/// The operator event an action name means.
+pub fn action_event(action: &str) -> Option<Event> {
+    match action {
+        "retry" => Some(Event::OperatorRetry),
+        "resume" => Some(Event::OperatorResume),
+        "cancel" => Some(Event::OperatorCancel),
+        _ => None,
+    }
+}
+
+/// A reason of 1 to 1000 characters, trimmed.
+pub fn check_reason(reason: &str) -> Result<String, ApiError> {
+    let reason = reason.trim();
     if reason.is_empty() || reason.len() > 1000 {
         return Err(ApiError::bad_request(
             "reason_required",
             "give a reason of 1 to 1000 characters",
         ));
     }
-    let saga = s.rt.store.get_saga(id.0).await?;
+    Ok(reason.to_string())
+}
+
+/// One operator action on one saga, audited; shared by the API and the console.
+pub async fn apply_action(
+    s: &AppState,
+    who: &Principal,
+    id: Uuid,
+    action: &str,
+    reason: &str,
+) -> Result<SagaState, ApiError> {
+    let event = action_event(action).ok_or_else(|| ApiError::not_found("no such route"))?;
+    let reason = check_reason(reason)?;
+    let saga = s.rt.store.get_saga(id).await?;
     let def =
         s.rt.definition(&saga.workflow, saga.workflow_version)
             .await?
             .ok_or_else(ApiError::internal)?;
+    let actor = Actor {
+        name: who.name.clone(),
+        role: who.role.as_str().into(),
+        reason,
+        job_id: None,
+    };
     let state =
         s.rt.store
-            .operator_action(id.0, event, &def, "operator", reason, s.rt.clock.now())
+            .operator_action_audited(id, event, &def, &actor, s.rt.clock.now())
             .await?;
     s.rt.wake.notify_one();
-    Ok(Json(
-        json!({ "saga_id": id.0, "status": state.status(), "state": state }),
-    ))
+    Ok(state)
 }
 
 /// `POST /v1/sagas/{id}/signals/{name}`: delivers a signal; the `Idempotency-Key` header
 /// deduplicates it. 202 when stored, 200 for a duplicate.
+#[utoipa::path(post, path = "/v1/sagas/{id}/signals/{name}", tag = "sagas",
+    params(("id" = Uuid, Path, description = "saga id"), ("name" = String, Path, description = "signal name"),
+           ("Idempotency-Key" = String, Header, description = "deduplicates the signal")),
+    request_body = Object,
+    responses((status = 202, description = "stored"), (status = 200, description = "a duplicate")))]
 pub async fn signal(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path((id, name)): Path<(String, String)>,
     headers: HeaderMap,
     ApiJson(payload): ApiJson<Value>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = SagaId::parse(&id)?;
+    check_owner(&s, &who, id.0).await?;
     let key = IdempotencyKey::from_headers(&headers)?;
     if name.is_empty() || name.len() > 100 {
         return Err(ApiError::bad_request(

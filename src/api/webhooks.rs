@@ -16,6 +16,10 @@ use crate::telemetry as m;
 
 /// 200 accepted or duplicate, 202 kept for a reference no saga has registered yet, 401 bad
 /// signature, 400 malformed, 404 unknown provider, 413 too large. Only 200/202 change anything.
+#[utoipa::path(post, path = "/v1/webhooks/{provider}", tag = "webhooks", security(()),
+    params(("provider" = String, Path, description = "reseller, ishare, payments or a courier")),
+    request_body(content = String, description = "the provider's signed body"),
+    responses((status = 200, description = "accepted or duplicate"), (status = 202, description = "kept for a later saga"), (status = 401, description = "bad signature")))]
 pub async fn receive(
     State(s): State<AppState>,
     Path(provider): Path<String>,

@@ -1,6 +1,7 @@
 //! The actions and compensations of each workflow family, registered by the names workflow
 //! files use.
 
+pub mod ops_bulk;
 pub mod partner_webhook;
 pub mod sample;
 
@@ -17,6 +18,7 @@ use crate::providers::Providers;
 pub fn registry(pool: &PgPool) -> ActionRegistry {
     let mut registry = ActionRegistry::default();
     sample::register(&mut registry, pool);
+    ops_bulk::register(&mut registry, pool);
     registry
 }
 

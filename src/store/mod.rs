@@ -1,9 +1,12 @@
 //! The only place with SQL: sagas, their history, signals, the outbox, cron claims and the
 //! definitions sagas are pinned to. Every time written here comes from the engine's Clock.
 
+mod audit;
+mod bulk;
 mod checkpoint;
 mod cron;
 mod definitions;
+mod ops;
 mod outbox;
 mod sagas;
 mod signals;
@@ -11,7 +14,10 @@ mod signals;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
+pub use audit::{Actor, AuditRow, action_name};
+pub use bulk::{BulkItem, BulkProgress, NewBulkJob};
 pub use checkpoint::{Checkpoint, ClaimedSaga, Committed, NewEvent};
+pub use ops::{ExportRow, Order, Overview, QueueRow, SagaSearch, SearchPage, WorkflowStats};
 pub use outbox::{AttemptRecord, DeliveryRow, OutboxItem};
 pub use sagas::{EventRow, ListFilter, NewSaga, Page, SagaRow, Started};
 pub use signals::{Delivered, NewSignal};

@@ -54,7 +54,32 @@ pub async fn settings() -> Settings {
     s.database.max_connections = 10;
     s.server.bind = "127.0.0.1:0".into();
     s.worker.lease = Duration::from_secs(30);
+    s.auth.tokens = TEST_TOKENS
+        .iter()
+        .map(|(name, role, token)| sagaflow::config::TokenEntry {
+            name: (*name).into(),
+            role: (*role).into(),
+            sha256: sagaflow::api::auth::hash_token(token),
+        })
+        .collect();
     s
+}
+
+/// Test tokens: (name, role, token). The harness sends the operator's by default and the
+/// service's to start sagas.
+pub const TEST_TOKENS: &[(&str, &str, &str)] = &[
+    ("olivia", "operator", OPERATOR_TOKEN),
+    ("victor", "viewer", VIEWER_TOKEN),
+    ("shop", "service", SERVICE_TOKEN),
+    ("other-shop", "service", OTHER_SERVICE_TOKEN),
+];
+pub const OPERATOR_TOKEN: &str = "test-operator-token";
+pub const VIEWER_TOKEN: &str = "test-viewer-token";
+pub const SERVICE_TOKEN: &str = "test-service-token";
+pub const OTHER_SERVICE_TOKEN: &str = "test-other-service-token";
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
 }
 
 /// Points `settings` at a copy of `workflows/` plus extra definition files written for this
@@ -114,6 +139,7 @@ impl TestApp {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
+
         let body = match body {
             Some(v) => {
                 req = req.header("content-type", "application/json");
@@ -124,7 +150,18 @@ impl TestApp {
         self.send(req.body(body).unwrap()).await
     }
 
-    pub async fn send(&self, req: Request<Body>) -> (StatusCode, Value) {
+    /// Sends a request; one without an `authorization` header gets the service token to start
+    /// a saga and the operator's for anything else.
+    pub async fn send(&self, mut req: Request<Body>) -> (StatusCode, Value) {
+        if !req.headers().contains_key("authorization") {
+            let token = if req.method() == "POST" && req.uri().path() == "/v1/sagas" {
+                SERVICE_TOKEN
+            } else {
+                OPERATOR_TOKEN
+            };
+            req.headers_mut()
+                .insert("authorization", bearer(token).parse().unwrap());
+        }
         let res = self.app.router().oneshot(req).await.unwrap();
         let status = res.status();
         let bytes = res.into_body().collect().await.unwrap().to_bytes();
