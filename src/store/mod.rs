@@ -1,10 +1,12 @@
 //! The only place with SQL: sagas, their history, signals, the outbox, cron claims and the
 //! definitions sagas are pinned to. Every time written here comes from the engine's Clock.
 
+pub mod bundles;
 mod checkpoint;
 mod cron;
 mod definitions;
 mod outbox;
+pub mod partner;
 mod sagas;
 mod signals;
 
