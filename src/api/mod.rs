@@ -4,7 +4,9 @@
 mod error;
 mod health;
 mod json;
+mod orders;
 mod outbox;
+mod partner;
 mod sagas;
 mod webhooks;
 
@@ -52,6 +54,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(orders::routes())
+        .merge(partner::routes(&state))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
