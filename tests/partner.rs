@@ -220,10 +220,8 @@ async fn fulfilment_answers_202_and_the_partner_gets_a_signed_order_fulfilled() 
         body["activationReference"],
         licence.activation_reference.as_str()
     );
-    assert_eq!(
-        h.count("SELECT count(*) FROM outbox_deliveries").await >= 1,
-        true
-    );
+    // Every delivery attempt is logged.
+    assert!(h.count("SELECT count(*) FROM outbox_deliveries").await >= 1);
     let auth = format!("Bearer {KEY}");
     let (s, b) = h
         .get("/v1/partner/orders/T2M-1", &[("authorization", &auth)])

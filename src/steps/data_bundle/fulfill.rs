@@ -92,6 +92,8 @@ fn exchange_json(x: &Exchange) -> (Value, Value) {
 pub(crate) struct Fulfill(pub Deps);
 
 impl Fulfill {
+    /// Records one submit in `fulfillment_logs`.
+    #[allow(clippy::too_many_arguments)]
     async fn log(
         &self,
         ctx: &StepContext,
