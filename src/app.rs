@@ -81,7 +81,8 @@ impl App {
             .map_err(Error::Connect)?;
         let store = Store::new(pool.clone());
         store.migrate().await?;
-        let mut registry = crate::steps::registry(&pool);
+        let providers = Arc::new(Providers::from_config(&settings.providers)?);
+        let mut registry = crate::steps::registry(&pool, &providers, &settings);
         if let Some(extra) = opts.extra_actions {
             extra(&mut registry);
         }
@@ -89,7 +90,7 @@ impl App {
             .map_err(Error::Definitions)?;
         let clock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         store.register_definitions(&catalog, clock.now()).await?;
-        let providers = Arc::new(Providers::from_config(&settings.providers)?);
+        crate::steps::seed_catalogues(&store, &settings, clock.now()).await?;
         crate::telemetry::prometheus();
         let rt = Arc::new(Runtime::new(
             store,

@@ -25,6 +25,10 @@ pub struct Settings {
     pub cron: BTreeMap<String, CronJob>,
     #[serde(default)]
     pub providers: ProvidersConfig,
+    #[serde(default)]
+    pub bundles: crate::steps::data_bundle::BundleSettings,
+    #[serde(default)]
+    pub partner: crate::steps::partner::PartnerSettings,
     /// Who may call the API and the console: hashed tokens and their roles.
     #[serde(default)]
     pub auth: AuthSettings,

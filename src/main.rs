@@ -123,7 +123,10 @@ fn workflows(command: WorkflowsCommand) -> anyhow::Result<ExitCode> {
     };
     // Actions only need their names here; the lazy pool never connects.
     let pool = sqlx::postgres::PgPoolOptions::new().connect_lazy(&settings.database.url)?;
-    let registry = sagaflow::steps::registry(&pool);
+    let providers = std::sync::Arc::new(sagaflow::providers::Providers::from_config(
+        &settings.providers,
+    )?);
+    let registry = sagaflow::steps::registry(&pool, &providers, &settings);
     let catalog = match Catalog::load_dir(&dir, &|name| registry.contains(name)) {
         Ok(c) => c,
         Err(errors) => {

@@ -6,7 +6,9 @@ mod error;
 mod health;
 mod json;
 pub mod ops;
+mod orders;
 mod outbox;
+mod partner;
 pub mod sagas;
 pub mod ui;
 mod webhooks;
@@ -99,7 +101,9 @@ pub fn router(state: AppState) -> Router {
         .merge(read)
         .merge(operate)
         .merge(open)
+        .merge(orders::routes(&tokens))
         .merge(ui::router(state.clone(), tokens))
+        .merge(partner::routes(&state))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

@@ -1,3 +1,6 @@
 //! Business entities with their own typed rules, independent of the engine.
 
+pub mod money;
+pub mod order_code;
 pub mod phone;
+pub mod tenure;

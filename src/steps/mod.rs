@@ -1,7 +1,10 @@
 //! The actions and compensations of each workflow family, registered by the names workflow
 //! files use.
 
+pub mod data_bundle;
+pub mod demo_orders;
 pub mod ops_bulk;
+pub mod partner;
 pub mod partner_webhook;
 pub mod sample;
 
@@ -10,16 +13,33 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
+use crate::config::Settings;
 use crate::engine::action::ActionRegistry;
 use crate::engine::outbox::OutboxHandler;
 use crate::providers::Providers;
+use crate::store::Store;
 
 /// Every built-in action.
-pub fn registry(pool: &PgPool) -> ActionRegistry {
+pub fn registry(pool: &PgPool, providers: &Arc<Providers>, settings: &Settings) -> ActionRegistry {
     let mut registry = ActionRegistry::default();
     sample::register(&mut registry, pool);
     ops_bulk::register(&mut registry, pool);
+    let store = Store::new(pool.clone());
+    data_bundle::register(&mut registry, &store, providers, &settings.bundles);
+    partner::register(&mut registry, &store, providers, &settings.partner);
     registry
+}
+
+/// Upserts the catalogues configured in `[bundles]` and `[partner]`; run at start-up.
+pub async fn seed_catalogues(
+    store: &Store,
+    settings: &Settings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::store::Result<()> {
+    store.seed_packages(&settings.bundles.packages, now).await?;
+    store
+        .seed_partner_products(&settings.partner.products, now)
+        .await
 }
 
 /// Every outbox topic's delivery handler.

@@ -77,7 +77,7 @@ WITH u AS (
             WHEN $8::text IS NOT NULL AND (
                     signal_seq <> $9
                  OR EXISTS (SELECT 1 FROM saga_signals g
-                            WHERE g.saga_id = $1 AND g.name = $8 AND g.consumed_at IS NULL)
+                            WHERE g.saga_id = $1 AND g.name = ANY(string_to_array($8, '|')) AND g.consumed_at IS NULL)
                  OR EXISTS (SELECT 1 FROM saga_signals g
                             WHERE g.saga_id IS NULL AND g.correlation_key = ANY($17::text[])))
                 THEN $12

@@ -3,11 +3,13 @@
 
 mod audit;
 mod bulk;
+pub mod bundles;
 mod checkpoint;
 mod cron;
 mod definitions;
 mod ops;
 mod outbox;
+pub mod partner;
 mod sagas;
 mod signals;
 

@@ -92,11 +92,13 @@ impl Store {
         Ok(Delivered::Accepted(saga_id))
     }
 
-    /// The oldest unconsumed signal of that name for the saga.
+    /// The oldest unconsumed signal of that name for the saga. `name` may list alternatives
+    /// separated by `|` (a step whose provider is chosen at run time waits for either).
     pub async fn pending_signal(&self, saga_id: Uuid, name: &str) -> Result<Option<Signal>> {
         let row: Option<(i64, String, Value)> = sqlx::query_as(
             "SELECT id, name, payload FROM saga_signals
-             WHERE saga_id = $1 AND name = $2 AND consumed_at IS NULL ORDER BY id LIMIT 1",
+             WHERE saga_id = $1 AND name = ANY(string_to_array($2, '|')) AND consumed_at IS NULL
+             ORDER BY id LIMIT 1",
         )
         .bind(saga_id)
         .bind(name)
