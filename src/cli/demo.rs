@@ -14,13 +14,20 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use sagaflow::app::{App, Role};
-use sagaflow::config::Settings;
+use sagaflow::config::{Settings, TokenEntry};
+use sagaflow::steps::demo_orders::{Credentials, start_batch};
+
+/// The simulator-only partner API key configured for the demo partner account.
+const DEMO_PARTNER_KEY: &str = "sim_partner_api_key";
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// How many sagas to start.
     #[arg(long, default_value_t = 60)]
     pub sagas: usize,
+    /// How many data-bundle and partner orders to place besides.
+    #[arg(long, default_value_t = 20)]
+    pub orders: usize,
     /// Give up waiting after this long.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -77,6 +84,22 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .context("starting the provider simulator")?;
     let mut settings = Settings::load().context("loading settings")?;
     settings.providers = sim.providers_config();
+    // Tokens for this run only: a shop that starts sagas and an operator that watches them.
+    let shop_token = format!("demo-shop-{}", format!("{:032x}", rand::random::<u128>()));
+    let operator_token = format!(
+        "demo-operator-{}",
+        format!("{:032x}", rand::random::<u128>())
+    );
+    for (name, role, token) in [
+        ("demo-shop", "service", &shop_token),
+        ("demo-operator", "operator", &operator_token),
+    ] {
+        settings.auth.tokens.push(TokenEntry {
+            name: name.into(),
+            role: role.into(),
+            sha256: sagaflow::api::auth::hash_token(token),
+        });
+    }
     settings.worker.poll_interval = Duration::from_millis(100);
     let app = App::build(settings)
         .await
@@ -90,6 +113,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "sagaflow demo: API on {base}, simulator on {}",
         sim.base_url()
     );
+    println!("console: {base}/ui  (operator token for this run: {operator_token})");
 
     let http = reqwest::Client::new();
     let run_id = uuid::Uuid::now_v7().simple().to_string();
@@ -99,6 +123,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let s = &kinds[i % kinds.len()];
         let res = http
             .post(format!("{base}/v1/sagas"))
+            .bearer_auth(&shop_token)
             .header("Idempotency-Key", format!("demo-{run_id}-{i}"))
             .json(&json!({ "workflow": s.workflow, "input": s.input, "business_key": format!("demo-{i}") }))
             .send()
@@ -115,7 +140,18 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .as_str()
             .context("start answered without a saga id")?
             .to_string();
-        started.push((id, i % kinds.len()));
+        started.push((id, Some(i % kinds.len())));
+    }
+    let who = Credentials {
+        shop_token: &shop_token,
+        operator_token: &operator_token,
+        partner_key: DEMO_PARTNER_KEY,
+    };
+    for id in start_batch(&base, &who, args.orders)
+        .await
+        .context("placing the demo orders")?
+    {
+        started.push((id.to_string(), None));
     }
 
     let bar = ProgressBar::new(started.len() as u64);
@@ -136,14 +172,16 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
             let saga: Value = http
                 .get(format!("{base}/v1/sagas/{id}"))
+                .bearer_auth(&operator_token)
                 .send()
                 .await?
                 .json()
                 .await?;
             let status = saga["status"].as_str().unwrap_or_default();
-            if let (Some(signal), "waiting") = (kinds[*kind].signal, status) {
+            if let (Some(signal), "waiting") = (kind.and_then(|k| kinds[k].signal), status) {
                 if signalled.insert(id.clone()) {
                     http.post(format!("{base}/v1/sagas/{id}/signals/{signal}"))
+                        .bearer_auth(&operator_token)
                         .header("Idempotency-Key", format!("demo-{id}"))
                         .json(&json!({ "status": "delivered", "by": "demo courier" }))
                         .send()
@@ -161,7 +199,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     shutdown.cancel();
     node.await??;
 
-    print_summary(&started, &finished, &kinds);
+    print_summary(&started, &finished);
     Ok(if finished.len() == started.len() {
         ExitCode::SUCCESS
     } else {
@@ -169,23 +207,26 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_summary(
-    started: &[(String, usize)],
-    finished: &BTreeMap<String, Value>,
-    kinds: &[Scenario],
-) {
+fn print_summary(started: &[(String, Option<usize>)], finished: &BTreeMap<String, Value>) {
     #[derive(Default)]
     struct Row {
         counts: BTreeMap<String, usize>,
         durations: Vec<f64>,
     }
-    let mut rows: BTreeMap<&str, Row> = BTreeMap::new();
-    for (id, kind) in started {
-        let row = rows.entry(kinds[*kind].workflow).or_default();
+    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    for (id, _) in started {
         let Some(saga) = finished.get(id) else {
-            *row.counts.entry("unsettled".into()).or_default() += 1;
+            *rows
+                .entry("(unsettled)".into())
+                .or_default()
+                .counts
+                .entry("unsettled".into())
+                .or_default() += 1;
             continue;
         };
+        let row = rows
+            .entry(saga["workflow"].as_str().unwrap_or("?").to_string())
+            .or_default();
         *row.counts
             .entry(saga["status"].as_str().unwrap_or("?").into())
             .or_default() += 1;
@@ -201,7 +242,7 @@ fn print_summary(
     }
     let cols = ["completed", "compensated", "parked", "failed", "unsettled"];
     println!(
-        "\n{:<14} {:>9} {:>11} {:>7} {:>7} {:>9} {:>10} {:>10}",
+        "\n{:<22} {:>9} {:>11} {:>7} {:>7} {:>9} {:>10} {:>10}",
         "workflow", cols[0], cols[1], cols[2], cols[3], cols[4], "p50 ms", "p99 ms"
     );
     for (workflow, mut row) in rows {
@@ -215,7 +256,7 @@ fn print_summary(
         };
         let n = |c: &str| row.counts.get(c).copied().unwrap_or(0);
         println!(
-            "{:<14} {:>9} {:>11} {:>7} {:>7} {:>9} {:>10.1} {:>10.1}",
+            "{:<22} {:>9} {:>11} {:>7} {:>7} {:>9} {:>10.1} {:>10.1}",
             workflow,
             n(cols[0]),
             n(cols[1]),

@@ -15,15 +15,28 @@ const PHONES: &[(&str, &str, u32)] = &[
 
 const PRODUCTS: &[&str] = &["OFFICE-BASIC", "OFFICE-PRO", "SECURE-ENDPOINT"];
 
+/// Who the demo acts as: a shop (service token) placing bundles, an operator token to look
+/// sagas up, and a partner's API key.
+pub struct Credentials<'a> {
+    pub shop_token: &'a str,
+    pub operator_token: &'a str,
+    pub partner_key: &'a str,
+}
+
 /// Starts `n` orders, alternating data bundles and partner subscriptions, and returns their
 /// saga ids. One demo customer's wallet is topped up first to cover the bundles.
-pub async fn start_batch(base_url: &str, partner_key: &str, n: usize) -> anyhow::Result<Vec<Uuid>> {
+pub async fn start_batch(
+    base_url: &str,
+    who: &Credentials<'_>,
+    n: usize,
+) -> anyhow::Result<Vec<Uuid>> {
     let http = reqwest::Client::new();
     let base = base_url.trim_end_matches('/');
     let user = Uuid::now_v7();
     let run = Uuid::now_v7().simple().to_string();
     let res = http
         .post(format!("{base}/v1/wallets/{user}/top-ups"))
+        .bearer_auth(who.shop_token)
         .header("Idempotency-Key", format!("demo-{run}"))
         .json(&json!({ "amount": 100.0 * n as f64 + 100.0 }))
         .send()
@@ -44,7 +57,7 @@ pub async fn start_batch(base_url: &str, partner_key: &str, n: usize) -> anyhow:
                 &http,
                 &format!("{base}/v1/orders/data-bundles"),
                 &format!("demo-{run}-bundle-{i}"),
-                None,
+                who.shop_token,
                 json!({ "user_id": user, "network": network, "size": size, "phone_number": phone }),
             )
             .await?;
@@ -55,7 +68,7 @@ pub async fn start_batch(base_url: &str, partner_key: &str, n: usize) -> anyhow:
                 &http,
                 &format!("{base}/v1/partner/fulfilment"),
                 &format!("demo-{run}-partner-{i}"),
-                Some(partner_key),
+                who.partner_key,
                 json!({
                     "orderId": order_id,
                     "productId": PRODUCTS[(i / 2) % PRODUCTS.len()],
@@ -70,6 +83,7 @@ pub async fn start_batch(base_url: &str, partner_key: &str, n: usize) -> anyhow:
             // The partner answer carries no saga id (their contract); find it by business key.
             let found: Value = http
                 .get(format!("{base}/v1/sagas"))
+                .bearer_auth(who.operator_token)
                 .query(&[("business_key", format!("partner:T2MOBILE001:{order_id}"))])
                 .send()
                 .await?
@@ -87,13 +101,14 @@ async fn post(
     http: &reqwest::Client,
     url: &str,
     key: &str,
-    bearer: Option<&str>,
+    bearer: &str,
     body: Value,
 ) -> anyhow::Result<Value> {
-    let mut req = http.post(url).header("Idempotency-Key", key).json(&body);
-    if let Some(token) = bearer {
-        req = req.bearer_auth(token);
-    }
+    let req = http
+        .post(url)
+        .header("Idempotency-Key", key)
+        .bearer_auth(bearer)
+        .json(&body);
     let res = req.send().await.with_context(|| format!("POST {url}"))?;
     let status = res.status();
     let body: Value = res.json().await.unwrap_or(Value::Null);
