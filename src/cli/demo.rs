@@ -85,11 +85,8 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut settings = Settings::load().context("loading settings")?;
     settings.providers = sim.providers_config();
     // Tokens for this run only: a shop that starts sagas and an operator that watches them.
-    let shop_token = format!("demo-shop-{}", format!("{:032x}", rand::random::<u128>()));
-    let operator_token = format!(
-        "demo-operator-{}",
-        format!("{:032x}", rand::random::<u128>())
-    );
+    let shop_token = format!("demo-shop-{:032x}", rand::random::<u128>());
+    let operator_token = format!("demo-operator-{:032x}", rand::random::<u128>());
     for (name, role, token) in [
         ("demo-shop", "service", &shop_token),
         ("demo-operator", "operator", &operator_token),
