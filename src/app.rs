@@ -171,6 +171,32 @@ impl App {
         if matches!(role, Role::All | Role::Scheduler) {
             tasks.spawn(self.scheduler(&node)?.run(shutdown.clone()));
         }
+        if let (Some(addr), true) = (
+            &self.settings.server.metrics_bind,
+            matches!(role, Role::All | Role::Api),
+        ) {
+            // Prometheus scrapes its own port, so the API port can be exposed without /metrics.
+            let metrics = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| Error::Bind {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            info!(addr = %addr, "metrics listening");
+            let router = crate::api::metrics_router(crate::api::AppState::new(
+                self.rt.clone(),
+                self.settings.clone(),
+            ));
+            let stop = shutdown.clone();
+            tasks.spawn(async move {
+                if let Err(e) = axum::serve(metrics, router)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+                {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+        }
         match listener {
             Some(listener) if matches!(role, Role::All | Role::Api) => {
                 if let Ok(addr) = listener.local_addr() {

@@ -47,8 +47,10 @@ pub fn action_name(event: &Event) -> &'static str {
 }
 
 impl Store {
-    /// Applies an operator's retry, resume or cancel like [`Store::operator_action`], and
-    /// writes the audit row (and a bulk job's item outcome) in the same transaction.
+    /// Applies an operator's retry, resume or cancel: decided by the lifecycle, recorded in the
+    /// history with the operator's name and reason, fenced against any worker holding the saga
+    /// (the version bump drops that worker's next checkpoint), and written to the audit table
+    /// (with a bulk job's item outcome) in the same transaction.
     pub async fn operator_action_audited(
         &self,
         id: Uuid,

@@ -1,7 +1,5 @@
 //! Starting sagas, reading them, listing them, and operator actions on them.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -9,8 +7,7 @@ use sqlx::{PgConnection, QueryBuilder};
 use uuid::Uuid;
 
 use super::{Error, Result, Store, WAKE_CHANNEL};
-use crate::engine::definition::WorkflowDef;
-use crate::engine::lifecycle::{self, Event, Next, SagaState};
+use crate::engine::lifecycle::SagaState;
 
 /// A start request, after the API has parsed and checked it.
 #[derive(Debug, Clone)]
@@ -208,74 +205,5 @@ impl Store {
             None
         };
         Ok(Page { items, next })
-    }
-
-    /// Applies an operator's retry, resume or cancel: decided by the lifecycle, recorded in the
-    /// history with the operator's name and reason, and fenced against any worker holding the
-    /// saga (the version bump makes that worker's next checkpoint drop).
-    pub async fn operator_action(
-        &self,
-        id: Uuid,
-        event: Event,
-        def: &Arc<WorkflowDef>,
-        actor: &str,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<SagaState> {
-        let mut tx = self.pool.begin().await?;
-        let state: Option<Value> =
-            sqlx::query_scalar("SELECT state FROM sagas WHERE id = $1 FOR UPDATE")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let state: SagaState = serde_json::from_value(state.ok_or(Error::NotFound)?)
-            .map_err(|e| Error::Corrupt(e.to_string()))?;
-        let decision = lifecycle::decide(def, &state, &event, now, rand::random::<f64>())?;
-        let next_run_at = match decision.next {
-            Next::Now => Some(now),
-            Next::At(t) => Some(t),
-            Next::Idle => None,
-        };
-        let step_name = decision
-            .state
-            .step()
-            .and_then(|i| def.steps.get(i))
-            .map(|s| s.name.clone());
-        let new_state =
-            serde_json::to_value(&decision.state).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let detail =
-            json!({ "reason": reason, "from": state.status(), "to": decision.state.status() });
-        sqlx::query(
-            "WITH u AS (
-                UPDATE sagas SET status = $2, state = $3, current_step = $4, attempt = $5, next_run_at = $6,
-                       lease_owner = NULL, lease_expires_at = NULL, version = version + 1,
-                       event_seq = event_seq + 1, updated_at = $7,
-                       finished_at = CASE WHEN $8 THEN $7 ELSE NULL END
-                WHERE id = $1 RETURNING id, event_seq
-             )
-             INSERT INTO saga_events (saga_id, seq, step, kind, attempt, detail, actor, created_at)
-             SELECT id, event_seq, $4, $9, $5, $10, $11, $7 FROM u",
-        )
-        .bind(id)
-        .bind(decision.state.status())
-        .bind(&new_state)
-        .bind(&step_name)
-        .bind(decision.state.attempt() as i32)
-        .bind(next_run_at)
-        .bind(now)
-        .bind(decision.state.is_terminal())
-        .bind(decision.kind)
-        .bind(&detail)
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
-        if next_run_at.is_some() {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(WAKE_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(decision.state)
     }
 }
