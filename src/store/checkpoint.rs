@@ -25,6 +25,8 @@ pub struct ClaimedSaga {
     pub previous_owner: Option<String>,
     /// When the saga became due, for queue-lag measurement.
     pub due_at: DateTime<Utc>,
+    /// When the lease this claim took runs out.
+    pub lease_until: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -49,8 +51,10 @@ pub struct Checkpoint {
     pub attempt: i32,
     /// `Some(t)`: due at `t`, lease released. `None`: nothing due (waits for an event).
     pub next_run_at: Option<DateTime<Utc>>,
-    /// Keep the lease until this time and go on running (overrides `next_run_at`).
-    pub keep_lease_until: Option<DateTime<Utc>>,
+    /// Keep the lease and go on running. `next_run_at`, when set, is then the new lease
+    /// expiry; when `None` the lease is left as it is, so the update touches no indexed
+    /// column and Postgres can write it as a HOT update.
+    pub keep_lease: bool,
     /// Entering a wait: the signal name and the signal counter seen at claim. If a signal
     /// came in meanwhile, the saga is made due now instead of sleeping until the timeout.
     pub wait_guard: Option<(String, i64)>,
@@ -73,7 +77,7 @@ WITH u AS (
     UPDATE sagas SET
         status = $3, state = $4, data = $5, current_step = $6, attempt = $7,
         next_run_at = CASE
-            WHEN $11::bool THEN $10
+            WHEN $11::bool THEN COALESCE($10, next_run_at)
             WHEN $8::text IS NOT NULL AND (
                     signal_seq <> $9
                  OR EXISTS (SELECT 1 FROM saga_signals g
@@ -83,7 +87,7 @@ WITH u AS (
                 THEN $12
             ELSE $10 END,
         lease_owner = CASE WHEN $11::bool THEN lease_owner ELSE NULL END,
-        lease_expires_at = CASE WHEN $11::bool THEN $10 ELSE NULL END,
+        lease_expires_at = CASE WHEN $11::bool THEN COALESCE($10, lease_expires_at) ELSE NULL END,
         version = version + 1,
         event_seq = event_seq + cardinality($14::text[]),
         last_error = $13,
@@ -157,6 +161,7 @@ impl Store {
                     signal_seq: r.try_get("signal_seq")?,
                     previous_owner: r.try_get("prev_owner")?,
                     due_at: r.try_get("due_at")?,
+                    lease_until,
                     created_at: r.try_get("created_at")?,
                 })
             })
@@ -238,8 +243,8 @@ impl Store {
 
 async fn run_checkpoint(conn: &mut PgConnection, cp: &Checkpoint) -> Result<Option<Committed>> {
     let state = serde_json::to_value(&cp.state).map_err(|e| Error::Corrupt(e.to_string()))?;
-    let keep = cp.keep_lease_until.is_some();
-    let next = cp.keep_lease_until.or(cp.next_run_at);
+    let keep = cp.keep_lease;
+    let next = cp.next_run_at;
     let (guard_signal, seen_seq) = match &cp.wait_guard {
         Some((name, seq)) => (Some(name.as_str()), *seq),
         None => (None, 0),
@@ -306,9 +311,9 @@ WITH input AS (
 ), u AS (
     UPDATE sagas s SET
         status = i.status, state = i.state, data = i.data, current_step = i.current_step, attempt = i.attempt,
-        next_run_at = i.next_run_at,
+        next_run_at = CASE WHEN i.keep THEN COALESCE(i.next_run_at, s.next_run_at) ELSE i.next_run_at END,
         lease_owner = CASE WHEN i.keep THEN s.lease_owner ELSE NULL END,
-        lease_expires_at = CASE WHEN i.keep THEN i.next_run_at ELSE NULL END,
+        lease_expires_at = CASE WHEN i.keep THEN COALESCE(i.next_run_at, s.lease_expires_at) ELSE NULL END,
         version = s.version + 1,
         event_seq = s.event_seq + i.n_events,
         last_error = i.last_error,
@@ -369,8 +374,8 @@ impl Store {
             datas.push(&cp.data);
             steps.push(cp.current_step.as_deref());
             attempts.push(cp.attempt);
-            nexts.push(cp.keep_lease_until.or(cp.next_run_at));
-            keeps.push(cp.keep_lease_until.is_some());
+            nexts.push(cp.next_run_at);
+            keeps.push(cp.keep_lease);
             errors.push(cp.last_error.as_ref());
             finished.push(cp.state.is_terminal());
             owners.push(cp.owner.as_str());
