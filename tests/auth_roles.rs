@@ -27,6 +27,12 @@ fn allowed(method: &str, path: &str) -> &'static [&'static str] {
         (_, "/v1/webhooks/{provider}" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => {
             OPEN
         }
+        ("post", "/v1/orders/data-bundles") => &["service"],
+        ("post", "/v1/wallets/{user_id}/top-ups") => &["operator", "service"],
+        ("get", "/v1/orders/{id}" | "/v1/packages" | "/v1/wallets/{user_id}") => {
+            &["viewer", "operator", "service"]
+        }
+        (_, p) if p.starts_with("/v1/partner") => &["partner"],
         (_, p) if p.starts_with("/ui") => &["console"],
         _ => panic!("route {method} {path} has no expected roles in this test; add it"),
     }
@@ -46,6 +52,9 @@ fn concrete(path: &str, saga: &str) -> String {
         .replace("{name}", "sample.delivered")
         .replace("{action}", "retry")
         .replace("{provider}", "reseller")
+        .replace("{user_id}", "01900000-0000-7000-8000-000000000000")
+        .replace("{order_id}", "NO-SUCH-ORDER")
+        .replace("{activation_reference}", "NO-SUCH-LICENCE")
 }
 
 #[tokio::test]
@@ -61,6 +70,27 @@ async fn every_documented_route_checks_its_role() {
             let roles = allowed(method, path);
             if roles == ["console"] {
                 continue; // the console's session rules are tested in ops_console.rs
+            }
+            if roles == ["partner"] {
+                // Partner keys are their own scheme: no operator or service token opens it.
+                let url = concrete(path, &saga);
+                for tok in [OPERATOR_TOKEN, SERVICE_TOKEN, VIEWER_TOKEN] {
+                    let (s, _) = t
+                        .call(
+                            &method.to_uppercase(),
+                            &url,
+                            Some(json!({})),
+                            &[("authorization", &bearer(tok))],
+                        )
+                        .await;
+                    assert_eq!(
+                        s,
+                        StatusCode::UNAUTHORIZED,
+                        "{method} {path} with an API token"
+                    );
+                }
+                checked += 1;
+                continue;
             }
             let url = concrete(path, &saga);
             let m = method.to_uppercase();
@@ -121,7 +151,7 @@ async fn every_documented_route_checks_its_role() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 14, "every protected API route was checked");
+    assert_eq!(checked, 23, "every protected API route was checked");
 }
 
 #[tokio::test]

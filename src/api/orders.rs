@@ -163,7 +163,11 @@ impl From<&BundleOrder> for OrderView {
 
 /// 202 when placed, 200 when the key already placed this same request, 409 when it placed a
 /// different one. Bad input is a 4xx and writes nothing.
-async fn create(
+#[utoipa::path(post, path = "/v1/orders/data-bundles", tag = "orders",
+    params(("Idempotency-Key" = String, Header, description = "the shop's key for this purchase")),
+    responses((status = 202, description = "order placed, saga started"), (status = 200, description = "the same request again"),
+        (status = 409, description = "key reused with another body"), (status = 422, description = "bad phone, network mismatch or unknown package")))]
+pub(crate) async fn create(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     headers: HeaderMap,
@@ -227,7 +231,12 @@ async fn create(
     }
 }
 
-async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path)),
+    responses((status = 200, description = "the order, masked phone, attempts"), (status = 404, description = "no such order")))]
+pub(crate) async fn show(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = Uuid::parse_str(&id)
         .map_err(|_| ApiError::bad_request("invalid_id", "order id must be a UUID"))?;
     let order =
@@ -248,7 +257,8 @@ async fn show(State(s): State<AppState>, Path(id): Path<String>) -> Result<Json<
     Ok(Json(view))
 }
 
-async fn packages(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v1/packages", tag = "orders", responses((status = 200, description = "the data-bundle catalogue")))]
+pub(crate) async fn packages(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
     let items: Vec<Value> =
         s.rt.store
             .packages()
@@ -266,7 +276,9 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::bad_request("invalid_id", "user id must be a UUID"))
 }
 
-async fn wallet(
+#[utoipa::path(get, path = "/v1/wallets/{user_id}", tag = "orders", params(("user_id" = String, Path)),
+    responses((status = 200, description = "balance and ledger")))]
+pub(crate) async fn wallet(
     State(s): State<AppState>,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -283,7 +295,7 @@ async fn wallet(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct TopUp {
+pub(crate) struct TopUp {
     /// GHS.
     amount: f64,
 }
@@ -291,7 +303,9 @@ struct TopUp {
 /// Largest single top-up, in GHS.
 const MAX_TOP_UP: f64 = 100_000.0;
 
-async fn top_up(
+#[utoipa::path(post, path = "/v1/wallets/{user_id}/top-ups", tag = "orders", params(("user_id" = String, Path)),
+    responses((status = 200, description = "wallet credited (idempotent by key)")))]
+pub(crate) async fn top_up(
     State(s): State<AppState>,
     Path(user): Path<String>,
     headers: HeaderMap,

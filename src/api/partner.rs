@@ -182,7 +182,9 @@ fn product_json(p: &Product) -> Value {
     })
 }
 
-async fn products(
+#[utoipa::path(get, path = "/v1/partner/products", tag = "partner", security(("partner_key" = [])),
+    responses((status = 200, description = "the partner's catalogue"), (status = 401, description = "bad key"), (status = 429, description = "rate limited")))]
+pub(crate) async fn products(
     State(s): State<AppState>,
     Extension(api): Extension<Arc<PartnerApi>>,
     headers: HeaderMap,
@@ -265,7 +267,13 @@ fn valid_phone(phone: &str) -> bool {
             .all(|(i, c)| c.is_ascii_digit() || c == ' ' || c == '-' || (c == '+' && i == 0))
 }
 
-async fn fulfilment(
+#[utoipa::path(post, path = "/v1/partner/fulfilment", tag = "partner", security(("partner_key" = [])),
+    params(("Idempotency-Key" = String, Header)),
+    request_body(content = String, content_type = "application/json",
+        description = "{orderId, productId, customerId, customerName, customerEmail, customerPhone, tenure}"),
+    responses((status = 202, description = "PROCESSING"), (status = 400, description = "validation"), (status = 401, description = "bad key"),
+        (status = 409, description = "duplicate orderId"), (status = 429, description = "rate limited")))]
+pub(crate) async fn fulfilment(
     State(s): State<AppState>,
     Extension(api): Extension<Arc<PartnerApi>>,
     headers: HeaderMap,
@@ -370,7 +378,9 @@ async fn fulfilment(
     }
 }
 
-async fn order_status(
+#[utoipa::path(get, path = "/v1/partner/orders/{order_id}", tag = "partner", security(("partner_key" = [])),
+    params(("order_id" = String, Path)), responses((status = 200, description = "the order's status and licence")))]
+pub(crate) async fn order_status(
     State(s): State<AppState>,
     Extension(api): Extension<Arc<PartnerApi>>,
     headers: HeaderMap,
@@ -399,7 +409,11 @@ struct RenewalRequest {
     tenure: Option<String>,
 }
 
-async fn renewal(
+#[utoipa::path(post, path = "/v1/partner/subscriptions/{activation_reference}/renewals", tag = "partner", security(("partner_key" = [])),
+    params(("activation_reference" = String, Path)),
+    request_body(content = String, content_type = "application/json", description = "{tenure}"),
+    responses((status = 202, description = "renewal started")))]
+pub(crate) async fn renewal(
     State(s): State<AppState>,
     Extension(api): Extension<Arc<PartnerApi>>,
     headers: HeaderMap,

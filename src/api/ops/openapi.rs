@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{health, outbox, sagas, ui, webhooks};
+use crate::api::{health, orders, outbox, partner, sagas, ui, webhooks};
 use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
 
 #[derive(OpenApi)]
@@ -17,6 +17,8 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
         super::audit::list, super::stats::stats, super::stats::queues,
         outbox::list, outbox::show, outbox::replay,
         webhooks::receive,
+        orders::create, orders::show, orders::packages, orders::wallet, orders::top_up,
+        partner::products, partner::fulfilment, partner::order_status, partner::renewal,
         health::healthz, health::readyz, health::metrics, document,
         ui::pages::overview, ui::pages::list, ui::pages::detail, ui::pages::attention,
         ui::pages::queues, ui::pages::export, ui::session::login_form, ui::session::login,
@@ -30,6 +32,8 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
         (name = "sagas", description = "Start, search and operate sagas"),
         (name = "ops", description = "Audit, bulk jobs, stats and queues"),
         (name = "console", description = "The web console (HTML, session cookie)"),
+        (name = "orders", description = "Data-bundle orders, packages and wallets"),
+        (name = "partner", description = "The partner API (partner keys, partner error format)"),
     )
 )]
 pub struct ApiDoc;
@@ -41,6 +45,11 @@ impl Modify for BearerAuth {
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // Partners send their own API key as a bearer token; it reaches only /v1/partner.
+        components.add_security_scheme(
+            "partner_key",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }

@@ -1,0 +1,70 @@
+//! `sagaflow workflows check|graph` as a user runs them: the real binary, real files.
+
+use std::process::Command;
+
+fn sagaflow(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sagaflow"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run sagaflow")
+}
+
+#[test]
+fn check_accepts_the_shipped_workflows() {
+    let out = sagaflow(&["workflows", "check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in [
+        "sample v1",
+        "sample_six v1",
+        "data_bundle v1",
+        "partner_subscription v1",
+    ] {
+        assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
+    }
+}
+
+#[test]
+fn check_names_file_and_line_of_every_error_and_exits_1() {
+    let dir = std::env::temp_dir().join(format!("sagaflow-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("broken.toml"),
+        "name = \"broken\"\nversion = 1\n\n[[steps]]\nname = \"a\"\naction = \"no.such.action\"\n\n[[steps]]\nname = \"a\"\naction = \"sample.work\"\nretry = { schedule = [\"5 fortnights\"] }\n",
+    )
+    .unwrap();
+    let out = sagaflow(&["workflows", "check", "--dir", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let file = dir.join("broken.toml");
+    let file = file.display();
+    assert!(
+        stderr.contains(&format!("{file}:6: unknown step action \"no.such.action\"")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:9: duplicate step name \"a\"")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("bad duration \"5 fortnights\""), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn graph_prints_mermaid_with_compensations() {
+    let out = sagaflow(&["workflows", "graph", "sample"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(stdout.starts_with("flowchart TD"), "{stdout}");
+    assert!(
+        stdout.contains("c1 --> c0"),
+        "charge's undo leads to reserve's: {stdout}"
+    );
+    let missing = sagaflow(&["workflows", "graph", "nope"]);
+    assert_eq!(missing.status.code(), Some(1));
+}
