@@ -117,11 +117,10 @@ pub async fn start(
         request_hash: Some(hex::encode(Sha256::digest(canonical))),
         actor: who.start_actor(),
     };
-    let started = s.rt.store.start_saga(&new, s.rt.clock.now()).await?;
+    let started = s.rt.start(&new).await?;
     let status = match started {
         Started::Created(_) => {
             metrics::counter!(m::SAGAS_STARTED_TOTAL, "workflow" => def.name.clone()).increment(1);
-            s.rt.wake.notify_one();
             StatusCode::ACCEPTED
         }
         Started::Existing(_) => StatusCode::OK,

@@ -4,13 +4,24 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::action::ActionRegistry;
 use super::clock::Clock;
 use super::definition::{Catalog, WorkflowDef};
 use crate::config::WorkerSettings;
-use crate::store::{self, Store};
+use crate::store::{self, ClaimedSaga, NewSaga, Started, Store};
+
+/// A saga handed to this process's worker together with the capacity reserved for it.
+pub type Handoff = (ClaimedSaga, OwnedSemaphorePermit);
+
+/// The worker running in this process, if any: where new sagas can go straight away.
+#[derive(Clone)]
+pub struct LocalWorker {
+    pub id: String,
+    pub permits: Arc<Semaphore>,
+    pub inbox: mpsc::UnboundedSender<Handoff>,
+}
 
 pub struct Runtime {
     pub store: Store,
@@ -22,6 +33,8 @@ pub struct Runtime {
     pub wake: Arc<Notify>,
     /// Definitions of versions no longer in `workflows/`, read back from the database.
     pinned: Mutex<HashMap<(String, i32), Arc<WorkflowDef>>>,
+    /// Set while a worker runs in this process.
+    local: Mutex<Option<LocalWorker>>,
 }
 
 impl Runtime {
@@ -40,7 +53,41 @@ impl Runtime {
             worker,
             wake: Arc::new(Notify::new()),
             pinned: Mutex::new(HashMap::new()),
+            local: Mutex::new(None),
         }
+    }
+
+    pub fn set_local_worker(&self, worker: Option<LocalWorker>) {
+        *self.local.lock().unwrap_or_else(|p| p.into_inner()) = worker;
+    }
+
+    /// Starts a saga. When this process runs a worker with room, the saga is inserted already
+    /// leased to it and handed over in memory: it starts at once, with no claim commit and no
+    /// wake-up delay. Otherwise it is queued for any worker and a wake-up is sent.
+    pub async fn start(&self, new: &NewSaga) -> store::Result<Started> {
+        let now = self.clock.now();
+        let local = self.local.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some(local) = local {
+            if let Ok(permit) = local.permits.clone().try_acquire_owned() {
+                let lease = chrono::Duration::from_std(self.worker.lease)
+                    .unwrap_or(chrono::Duration::seconds(30));
+                let (started, claimed) = self
+                    .store
+                    .start_saga_claimed(new, now, &local.id, now + lease)
+                    .await?;
+                if let Some(saga) = claimed {
+                    // If the worker has just stopped, the lease runs out and another node
+                    // claims the saga: late, never lost.
+                    let _ = local.inbox.send((saga, permit));
+                }
+                return Ok(started);
+            }
+        }
+        let started = self.store.start_saga(new, now).await?;
+        if let Started::Created(_) = started {
+            self.wake.notify_one();
+        }
+        Ok(started)
     }
 
     /// The definition a saga is pinned to: from the files if loaded, else from the database.

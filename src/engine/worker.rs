@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info_span, warn};
@@ -18,7 +18,7 @@ use super::action::{Action, Effects, OutcomeKind, StepContext, StepError, StepOu
 use super::committer::Committer;
 use super::definition::{StepDef, WorkflowDef};
 use super::lifecycle::{self, Event, Next, SagaState};
-use super::runtime::Runtime;
+use super::runtime::{Handoff, LocalWorker, Runtime};
 use crate::store::{Checkpoint, ClaimedSaga, NewEvent};
 use crate::telemetry as m;
 
@@ -32,14 +32,23 @@ pub struct Worker {
     inflight: Arc<Mutex<HashMap<Uuid, i64>>>,
     /// Writes this worker's checkpoints, several sagas per commit under load.
     committer: Committer,
+    /// How many sagas this worker runs at once; claims and hand-offs share it.
+    permits: Arc<Semaphore>,
+    /// Sagas started in this process and handed straight over (see `Runtime::start`).
+    inbox: mpsc::UnboundedSender<Handoff>,
+    inbox_rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<Handoff>>>>,
 }
 
 impl Worker {
     pub fn new(rt: Arc<Runtime>, name: &str) -> Self {
+        let (inbox, inbox_rx) = mpsc::unbounded_channel();
         Self {
             id: format!("{name}-{}", Uuid::now_v7().simple()),
             inflight: Arc::default(),
             committer: Committer::spawn(rt.store.clone()),
+            permits: Arc::new(Semaphore::new(rt.worker.concurrency.max(1))),
+            inbox,
+            inbox_rx: Arc::new(Mutex::new(Some(inbox_rx))),
             rt,
         }
     }
@@ -52,12 +61,29 @@ impl Worker {
     /// to the configured drain time, and releases whatever is still held.
     pub async fn run(self, shutdown: CancellationToken) {
         let settings = self.rt.worker.clone();
-        let permits = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        let permits = self.permits.clone();
+        let Some(mut inbox) = self
+            .inbox_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        else {
+            error!("this worker is already running");
+            return;
+        };
+        self.rt.set_local_worker(Some(LocalWorker {
+            id: self.id.clone(),
+            permits: permits.clone(),
+            inbox: self.inbox.clone(),
+        }));
         let mut tasks = JoinSet::new();
         loop {
             while tasks.try_join_next().is_some() {}
             if shutdown.is_cancelled() {
                 break;
+            }
+            while let Ok(handed) = inbox.try_recv() {
+                self.spawn_handed(&mut tasks, handed, &shutdown);
             }
             let free = permits.available_permits();
             if free == 0 {
@@ -82,7 +108,13 @@ impl Worker {
             let got = claimed.len() as i64;
             for saga in claimed {
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    break;
+                    // A hand-off took the room meanwhile: give the saga back, due now.
+                    let _ = self
+                        .rt
+                        .store
+                        .release(saga.id, &self.id, saga.version, self.rt.clock.now())
+                        .await;
+                    continue;
                 };
                 let me = self.clone();
                 let stop = shutdown.clone();
@@ -93,11 +125,22 @@ impl Worker {
             }
             if got < want {
                 tokio::select! {
+                    Some(handed) = inbox.recv() => self.spawn_handed(&mut tasks, handed, &shutdown),
                     _ = self.rt.wake.notified() => {}
                     _ = tokio::time::sleep(settings.poll_interval) => {}
                     _ = shutdown.cancelled() => break,
                 }
             }
+        }
+        self.rt.set_local_worker(None);
+        // Hand-offs that raced the shutdown are still ours: release them for another node.
+        inbox.close();
+        while let Some((saga, _permit)) = inbox.recv().await {
+            let _ = self
+                .rt
+                .store
+                .release(saga.id, &self.id, saga.version, self.rt.clock.now())
+                .await;
         }
         let drained = tokio::time::timeout(settings.shutdown_timeout, async {
             while tasks.join_next().await.is_some() {}
@@ -108,6 +151,26 @@ impl Worker {
             while tasks.join_next().await.is_some() {}
             self.release_all().await;
         }
+    }
+
+    fn spawn_handed(
+        &self,
+        tasks: &mut JoinSet<()>,
+        (saga, permit): Handoff,
+        shutdown: &CancellationToken,
+    ) {
+        let me = self.clone();
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            me.run_saga(saga, &stop).await;
+            drop(permit);
+        });
+    }
+
+    /// Runs a saga this worker already holds (one started leased to it) until it stops being
+    /// due now. The bench uses it to time the hand-off path without the run loop.
+    pub async fn run_claimed(&self, saga: ClaimedSaga) {
+        self.run_saga(saga, &CancellationToken::new()).await;
     }
 
     /// Claims one batch and runs it to where each saga stops being due now. Returns how many

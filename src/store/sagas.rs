@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use sqlx::{PgConnection, QueryBuilder};
 use uuid::Uuid;
 
-use super::{Error, Result, Store, WAKE_CHANNEL};
+use super::{ClaimedSaga, Error, Result, Store, WAKE_CHANNEL};
 use crate::engine::lifecycle::SagaState;
 
 /// A start request, after the API has parsed and checked it.
@@ -108,6 +108,31 @@ impl Store {
         new: &NewSaga,
         now: DateTime<Utc>,
     ) -> Result<Started> {
+        Self::insert_saga(conn, new, now, None)
+            .await
+            .map(|(started, _)| started)
+    }
+
+    /// Starts a saga already leased to `owner` until `lease_until`, for a worker in this
+    /// process to run at once: no claim round trip, no wake-up delay. A key seen before
+    /// returns the existing saga and no claim (whoever holds it runs it).
+    pub async fn start_saga_claimed(
+        &self,
+        new: &NewSaga,
+        now: DateTime<Utc>,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(Started, Option<ClaimedSaga>)> {
+        let mut conn = self.pool.acquire().await?;
+        Self::insert_saga(&mut conn, new, now, Some((owner, lease_until))).await
+    }
+
+    async fn insert_saga(
+        conn: &mut PgConnection,
+        new: &NewSaga,
+        now: DateTime<Utc>,
+        lease: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<(Started, Option<ClaimedSaga>)> {
         let id = Uuid::now_v7();
         let data = json!({ "input": new.input, "steps": {} });
         let state =
@@ -116,15 +141,17 @@ impl Store {
         let inserted: Option<Uuid> = sqlx::query_scalar(
             "WITH ins AS (
                 INSERT INTO sagas (id, workflow, workflow_version, business_key, idempotency_key, request_hash,
-                                   status, state, data, attempt, next_run_at, event_seq, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, 0, $9, 1, $9, $9)
+                                   status, state, data, attempt, next_run_at, event_seq, created_at, updated_at,
+                                   lease_owner, lease_expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, 0, COALESCE($14, $9), 1, $9, $9, $13, $14)
                 ON CONFLICT (idempotency_key) DO NOTHING
                 RETURNING id
              ), ev AS (
                 INSERT INTO saga_events (saga_id, seq, kind, detail, actor, created_at)
                 SELECT id, 1, 'saga_created', $10, $11, $9 FROM ins
              ), wake AS (
-                SELECT pg_notify($12, '') AS n FROM ins
+                -- A saga leased at birth is run by its starter; nobody else needs waking.
+                SELECT pg_notify($12, '') AS n FROM ins WHERE $13::text IS NULL
              )
              SELECT ins.id FROM ins LEFT JOIN wake ON true",
         )
@@ -140,10 +167,25 @@ impl Store {
         .bind(&detail)
         .bind(&new.actor)
         .bind(WAKE_CHANNEL)
+        .bind(lease.map(|(owner, _)| owner))
+        .bind(lease.map(|(_, until)| until))
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(id) = inserted {
-            return Ok(Started::Created(id));
+            let claimed = lease.map(|(_, lease_until)| ClaimedSaga {
+                id,
+                workflow: new.workflow.clone(),
+                workflow_version: new.workflow_version,
+                state: SagaState::Pending,
+                data: data.clone(),
+                version: 0,
+                signal_seq: 0,
+                previous_owner: None,
+                due_at: now,
+                lease_until,
+                created_at: now,
+            });
+            return Ok((Started::Created(id), claimed));
         }
         let (existing, hash): (Uuid, Option<String>) =
             sqlx::query_as("SELECT id, request_hash FROM sagas WHERE idempotency_key = $1")
@@ -151,7 +193,7 @@ impl Store {
                 .fetch_one(&mut *conn)
                 .await?;
         if hash == new.request_hash {
-            Ok(Started::Existing(existing))
+            Ok((Started::Existing(existing), None))
         } else {
             Err(Error::IdempotencyConflict { saga_id: existing })
         }
