@@ -226,6 +226,7 @@ impl Fulfill {
                 }
             }
         }
+        crate::telemetry::data_bundle_error(order.network.as_str(), e.code());
         if matches!(e, ProviderError::InsufficientBalance { .. }) {
             return Err(self.low_balance(route, None));
         }
@@ -375,7 +376,10 @@ impl Action for Fulfill {
         let external = external.trim_matches('"').to_string();
         match Status::parse(status.unwrap_or("pending"), message) {
             Status::Completed => Ok(completed(ctx, &order, external, "webhook")),
-            Status::Failed(m) => Err(StepError::retryable("provider_failed", m)),
+            Status::Failed(m) => {
+                crate::telemetry::data_bundle_error(order.network.as_str(), "provider_failed");
+                Err(StepError::retryable("provider_failed", m))
+            }
             Status::Pending => Ok(StepOutcome::pending()),
         }
     }
