@@ -48,6 +48,9 @@ pub const SAGAS_IN_FLIGHT: &str = "sagaflow_sagas_in_flight";
 pub const OLDEST_RUNNABLE_AGE_SECONDS: &str = "sagaflow_oldest_runnable_saga_age_seconds";
 pub const OLDEST_WAITING_AGE_SECONDS: &str = "sagaflow_oldest_waiting_saga_age_seconds";
 pub const OUTBOX_PENDING: &str = "sagaflow_outbox_pending";
+/// The configured `low_balance_threshold`, beside each reseller balance, so the alert compares
+/// with the setting rather than a copy of it.
+pub const RESELLER_BALANCE_THRESHOLD: &str = "sagaflow_reseller_balance_threshold";
 /// Wall-clock time (Unix seconds) of the worker's last claim poll; "no worker heartbeat"
 /// alerts on `time() - max(...)`.
 pub const WORKER_HEARTBEAT_SECONDS: &str = "sagaflow_worker_last_heartbeat_timestamp_seconds";
@@ -129,6 +132,10 @@ pub fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
             // Another recorder (a test harness) may already be installed; ours still renders.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            // Label-less counters of rare events start at 0, so dashboards and alerts see
+            // "none yet" rather than an absent series.
+            metrics::counter!(LEASES_RECLAIMED_TOTAL).increment(0);
+            metrics::counter!(FENCED_WRITES_TOTAL).increment(0);
             handle
         })
         .clone()
@@ -216,6 +223,10 @@ fn describe_state() {
         HTTP_REQUEST_DURATION_SECONDS,
         metrics::Unit::Seconds,
         "HTTP API request duration, by route template, method and status class."
+    );
+    describe_gauge!(
+        RESELLER_BALANCE_THRESHOLD,
+        "Configured reseller balance (GHS) under which data-bundle orders are not submitted."
     );
     describe_gauge!(
         crate::steps::data_bundle::RESELLER_BALANCE,

@@ -194,6 +194,7 @@ impl Fulfill {
         match attempt.result {
             Ok(b) => {
                 metrics::gauge!(RESELLER_BALANCE, "provider" => route.provider()).set(b.balance);
+                metrics::gauge!(crate::telemetry::RESELLER_BALANCE_THRESHOLD, "provider" => route.provider()).set(self.0.settings.low_balance_threshold);
                 if b.balance < self.0.settings.low_balance_threshold {
                     return Err(self.low_balance(route, Some(b.balance)));
                 }
