@@ -167,6 +167,11 @@ impl App {
             tasks.spawn(scheduler::relay_wakeups(self.rt.clone(), shutdown.clone()));
             tasks.spawn(self.worker(&node).run(shutdown.clone()));
             tasks.spawn(self.outbox_relay().run(shutdown.clone()));
+            tasks.spawn(crate::engine::gauges::run(
+                self.rt.clone(),
+                crate::engine::gauges::REFRESH_EVERY,
+                shutdown.clone(),
+            ));
         }
         if matches!(role, Role::All | Role::Scheduler) {
             tasks.spawn(self.scheduler(&node)?.run(shutdown.clone()));

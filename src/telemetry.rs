@@ -1,4 +1,13 @@
-//! Tracing set-up and metric names.
+//! Tracing set-up, metric names and the Prometheus recorder.
+//!
+//! Every metric the product emits is named here and described in [`describe`], so the
+//! exposition at `GET /metrics` carries a `# HELP` line for each. Names follow Prometheus
+//! conventions: a `sagaflow_` prefix, base units in the name, `_total` on counters, real
+//! histograms with explicit buckets, and labels of bounded cardinality only (workflow, step,
+//! outcome, provider, network: never a saga id, phone number or order code).
+//!
+//! `dashboards/` queries these names; `tests/dashboards_check.rs` fails when a panel asks for a
+//! metric the live exposition does not carry.
 
 /// Installs the tracing subscriber; `RUST_LOG` filters, `SAGAFLOW_LOG_JSON=1` switches to JSON.
 pub fn init_tracing() {
@@ -33,10 +42,50 @@ pub const COMPENSATIONS_TOTAL: &str = "sagaflow_compensations_total";
 pub const CRON_TICKS_TOTAL: &str = "sagaflow_cron_ticks_total";
 pub const SIGNALS_TOTAL: &str = "sagaflow_signals_total";
 
-/// Buckets for step and saga durations: 1 ms to about 3 hours.
+// Refreshed from the database by `engine::gauges` (worker role), so they are true for the whole
+// cluster rather than for one process's view.
+pub const SAGAS_IN_FLIGHT: &str = "sagaflow_sagas_in_flight";
+pub const OLDEST_RUNNABLE_AGE_SECONDS: &str = "sagaflow_oldest_runnable_saga_age_seconds";
+pub const OLDEST_WAITING_AGE_SECONDS: &str = "sagaflow_oldest_waiting_saga_age_seconds";
+pub const OUTBOX_PENDING: &str = "sagaflow_outbox_pending";
+/// The configured `low_balance_threshold`, beside each reseller balance, so the alert compares
+/// with the setting rather than a copy of it.
+pub const RESELLER_BALANCE_THRESHOLD: &str = "sagaflow_reseller_balance_threshold";
+/// Wall-clock time (Unix seconds) of the worker's last claim poll; "no worker heartbeat"
+/// alerts on `time() - max(...)`.
+pub const WORKER_HEARTBEAT_SECONDS: &str = "sagaflow_worker_last_heartbeat_timestamp_seconds";
+
+// HTTP API, recorded by `api::http_metrics` with the matched route template.
+pub const HTTP_REQUEST_DURATION_SECONDS: &str = "sagaflow_http_request_duration_seconds";
+
+// Business KPIs.
+pub const ORDERS_PLACED_TOTAL: &str = "sagaflow_orders_placed_total";
+pub const ORDERS_FINISHED_TOTAL: &str = "sagaflow_orders_finished_total";
+pub const ORDER_LEAD_TIME_SECONDS: &str = "sagaflow_order_fulfilment_lead_time_seconds";
+pub const DATA_BUNDLE_ORDERS_TOTAL: &str = "sagaflow_data_bundle_orders_total";
+pub const DATA_BUNDLE_DELIVERY_SECONDS: &str = "sagaflow_data_bundle_delivery_seconds";
+pub const DATA_BUNDLE_ERRORS_TOTAL: &str = "sagaflow_data_bundle_errors_total";
+// Hardware orders do not exist yet: these are named and described so the hardware workflow
+// records under agreed names; nothing records them today, so the exporter does not render
+// them and no dashboard panel queries them.
+pub const SHIPMENT_DELIVERY_SECONDS: &str = "sagaflow_shipment_delivery_seconds";
+pub const AUTOMATION_RUNS_TOTAL: &str = "sagaflow_automation_runs_total";
+
+/// Buckets for step and saga durations, lags and ages: 1 ms to about 3 hours.
 const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
     300.0, 900.0, 3600.0, 10800.0,
+];
+
+/// Buckets for HTTP requests: the API answers in milliseconds; anything past 10 s is broken.
+const HTTP_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Buckets for order lead times and deliveries: seconds (a bundle) to a week (a shipment).
+const LEAD_TIME_BUCKETS: &[f64] = &[
+    1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0,
+    259200.0, 604800.0,
 ];
 
 static PROMETHEUS: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> =
@@ -48,14 +97,45 @@ pub fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
     PROMETHEUS
         .get_or_init(|| {
             use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+            // The first matching rule wins, so the specific ones come before the `_seconds`
+            // catch-all. Every histogram here is a `_seconds` one, so none falls back to a
+            // summary. The bucket lists are constants and non-empty: these cannot fail.
             let builder = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
-                .unwrap_or_else(|_| PrometheusBuilder::new());
+                .set_buckets_for_metric(
+                    Matcher::Full(HTTP_REQUEST_DURATION_SECONDS.into()),
+                    HTTP_BUCKETS,
+                )
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(ORDER_LEAD_TIME_SECONDS.into()),
+                        LEAD_TIME_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(DATA_BUNDLE_DELIVERY_SECONDS.into()),
+                        LEAD_TIME_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(SHIPMENT_DELIVERY_SECONDS.into()),
+                        LEAD_TIME_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)
+                })
+                .expect("constant, non-empty bucket lists");
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             // Another recorder (a test harness) may already be installed; ours still renders.
             let _ = metrics::set_global_recorder(recorder);
             describe();
+            // Label-less counters of rare events start at 0, so dashboards and alerts see
+            // "none yet" rather than an absent series.
+            metrics::counter!(LEASES_RECLAIMED_TOTAL).increment(0);
+            metrics::counter!(FENCED_WRITES_TOTAL).increment(0);
             handle
         })
         .clone()
@@ -110,6 +190,137 @@ fn describe() {
     );
     describe_counter!(SIGNALS_TOTAL, "Signals received, by result.");
     describe_delivery();
+    describe_state();
+    describe_business();
+}
+
+fn describe_state() {
+    use metrics::{describe_gauge, describe_histogram};
+    describe_gauge!(
+        SAGAS_IN_FLIGHT,
+        "Unfinished sagas by workflow and status, refreshed from the database."
+    );
+    describe_gauge!(
+        OLDEST_RUNNABLE_AGE_SECONDS,
+        metrics::Unit::Seconds,
+        "How long the oldest due saga has been waiting for a worker, by workflow (0 when none)."
+    );
+    describe_gauge!(
+        OLDEST_WAITING_AGE_SECONDS,
+        metrics::Unit::Seconds,
+        "Time since the oldest saga in waiting last changed state, by workflow (0 when none)."
+    );
+    describe_gauge!(
+        OUTBOX_PENDING,
+        "Outbox messages not yet delivered (pending), refreshed from the database."
+    );
+    describe_gauge!(
+        WORKER_HEARTBEAT_SECONDS,
+        metrics::Unit::Seconds,
+        "Unix time of this worker's last claim poll."
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION_SECONDS,
+        metrics::Unit::Seconds,
+        "HTTP API request duration, by route template, method and status class."
+    );
+    describe_gauge!(
+        RESELLER_BALANCE_THRESHOLD,
+        "Configured reseller balance (GHS) under which data-bundle orders are not submitted."
+    );
+    describe_gauge!(
+        crate::steps::data_bundle::RESELLER_BALANCE,
+        "Provider wallet balance (GHS) seen at the last fulfilment pre-check."
+    );
+}
+
+fn describe_business() {
+    use metrics::{describe_counter, describe_histogram};
+    describe_counter!(ORDERS_PLACED_TOTAL, "Orders accepted, by kind.");
+    describe_counter!(
+        ORDERS_FINISHED_TOTAL,
+        "Orders whose saga reached a final or held state, by kind and outcome."
+    );
+    describe_histogram!(
+        ORDER_LEAD_TIME_SECONDS,
+        metrics::Unit::Seconds,
+        "Fulfilment lead time of completed orders (paid to completed), by kind."
+    );
+    describe_counter!(
+        DATA_BUNDLE_ORDERS_TOTAL,
+        "Finished data-bundle orders, by network and outcome."
+    );
+    describe_histogram!(
+        DATA_BUNDLE_DELIVERY_SECONDS,
+        metrics::Unit::Seconds,
+        "Time from order to delivered data bundle, by network."
+    );
+    describe_counter!(
+        DATA_BUNDLE_ERRORS_TOTAL,
+        "Failed data-bundle fulfilment attempts, by network and error code."
+    );
+    describe_histogram!(
+        SHIPMENT_DELIVERY_SECONDS,
+        metrics::Unit::Seconds,
+        "Hardware shipments: time from shipped to delivered."
+    );
+    describe_counter!(
+        AUTOMATION_RUNS_TOTAL,
+        "Hardware automation runs, by outcome."
+    );
+}
+
+/// Order kinds of the workflows that fulfil orders; other workflows are not orders.
+fn order_kind(workflow: &str) -> Option<&'static str> {
+    match workflow {
+        "data_bundle" => Some("data_bundle"),
+        "partner_subscription" => Some("partner_subscription"),
+        _ => None,
+    }
+}
+
+/// Networks are a closed set; anything else (a malformed input) is folded into `other` so a
+/// bad input cannot mint a series.
+fn network_label(network: &str) -> &'static str {
+    crate::domain::phone::Network::ALL
+        .into_iter()
+        .map(|n| n.as_str())
+        .find(|n| n.eq_ignore_ascii_case(network))
+        .unwrap_or("other")
+}
+
+/// An order was accepted (its saga started).
+pub fn order_placed(workflow: &str) {
+    if let Some(kind) = order_kind(workflow) {
+        metrics::counter!(ORDERS_PLACED_TOTAL, "kind" => kind).increment(1);
+    }
+}
+
+/// A saga reached a final or held state: records the order KPIs when it fulfils an order.
+/// `input` is the saga's start input; `secs` the time since the saga (and, for both order
+/// kinds, the payment that starts it) began.
+pub fn order_finished(workflow: &str, outcome: &'static str, input: &serde_json::Value, secs: f64) {
+    let Some(kind) = order_kind(workflow) else {
+        return;
+    };
+    metrics::counter!(ORDERS_FINISHED_TOTAL, "kind" => kind, "outcome" => outcome).increment(1);
+    if outcome == "completed" {
+        metrics::histogram!(ORDER_LEAD_TIME_SECONDS, "kind" => kind).record(secs);
+    }
+    if kind == "data_bundle" {
+        let network = network_label(input["network"].as_str().unwrap_or_default());
+        metrics::counter!(DATA_BUNDLE_ORDERS_TOTAL, "network" => network, "outcome" => outcome)
+            .increment(1);
+        if outcome == "completed" {
+            metrics::histogram!(DATA_BUNDLE_DELIVERY_SECONDS, "network" => network).record(secs);
+        }
+    }
+}
+
+/// A data-bundle fulfilment attempt failed with `code` (a provider error code, a closed set).
+pub fn data_bundle_error(network: &str, code: &'static str) {
+    metrics::counter!(DATA_BUNDLE_ERRORS_TOTAL, "network" => network_label(network), "code" => code)
+        .increment(1);
 }
 
 pub const OUTBOX_ATTEMPTS_TOTAL: &str = "sagaflow_outbox_delivery_attempts_total";

@@ -4,6 +4,7 @@
 pub mod auth;
 mod error;
 mod health;
+mod http_metrics;
 mod json;
 pub mod ops;
 mod orders;
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
         .merge(partner::routes(&state))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(http_metrics::track))
         .with_state(state)
 }
 

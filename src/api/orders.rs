@@ -224,6 +224,7 @@ pub(crate) async fn create(
     {
         Placed::Created(o) => {
             metrics::counter!(m::SAGAS_STARTED_TOTAL, "workflow" => WORKFLOW).increment(1);
+            m::order_placed(WORKFLOW);
             s.rt.wake.notify_one();
             Ok((StatusCode::ACCEPTED, Json(OrderView::from(&o))))
         }

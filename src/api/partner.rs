@@ -354,6 +354,7 @@ pub(crate) async fn fulfilment(
     {
         PartnerPlaced::Created(o) => {
             metrics::counter!(crate::telemetry::SAGAS_STARTED_TOTAL, "workflow" => "partner_subscription").increment(1);
+            crate::telemetry::order_placed("partner_subscription");
             s.rt.wake.notify_one();
             Ok((StatusCode::ACCEPTED, Json(accepted(&o.order_id))).into_response())
         }

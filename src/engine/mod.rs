@@ -5,6 +5,7 @@ pub mod action;
 pub mod clock;
 pub mod committer;
 pub mod definition;
+pub mod gauges;
 pub mod lifecycle;
 pub mod outbox;
 pub mod retry;

@@ -197,6 +197,13 @@ impl Worker {
 
     async fn claim(&self, limit: i64) -> crate::store::Result<Vec<ClaimedSaga>> {
         let now = self.rt.clock.now();
+        // Wall time, not the engine clock: the alert compares it with Prometheus's time().
+        metrics::gauge!(m::WORKER_HEARTBEAT_SECONDS).set(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
+        );
         let claimed = self
             .rt
             .store
@@ -372,6 +379,7 @@ impl Worker {
             .to_std()
             .unwrap_or_default()
             .as_secs_f64();
+        m::order_finished(&wf, outcome, &run.data["input"], secs);
         metrics::histogram!(m::SAGA_DURATION_SECONDS, "workflow" => wf, "outcome" => outcome)
             .record(secs);
     }

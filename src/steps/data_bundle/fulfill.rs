@@ -194,6 +194,7 @@ impl Fulfill {
         match attempt.result {
             Ok(b) => {
                 metrics::gauge!(RESELLER_BALANCE, "provider" => route.provider()).set(b.balance);
+                metrics::gauge!(crate::telemetry::RESELLER_BALANCE_THRESHOLD, "provider" => route.provider()).set(self.0.settings.low_balance_threshold);
                 if b.balance < self.0.settings.low_balance_threshold {
                     return Err(self.low_balance(route, Some(b.balance)));
                 }
@@ -226,6 +227,7 @@ impl Fulfill {
                 }
             }
         }
+        crate::telemetry::data_bundle_error(order.network.as_str(), e.code());
         if matches!(e, ProviderError::InsufficientBalance { .. }) {
             return Err(self.low_balance(route, None));
         }
@@ -375,7 +377,10 @@ impl Action for Fulfill {
         let external = external.trim_matches('"').to_string();
         match Status::parse(status.unwrap_or("pending"), message) {
             Status::Completed => Ok(completed(ctx, &order, external, "webhook")),
-            Status::Failed(m) => Err(StepError::retryable("provider_failed", m)),
+            Status::Failed(m) => {
+                crate::telemetry::data_bundle_error(order.network.as_str(), "provider_failed");
+                Err(StepError::retryable("provider_failed", m))
+            }
             Status::Pending => Ok(StepOutcome::pending()),
         }
     }
