@@ -191,3 +191,49 @@ async fn a_cron_tick_fires_once_across_two_scheduler_nodes() {
     let (a, b) = tokio::join!(s1.tick_once(), s2.tick_once());
     assert_eq!(a.unwrap() + b.unwrap(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saga_started_on_a_node_with_a_worker_is_handed_over_without_a_claim() {
+    let mut settings = common::settings().await;
+    settings.worker.poll_interval = Duration::from_secs(3600); // only a hand-off can run it
+    let t = common::app_with(settings, |_| {}).await;
+    let stop = CancellationToken::new();
+    let worker = t.app.worker("local");
+    let worker_id = worker.id().to_string();
+    let running = tokio::spawn(worker.run(stop.clone()));
+    // Let the run loop register itself as this process's worker.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let id = t.start("sample_six", json!({})).await;
+    let pool = t.app.store().pool().clone();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status: String = sqlx::query_scalar("SELECT status FROM sagas WHERE id = $1")
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if status == "completed" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    running.await.unwrap();
+
+    // Six checkpoints and no claim: a claim would have bumped the version a seventh time.
+    let version: i64 = sqlx::query_scalar("SELECT version FROM sagas WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(version, 6);
+    let workers: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT detail->>'worker' FROM saga_events WHERE saga_id = $1 AND kind = 'step_succeeded'")
+            .bind(id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(workers, [worker_id]);
+}
