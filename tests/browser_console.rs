@@ -227,6 +227,21 @@ async fn operator_retries_a_failed_saga_and_a_viewer_sees_no_actions() {
         .click()
         .await
         .unwrap();
+    // The unfiltered page has the same table, so wait for the navigation itself.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("status=failed")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the filter never navigated"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     c.wait()
         .at_most(Duration::from_secs(15))
         .for_element(Locator::Css("table.sagas"))
