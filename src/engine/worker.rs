@@ -71,11 +71,11 @@ impl Worker {
             error!("this worker is already running");
             return;
         };
-        self.rt.set_local_worker(Some(LocalWorker {
+        self.rt.set_local_worker(LocalWorker {
             id: self.id.clone(),
             permits: permits.clone(),
             inbox: self.inbox.clone(),
-        }));
+        });
         let mut tasks = JoinSet::new();
         loop {
             while tasks.try_join_next().is_some() {}
@@ -132,7 +132,7 @@ impl Worker {
                 }
             }
         }
-        self.rt.set_local_worker(None);
+        self.rt.clear_local_worker(&self.id);
         // Hand-offs that raced the shutdown are still ours: release them for another node.
         inbox.close();
         while let Some((saga, _permit)) = inbox.recv().await {
