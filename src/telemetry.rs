@@ -51,8 +51,8 @@ pub const OUTBOX_PENDING: &str = "sagaflow_outbox_pending";
 /// The configured `low_balance_threshold`, beside each reseller balance, so the alert compares
 /// with the setting rather than a copy of it.
 pub const RESELLER_BALANCE_THRESHOLD: &str = "sagaflow_reseller_balance_threshold";
-/// Wall-clock time (Unix seconds) of the worker's last claim poll; "no worker heartbeat"
-/// alerts on `time() - max(...)`.
+/// Wall-clock time (Unix seconds) a worker last showed it was alive (each claim poll, and every
+/// 15 s while all its slots are busy); "no worker heartbeat" alerts on `time() - max(...)`.
 pub const WORKER_HEARTBEAT_SECONDS: &str = "sagaflow_worker_last_heartbeat_timestamp_seconds";
 
 // HTTP API, recorded by `api::http_metrics` with the matched route template.

@@ -87,8 +87,11 @@ impl Worker {
             }
             let free = permits.available_permits();
             if free == 0 {
+                // Every slot is busy: no claim runs, but the worker is alive and says so, or
+                // the "no worker heartbeat" alert would fire on a saturated node.
                 tokio::select! {
                     _ = tasks.join_next() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(15)) => Self::beat(),
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
@@ -195,15 +198,20 @@ impl Worker {
         }
     }
 
-    async fn claim(&self, limit: i64) -> crate::store::Result<Vec<ClaimedSaga>> {
-        let now = self.rt.clock.now();
-        // Wall time, not the engine clock: the alert compares it with Prometheus's time().
+    /// Marks this worker alive. Wall time, not the engine clock: the alert compares it with
+    /// Prometheus's time().
+    fn beat() {
         metrics::gauge!(m::WORKER_HEARTBEAT_SECONDS).set(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default()
                 .as_secs_f64(),
         );
+    }
+
+    async fn claim(&self, limit: i64) -> crate::store::Result<Vec<ClaimedSaga>> {
+        let now = self.rt.clock.now();
+        Self::beat();
         let claimed = self
             .rt
             .store
