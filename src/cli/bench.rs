@@ -41,6 +41,10 @@ pub struct BenchArgs {
     /// Finished sagas to load before the run (the "millions of finished sagas" check).
     #[arg(long, default_value_t = 0)]
     pub preload_finished: usize,
+    /// After the load run, start this many sagas that end up waiting for a signal and report
+    /// the worker's resident memory with all of them in flight.
+    #[arg(long, default_value_t = 0)]
+    pub waiting: usize,
     /// Baseline duration.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub baseline_for: Duration,
@@ -66,6 +70,15 @@ pub struct Report {
     /// Engine steps/s ÷ the one-statement baseline (the stronger limit).
     pub ratio_vs_single_statement: f64,
     pub explain: Vec<Explain>,
+    pub waiting: Option<Waiting>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Waiting {
+    pub sagas: usize,
+    pub seconds_to_all_waiting: f64,
+    /// Highest resident set sampled while the sagas were in flight, this process included.
+    pub worker_rss_mb: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -148,6 +161,11 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     let sequential = sequential(&app, args.sequential).await?;
     let engine = load_run(&app, args, url).await?;
     let explain = explain(&pool).await?;
+    let waiting = if args.waiting > 0 {
+        Some(waiting_run(&app, args.waiting, args.concurrency).await?)
+    } else {
+        None
+    };
     Ok(Report {
         date: chrono::Utc::now().to_rfc3339(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
@@ -162,6 +180,7 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
         engine,
         sequential,
         explain,
+        waiting,
     })
 }
 
@@ -537,16 +556,80 @@ fn spawn_worker(url: &str, concurrency: usize) -> anyhow::Result<std::process::C
         .spawn()?)
 }
 
-/// Peak resident set of a process in KiB (`VmHWM`), 0 when unreadable.
-fn peak_rss(pid: u32) -> u64 {
+/// Starts `n` sagas whose deliver step waits for a signal that never comes, runs them until
+/// all wait, and samples this process's resident memory meanwhile.
+async fn waiting_run(app: &App, n: usize, concurrency: usize) -> anyhow::Result<Waiting> {
+    let store = app.store().clone();
+    let pool = store.pool().clone();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency.max(1) {
+        let (store, next, clock) = (store.clone(), next.clone(), app.rt.clock.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= n {
+                    return Ok::<_, sagaflow::store::Error>(());
+                }
+                let saga = NewSaga {
+                    workflow: "sample".into(),
+                    input: json!({ "steps": { "deliver": { "wait": true } } }),
+                    business_key: Some(format!("bench-wait-{i}")),
+                    idempotency_key: Some(format!("bench-wait-{i}")),
+                    ..new_saga(i, "wait")
+                };
+                store.start_saga(&saga, clock.now()).await?;
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r??;
+    }
+    let stop = CancellationToken::new();
+    let worker = tokio::spawn(app.worker("bench-wait").run(stop.clone()));
+    let t = Instant::now();
+    let mut peak_kb = 0;
+    loop {
+        peak_kb = peak_kb.max(current_rss(std::process::id()));
+        let waiting: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sagas WHERE status = 'waiting'")
+                .fetch_one(&pool)
+                .await?;
+        if waiting as usize >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    peak_kb = peak_kb.max(current_rss(std::process::id()));
+    stop.cancel();
+    worker.await?;
+    Ok(Waiting {
+        sagas: n,
+        seconds_to_all_waiting: seconds,
+        worker_rss_mb: peak_kb as f64 / 1024.0,
+    })
+}
+
+/// Current resident set of a process in KiB (`VmRSS`), 0 when unreadable.
+fn current_rss(pid: u32) -> u64 {
+    proc_status_kb(pid, "VmRSS:")
+}
+
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// Peak resident set of a process in KiB (`VmHWM`), 0 when unreadable.
+fn peak_rss(pid: u32) -> u64 {
+    proc_status_kb(pid, "VmHWM:")
 }
 
 async fn explain(pool: &PgPool) -> anyhow::Result<Vec<Explain>> {
@@ -639,6 +722,12 @@ fn print_table(r: &Report) {
         println!(
             "  {how:<33} p50 {:>6.2} ms  p99 {:>6.2} ms  {:.2} commits/saga",
             l.saga_p50_ms, l.saga_p99_ms, l.commits_per_saga
+        );
+    }
+    if let Some(w) = &r.waiting {
+        println!(
+            "{} sagas waiting on a signal: all waiting after {:.1} s, worker RSS {:.1} MB",
+            w.sagas, w.seconds_to_all_waiting, w.worker_rss_mb
         );
     }
     for e in &r.explain {
