@@ -1,0 +1,72 @@
+//! `sagaflow bench` end to end on a small run: it measures both baselines, runs sagas both
+//! ways, counts commits and reports indexed plans. Figures are not asserted (timing belongs
+//! to the bench itself); that the measurements exist and hang together is.
+
+use std::process::Command;
+
+#[test]
+fn a_small_bench_run_reports_every_measurement() {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let out = Command::new(env!("CARGO_BIN_EXE_sagaflow"))
+        .args([
+            "bench",
+            "--database-url",
+            &url,
+            "--sagas",
+            "60",
+            "--concurrency",
+            "4",
+            "--sequential",
+            "30",
+        ])
+        .args(["--baseline-for", "1s", "--waiting", "20", "--json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run the bench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("--json prints one JSON document");
+    let num = |v: &serde_json::Value| v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
+    assert!(num(&r["baseline"]["tx_per_sec"]) > 0.0);
+    assert!(num(&r["baseline"]["single_statement_per_sec"]) > 0.0);
+    assert!(num(&r["engine"]["steps_per_sec"]) > 0.0);
+    let ratio = num(&r["engine"]["steps_per_sec"]) / num(&r["baseline"]["tx_per_sec"]);
+    assert!((num(&r["ratio_vs_baseline"]) - ratio).abs() < 1e-9);
+    // A six-step saga commits at least once to start and never more than a few times per step.
+    for commits in [
+        &r["engine"]["commits_per_saga"],
+        &r["sequential"]["handoff"]["commits_per_saga"],
+        &r["sequential"]["claimed"]["commits_per_saga"],
+    ] {
+        let c = num(commits);
+        assert!((1.0..=20.0).contains(&c), "commits per saga {c}");
+    }
+    // Handing a saga to the local worker saves the claim's commit (30 sagas each way, so a
+    // stray background commit cannot hide a whole commit per saga).
+    let (handoff, claimed) = (
+        num(&r["sequential"]["handoff"]["commits_per_saga"]),
+        num(&r["sequential"]["claimed"]["commits_per_saga"]),
+    );
+    assert!(
+        handoff < claimed,
+        "handed off {handoff} vs claimed {claimed} commits per saga"
+    );
+    assert_eq!(r["waiting"]["sagas"], 20);
+    assert!(num(&r["waiting"]["worker_rss_mb"]) > 0.0);
+    let claim = r["explain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["query"] == "claim")
+        .unwrap();
+    assert!(
+        claim["plan"].as_str().unwrap().contains("sagas_runnable"),
+        "the claim uses its partial index"
+    );
+}
