@@ -438,7 +438,7 @@ async fn load_run(app: &App, args: &BenchArgs, url: &str) -> anyhow::Result<Engi
     let before = commits(&pool).await?;
 
     let t = Instant::now();
-    start_all(&store, app, n, args.concurrency).await?;
+    start_all(&store, app, n, args.concurrency, |i| new_saga(i, "load")).await?;
     let start_seconds = t.elapsed().as_secs_f64();
 
     let bar = ProgressBar::new(n as u64);
@@ -519,7 +519,13 @@ async fn load_run(app: &App, args: &BenchArgs, url: &str) -> anyhow::Result<Engi
 }
 
 /// Starts every saga through the store API from `concurrency` clients.
-async fn start_all(store: &Store, app: &App, n: usize, concurrency: usize) -> anyhow::Result<()> {
+async fn start_all(
+    store: &Store,
+    app: &App,
+    n: usize,
+    concurrency: usize,
+    saga: fn(usize) -> NewSaga,
+) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
@@ -530,7 +536,7 @@ async fn start_all(store: &Store, app: &App, n: usize, concurrency: usize) -> an
                 if i >= n {
                     return Ok::<_, sagaflow::store::Error>(());
                 }
-                store.start_saga(&new_saga(i, "load"), clock.now()).await?;
+                store.start_saga(&saga(i), clock.now()).await?;
             }
         });
     }
@@ -561,30 +567,12 @@ fn spawn_worker(url: &str, concurrency: usize) -> anyhow::Result<std::process::C
 async fn waiting_run(app: &App, n: usize, concurrency: usize) -> anyhow::Result<Waiting> {
     let store = app.store().clone();
     let pool = store.pool().clone();
-    let next = Arc::new(AtomicU64::new(0));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.max(1) {
-        let (store, next, clock) = (store.clone(), next.clone(), app.rt.clock.clone());
-        tasks.spawn(async move {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
-                if i >= n {
-                    return Ok::<_, sagaflow::store::Error>(());
-                }
-                let saga = NewSaga {
-                    workflow: "sample".into(),
-                    input: json!({ "steps": { "deliver": { "wait": true } } }),
-                    business_key: Some(format!("bench-wait-{i}")),
-                    idempotency_key: Some(format!("bench-wait-{i}")),
-                    ..new_saga(i, "wait")
-                };
-                store.start_saga(&saga, clock.now()).await?;
-            }
-        });
-    }
-    while let Some(r) = tasks.join_next().await {
-        r??;
-    }
+    start_all(&store, app, n, concurrency, |i| NewSaga {
+        workflow: "sample".into(),
+        input: json!({ "steps": { "deliver": { "wait": true } } }),
+        ..new_saga(i, "wait")
+    })
+    .await?;
     let stop = CancellationToken::new();
     let worker = tokio::spawn(app.worker("bench-wait").run(stop.clone()));
     let t = Instant::now();
