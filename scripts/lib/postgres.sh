@@ -60,10 +60,10 @@ ensure_postgres() {
     fi
 }
 
-# Drops the per-test databases earlier runs left behind.
+# Drops the per-test databases (and scratch bench databases) earlier runs left behind.
 drop_test_databases() {
     local psql_admin=(psql -h 127.0.0.1 -U postgres -d postgres -qAt)
-    "${psql_admin[@]}" -c "SELECT datname FROM pg_database WHERE datname LIKE 'sagaflow\_test\_%'" |
+    "${psql_admin[@]}" -c "SELECT datname FROM pg_database WHERE datname LIKE 'sagaflow\_test\_%' OR datname ~ '_bench_[0-9a-f]{8}$'" |
         while read -r db; do
             [ -n "$db" ] && "${psql_admin[@]}" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null
         done

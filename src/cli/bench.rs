@@ -20,7 +20,8 @@ use sagaflow::store::{NewSaga, Store};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Database to run in; a scratch database `<name>_bench` is created beside it and dropped.
+    /// Database to run in; a scratch database `<name>_bench_<random>` is created beside it and
+    /// dropped.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: String,
     /// Sagas in the load run.
@@ -197,7 +198,9 @@ impl ScratchDb {
             .rsplit_once('/')
             .context("database URL has no database name")?;
         let db = db.split('?').next().unwrap_or(db);
-        let name = format!("{db}_bench");
+        // Unique per run, so two benches (or a bench and its smoke test) on one server never
+        // drop each other's database.
+        let name = format!("{db}_bench_{:08x}", rand::random::<u32>());
         let admin = url.to_string();
         let mut conn = PgConnection::connect(&admin)
             .await
