@@ -69,7 +69,7 @@ pub struct StartResponse {
     pub saga_id: Uuid,
     pub workflow: String,
     pub workflow_version: i32,
-    pub status: &'static str,
+    pub status: String,
 }
 
 #[utoipa::path(post, path = "/v1/sagas", tag = "sagas", request_body = StartRequest,
@@ -132,24 +132,9 @@ pub async fn start(
             saga_id: started.id(),
             workflow: def.name.clone(),
             workflow_version: current.workflow_version,
-            status: status_str(&current.status),
+            status: current.status,
         }),
     ))
-}
-
-fn status_str(s: &str) -> &'static str {
-    match s {
-        "pending" => "pending",
-        "running" => "running",
-        "waiting" => "waiting",
-        "compensating" => "compensating",
-        "completed" => "completed",
-        "compensated" => "compensated",
-        "failed" => "failed",
-        "parked" => "parked",
-        "cancelled" => "cancelled",
-        _ => "unknown",
-    }
 }
 
 /// `GET /v1/sagas/{id}`: the saga, its next retry, its last error and its whole history. A
