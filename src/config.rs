@@ -29,6 +29,8 @@ pub struct Settings {
     pub bundles: crate::steps::data_bundle::BundleSettings,
     #[serde(default)]
     pub partner: crate::steps::partner::PartnerSettings,
+    #[serde(default)]
+    pub hardware: crate::steps::hardware::HardwareSettings,
     /// Who may call the API and the console: hashed tokens and their roles.
     #[serde(default)]
     pub auth: AuthSettings,

@@ -6,7 +6,7 @@
 //! histograms with explicit buckets, and labels of bounded cardinality only (workflow, step,
 //! outcome, provider, network: never a saga id, phone number or order code).
 //!
-//! `dashboards/` queries these names; `tests/dashboards_check.rs` fails when a panel asks for a
+//! `dashboards/` queries these names; `tests/metrics_live.rs` fails when a panel asks for a
 //! metric the live exposition does not carry.
 
 /// Installs the tracing subscriber; `RUST_LOG` filters, `SAGAFLOW_LOG_JSON=1` switches to JSON.
@@ -65,9 +65,9 @@ pub const ORDER_LEAD_TIME_SECONDS: &str = "sagaflow_order_fulfilment_lead_time_s
 pub const DATA_BUNDLE_ORDERS_TOTAL: &str = "sagaflow_data_bundle_orders_total";
 pub const DATA_BUNDLE_DELIVERY_SECONDS: &str = "sagaflow_data_bundle_delivery_seconds";
 pub const DATA_BUNDLE_ERRORS_TOTAL: &str = "sagaflow_data_bundle_errors_total";
-// Hardware orders do not exist yet: these are named and described so the hardware workflow
-// records under agreed names; nothing records them today, so the exporter does not render
-// them and no dashboard panel queries them.
+// Hardware orders: recorded by the `hardware_order` steps (`ship` on each delivery, `automate`
+// on each bridge attempt); the Orders dashboard's Hardware orders row and the
+// `SagaflowHardwareAutomationFailing` alert query them.
 pub const SHIPMENT_DELIVERY_SECONDS: &str = "sagaflow_shipment_delivery_seconds";
 pub const AUTOMATION_RUNS_TOTAL: &str = "sagaflow_automation_runs_total";
 
@@ -266,7 +266,7 @@ fn describe_business() {
     );
     describe_counter!(
         AUTOMATION_RUNS_TOTAL,
-        "Hardware automation runs, by outcome."
+        "Hardware automation attempts against the legacy bridge, by scenario and outcome (succeeded, failed_attempt)."
     );
 }
 
@@ -275,6 +275,7 @@ fn order_kind(workflow: &str) -> Option<&'static str> {
     match workflow {
         "data_bundle" => Some("data_bundle"),
         "partner_subscription" => Some("partner_subscription"),
+        "hardware_order" => Some("hardware_order"),
         _ => None,
     }
 }

@@ -32,7 +32,8 @@ struct Dashboard {
     annotations: Annotations,
     links: Vec<Value>,
     templating: Templating,
-    panels: Vec<Panel>,
+    /// Panels and rows: each is checked as a [`Row`] or a [`Panel`] by its `type`.
+    panels: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +107,21 @@ struct Panel {
     targets: Vec<Target>,
     field_config: FieldConfig,
     options: Value,
+}
+
+/// A row header. Rows here are expanded: the panels under a row follow it in the dashboard's
+/// list rather than nesting in its `panels`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct Row {
+    id: u32,
+    #[serde(rename = "type")]
+    kind: String,
+    title: String,
+    collapsed: bool,
+    grid_pos: GridPos,
+    panels: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -204,7 +220,13 @@ fn dashboards_are_strict_grafana_json_on_the_provisioned_datasource() {
         }
         assert!(!d.panels.is_empty(), "{file}");
         let mut ids = BTreeSet::new();
-        for p in &d.panels {
+        for raw in &d.panels {
+            if raw["type"] == "row" {
+                check_row(file, raw, &mut ids);
+                continue;
+            }
+            let p: Panel = serde_json::from_value(raw.clone())
+                .unwrap_or_else(|e| panic!("{file}: panel {}: {e}", raw["title"]));
             let at = format!("{file}: panel {:?}", p.title);
             assert!(ids.insert(p.id), "{at}: duplicate id");
             assert!(
@@ -235,6 +257,23 @@ fn dashboards_are_strict_grafana_json_on_the_provisioned_datasource() {
             }
         }
     }
+}
+
+/// An expanded, full-width row with a title and a unique id.
+fn check_row(file: &str, raw: &Value, ids: &mut BTreeSet<u32>) {
+    let r: Row = serde_json::from_value(raw.clone())
+        .unwrap_or_else(|e| panic!("{file}: row {}: {e}", raw["title"]));
+    let at = format!("{file}: row {:?}", r.title);
+    assert!(ids.insert(r.id), "{at}: duplicate id");
+    assert!(!r.title.is_empty(), "{at}: a row has a title");
+    assert!(
+        !r.collapsed && r.panels.is_empty(),
+        "{at}: rows stay expanded, their panels after them"
+    );
+    assert!(
+        r.grid_pos.x == 0 && r.grid_pos.w == 24 && r.grid_pos.h == 1,
+        "{at}: a row spans the grid"
+    );
 }
 
 #[test]

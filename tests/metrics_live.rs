@@ -71,9 +71,37 @@ async fn wait_status(h: &Harness, saga: Uuid, want: &str) {
     panic!("saga {saga} never reached {want}: {}", h.t.saga(saga).await);
 }
 
+/// Places and sends a hardware order; returns its saga.
+async fn hardware_order(h: &Harness) -> Uuid {
+    let address = json!({"line1": "1 King St W", "city": "Toronto", "postal_code": "M5H 1A1", "country": "CA"});
+    let (s, b) = h
+        .post_json(
+            "/v1/orders",
+            &[],
+            &json!({
+                "company": {"id": "ACME", "name": "Acme Sensors Ltd"},
+                "billing_contact": {"name": "Ada Lovelace", "email": "ada@acme.test"},
+                "billing_address": address, "shipping_address": address,
+                "lines": [{"sku": "SENSOR-T1", "quantity": 2}],
+            }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let order = b["id"].as_str().unwrap();
+    let (s, b) = h
+        .post_json(
+            &format!("/v1/orders/{order}/send-checkout"),
+            &[],
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    b["saga_id"].as_str().unwrap().parse().unwrap()
+}
+
 /// Drives every workflow: sample (completed, retried, compensated, failed, cancelled),
 /// sample_park (parked), sample_six, data_bundle (delivered, retried after a 500, refused for
-/// a short wallet), a forged reseller webhook, partner_subscription, partner_renewal, ops_bulk
+/// a short wallet), a hardware order, a forged reseller webhook, partner_subscription, partner_renewal, ops_bulk
 /// and the licence-expiry cron.
 async fn scenario(h: &Harness) {
     let t = &h.t;
@@ -153,6 +181,10 @@ async fn scenario(h: &Harness) {
     let poor = funded(h, 5.0).await;
     let refused = bundle(h, poor, "b3").await;
     wait_status(h, refused, "compensated").await;
+
+    // A hardware order, paid and shipped by the simulator on its own, automated and invoiced.
+    let hardware = hardware_order(h).await;
+    wait_status(h, hardware, "completed").await;
 
     // A forged reseller webhook.
     let body = br#"{"event":"order.status_changed","order":{"id":1,"status":"completed"}}"#;
@@ -252,7 +284,12 @@ async fn scenario(h: &Harness) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_metrics_pass_promtool_and_dashboards_query_only_exported_series() {
-    let h = harness(|_, _| {}).await;
+    let h = harness(|s, _| {
+        // The manual clock is months from the wall clock the simulator signs payment and
+        // courier events with.
+        s.providers.signature_tolerance = Duration::from_secs(3 * 365 * 24 * 3600);
+    })
+    .await;
     scenario(&h).await;
 
     let res = h
@@ -275,6 +312,7 @@ async fn live_metrics_pass_promtool_and_dashboards_query_only_exported_series() 
             assert!(
                 !v.contains("DB-")
                     && !v.contains("T2M-")
+                    && !v.contains("HW-")
                     && !phone_like
                     && v.parse::<Uuid>().is_err(),
                 "unbounded label value {v:?} in {line}"

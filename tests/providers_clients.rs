@@ -143,6 +143,7 @@ fn session() -> NewCheckoutSession {
         ],
         client_reference_id: Some("order-9".into()),
         customer_email: None,
+        expires_at: None,
         metadata: BTreeMap::from([("saga".to_string(), "s-9".to_string())]),
     }
 }

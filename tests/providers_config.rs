@@ -40,6 +40,7 @@ fn debug_redacts_every_secret() {
         cfg.sms.api_key.expose(),
         cfg.courier.carriers["usps"].webhook_secret.expose(),
         cfg.partner_webhooks.partners["t2mobile"].secret.expose(),
+        cfg.bridge.api_key.expose(),
     ] {
         assert!(!text.contains(secret), "{secret} leaked");
     }

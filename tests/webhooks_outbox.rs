@@ -37,7 +37,11 @@ impl Action for Submit {
         Ok(StepOutcome::wait(json!({ "order_id": order })).correlate(format!("reseller:{order}")))
     }
 
-    fn on_signal(&self, _ctx: &StepContext, signal: &Signal) -> Result<StepOutcome, StepError> {
+    async fn on_signal(
+        &self,
+        _ctx: &StepContext,
+        signal: &Signal,
+    ) -> Result<StepOutcome, StepError> {
         match signal.payload["order"]["status"].as_str() {
             Some("completed") => Ok(StepOutcome::done(json!({ "delivered": true }))),
             Some("pending") => Ok(StepOutcome::pending()),

@@ -68,6 +68,12 @@ impl From<store::Error> for ApiError {
                 "illegal_transition",
                 illegal.to_string(),
             ),
+            store::Error::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "illegal_transition", message)
+            }
+            store::Error::Invalid(message) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+            }
             other => {
                 error!(error = %other, "request failed");
                 ApiError::internal()

@@ -1,8 +1,10 @@
 //! The HTTP API (axum): starting and operating sagas, signals, provider webhooks, the outbox,
-//! the ops API, the web console, health, metrics and the OpenAPI document.
+//! data-bundle and hardware orders, the ops API, the web console, health, metrics and the
+//! OpenAPI document.
 
 pub mod auth;
 mod error;
+mod hardware;
 mod health;
 mod http_metrics;
 mod json;
@@ -103,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .merge(operate)
         .merge(open)
         .merge(orders::routes(&tokens))
+        .merge(hardware::routes(&tokens))
         .merge(ui::router(state.clone(), tokens))
         .merge(partner::routes(&state))
         .fallback(|| async { ApiError::not_found("no such route") })

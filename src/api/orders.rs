@@ -1,6 +1,7 @@
 //! Data-bundle orders: `POST /v1/orders/data-bundles` creates the order and starts its saga in
-//! one transaction; `GET /v1/orders/{id}` reads it. Also the package list and wallets (top-up
-//! and balance), which the shop front end and the demo need.
+//! one transaction; `GET /v1/orders/{id}` (routed with the hardware orders) reads it through
+//! [`bundle_view`]. Also the package list and wallets (top-up and balance), which the shop
+//! front end and the demo need.
 
 use axum::extract::{Extension, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -34,7 +35,6 @@ pub fn routes(tokens: &Tokens) -> Router<AppState> {
     );
     let read = guard(tokens, auth::READ_OR_SERVICE)(
         Router::new()
-            .route("/v1/orders/{id}", get(show))
             .route("/v1/packages", get(packages))
             .route("/v1/wallets/{user_id}", get(wallet)),
     );
@@ -232,19 +232,12 @@ pub(crate) async fn create(
     }
 }
 
-#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders", params(("id" = String, Path)),
-    responses((status = 200, description = "the order, masked phone, attempts"), (status = 404, description = "no such order")))]
-pub(crate) async fn show(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::bad_request("invalid_id", "order id must be a UUID"))?;
-    let order =
-        s.rt.store
-            .bundle_order(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("no such order"))?;
+/// A data-bundle order as `GET /v1/orders/{id}` shows it (masked phone, attempts, error
+/// code); `None` when `id` is not a data-bundle order.
+pub(crate) async fn bundle_view(s: &AppState, id: Uuid) -> Result<Option<Value>, ApiError> {
+    let Some(order) = s.rt.store.bundle_order(id).await? else {
+        return Ok(None);
+    };
     let attempts = s.rt.store.fulfillment_attempts(id).await?;
     let mut view =
         serde_json::to_value(OrderView::from(&order)).map_err(|_| ApiError::internal())?;
@@ -255,7 +248,7 @@ pub(crate) async fn show(
         .as_ref()
         .and_then(|e| e.get("code").cloned())
         .unwrap_or(Value::Null);
-    Ok(Json(view))
+    Ok(Some(view))
 }
 
 #[utoipa::path(get, path = "/v1/packages", tag = "orders", responses((status = 200, description = "the data-bundle catalogue")))]

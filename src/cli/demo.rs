@@ -1,7 +1,8 @@
 //! `sagaflow demo`: the provider simulator, a full node (API, worker, scheduler, outbox relay)
 //! and a batch of sagas that take every path — success, retry, wait for a signal,
 //! compensation, park and a failed undo — started over HTTP, with a progress bar and a
-//! summary per workflow.
+//! summary per workflow. Hardware orders (`steps::demo_hardware`) run beside them: paid and
+//! shipped by the simulator, one in two shipments, one refused at checkout.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -15,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use sagaflow::app::{App, Role};
 use sagaflow::config::{Settings, TokenEntry};
+use sagaflow::simulator::ConfigPatch;
+use sagaflow::steps::demo_hardware::{self, HardwareReport};
 use sagaflow::steps::demo_orders::{Credentials, start_batch};
 
 /// The simulator-only partner API key configured for the demo partner account.
@@ -28,6 +31,10 @@ pub struct DemoArgs {
     /// How many data-bundle and partner orders to place besides.
     #[arg(long, default_value_t = 20)]
     pub orders: usize,
+    /// How many hardware orders to place: most run end to end, one has two lines, one ships
+    /// in two parts and one is refused at checkout for an unsynced price.
+    #[arg(long, default_value_t = 6)]
+    pub hardware: usize,
     /// Give up waiting after this long.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
@@ -84,6 +91,12 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .context("starting the provider simulator")?;
     let mut settings = Settings::load().context("loading settings")?;
     settings.providers = sim.providers_config();
+    // The simulated processor charges the synced price-book prices and refuses other ids.
+    sim.configure(ConfigPatch {
+        prices: demo_hardware::simulator_prices(&settings.hardware.price_book),
+        ..Default::default()
+    })
+    .map_err(|e| anyhow::anyhow!("configuring the simulator's prices: {e}"))?;
     // Tokens for this run only: a shop that starts sagas and an operator that watches them.
     let shop_token = format!("demo-shop-{:032x}", rand::random::<u128>());
     let operator_token = format!("demo-operator-{:032x}", rand::random::<u128>());
@@ -150,6 +163,10 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     {
         started.push((id.to_string(), None));
     }
+    let mut hardware = demo_hardware::place(&base, &who, args.hardware)
+        .await
+        .context("placing the demo hardware orders")?;
+    started.extend(hardware.saga_ids().iter().map(|id| (id.to_string(), None)));
 
     let bar = ProgressBar::new(started.len() as u64);
     bar.set_style(ProgressStyle::with_template(
@@ -190,18 +207,33 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 bar.inc(1);
             }
         }
+        hardware
+            .ship_the_rest()
+            .await
+            .context("shipping the rest of a hardware order")?;
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     bar.finish_and_clear();
+    let report = hardware
+        .report()
+        .await
+        .context("reading the hardware orders back")?;
     shutdown.cancel();
     node.await??;
 
     print_summary(&started, &finished);
+    print_hardware(&report);
     Ok(if finished.len() == started.len() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn print_hardware(report: &HardwareReport) {
+    if !report.rows.is_empty() {
+        print!("\n{report}");
+    }
 }
 
 fn print_summary(started: &[(String, Option<usize>)], finished: &BTreeMap<String, Value>) {

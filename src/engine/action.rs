@@ -62,6 +62,8 @@ pub struct StepOutcome {
     pub kind: OutcomeKind,
     pub output: Value,
     pub effects: Effects,
+    /// Set by [`StepOutcome::failed`]: the step failed, yet its effects still commit.
+    pub failure: Option<StepError>,
 }
 
 impl fmt::Debug for StepOutcome {
@@ -69,6 +71,7 @@ impl fmt::Debug for StepOutcome {
         f.debug_struct("StepOutcome")
             .field("kind", &self.kind)
             .field("output", &self.output)
+            .field("failure", &self.failure)
             .finish()
     }
 }
@@ -79,6 +82,7 @@ impl StepOutcome {
             kind: OutcomeKind::Done,
             output,
             effects: Effects::default(),
+            failure: None,
         }
     }
 
@@ -87,6 +91,7 @@ impl StepOutcome {
             kind: OutcomeKind::Wait,
             output,
             effects: Effects::default(),
+            failure: None,
         }
     }
 
@@ -95,6 +100,19 @@ impl StepOutcome {
             kind: OutcomeKind::Pending,
             output: Value::Null,
             effects: Effects::default(),
+            failure: None,
+        }
+    }
+
+    /// A failure whose effects still commit with the checkpoint that records it: an attempt
+    /// counter, a failure event, the row that tells an operator why the saga is parked. The
+    /// error decides what happens next exactly as if the action had returned it.
+    pub fn failed(error: StepError) -> Self {
+        Self {
+            kind: OutcomeKind::Done,
+            output: Value::Null,
+            effects: Effects::default(),
+            failure: Some(error),
         }
     }
 
@@ -209,7 +227,13 @@ pub trait Action: Send + Sync + 'static {
     async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError>;
 
     /// Reads the signal a waiting step received. By default the signal's payload is the output.
-    fn on_signal(&self, ctx: &StepContext, signal: &Signal) -> Result<StepOutcome, StepError> {
+    /// It may read the database (the saga's lease means one signal at a time); its writes go
+    /// through the outcome's effects, so they commit with the checkpoint that consumes it.
+    async fn on_signal(
+        &self,
+        ctx: &StepContext,
+        signal: &Signal,
+    ) -> Result<StepOutcome, StepError> {
         let _ = ctx;
         Ok(StepOutcome::done(signal.payload.clone()))
     }

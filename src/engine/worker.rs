@@ -291,6 +291,8 @@ impl Worker {
             lease_until: saga.lease_until,
             carried: Vec::new(),
         };
+        // A failed attempt standing in for a step whose domain write the database refused.
+        let mut refused: Option<StepRun> = None;
         loop {
             if shutdown.is_cancelled() {
                 let _ = self
@@ -300,7 +302,11 @@ impl Worker {
                     .await;
                 return;
             }
-            let Some(mut step) = self.execute(&def, &mut run).await else {
+            let step = match refused.take() {
+                Some(step) => Some(step),
+                None => self.execute(&def, &mut run).await,
+            };
+            let Some(mut step) = step else {
                 return;
             };
             let now = self.rt.clock.now();
@@ -340,6 +346,15 @@ impl Worker {
                 }
             };
             let keep_going = decision.next == Next::Now && !shutdown.is_cancelled();
+            // What a refused domain write must not leave behind in memory.
+            let before = (!step.effects.writes.is_empty()).then(|| {
+                (
+                    run.carried.clone(),
+                    run.data.clone(),
+                    run.lease_until,
+                    step.phase,
+                )
+            });
             let cp = self.checkpoint_for(&def, &mut run, &decision, &mut step, now, keep_going);
             match self.committer.commit(cp).await {
                 Ok(Some(c)) => {
@@ -362,6 +377,19 @@ impl Worker {
                     return;
                 }
                 Err(e) => {
+                    if let (Some((carried, data, lease_until, phase)), true) =
+                        (before, refused_write(&e))
+                    {
+                        // Running the step again would write the same thing and be refused
+                        // again: record a failed attempt instead, so the retry policy (and
+                        // then compensation or an operator) takes over.
+                        warn!(error = %e, "the database refused the step's domain write; recording a failed attempt");
+                        (run.carried, run.data, run.lease_until) = (carried, data, lease_until);
+                        refused = self.refused_attempt(&def, &run, phase, &e);
+                        if refused.is_some() {
+                            continue;
+                        }
+                    }
                     error!(error = %e, "checkpoint failed; the lease will expire and the step run again");
                     return;
                 }
@@ -370,6 +398,26 @@ impl Worker {
                 return;
             }
         }
+    }
+
+    /// The failed attempt that replaces a step whose domain write was refused.
+    fn refused_attempt(
+        &self,
+        def: &WorkflowDef,
+        run: &SagaRun,
+        phase: Phase,
+        e: &crate::store::Error,
+    ) -> Option<StepRun> {
+        let step = def.steps.get(run.state.step()?)?;
+        let err = StepError::retryable("domain_write_refused", e.to_string());
+        Some(StepRun::failure(
+            step,
+            run.state.attempt(),
+            err,
+            0.0,
+            phase,
+            Effects::default(),
+        ))
     }
 
     fn record_end(&self, run: &SagaRun, now: DateTime<Utc>) {
@@ -491,9 +539,10 @@ impl Worker {
             }
         };
         if let Some(sig) = pending {
-            let result = self
-                .action(&step.action)
-                .and_then(|a| a.on_signal(&ctx, &sig));
+            let result = match self.action(&step.action) {
+                Ok(action) => action.on_signal(&ctx, &sig).await,
+                Err(e) => Err(e),
+            };
             let mut out =
                 StepRun::from_result(step, attempt, result, Duration::ZERO, Phase::Signal);
             out.consume_signal = Some(sig.id);
@@ -731,6 +780,12 @@ impl StepRun {
     ) -> Self {
         let duration_ms = elapsed.as_secs_f64() * 1000.0;
         match result {
+            Ok(mut outcome) if outcome.failure.is_some() => {
+                let effects = std::mem::take(&mut outcome.effects);
+                let err = outcome.failure.take();
+                let err = err.unwrap_or_else(|| StepError::retryable("internal", "no failure"));
+                Self::failure(step, attempt, err, duration_ms, phase, effects)
+            }
             Ok(outcome) => {
                 let event = match (phase, outcome.kind) {
                     (Phase::Compensation, _) => Event::CompensationSucceeded,
@@ -756,53 +811,74 @@ impl StepRun {
                     rewait: None,
                 }
             }
-            Err(err) => {
-                let error = json!({
-                    "code": err.code(),
-                    "message": err.message(),
-                    "step": step.name,
-                    "attempt": attempt,
-                    "phase": phase.label(),
-                });
-                let event = match (&err, phase) {
-                    (StepError::Retryable { .. }, Phase::Compensation) => {
-                        Event::CompensationFailed {
-                            retryable: true,
-                            reason: err.to_string(),
-                        }
-                    }
-                    (_, Phase::Compensation) => Event::CompensationFailed {
-                        retryable: false,
-                        reason: err.to_string(),
-                    },
-                    (StepError::Retryable { retry_after, .. }, _) => Event::StepFailed {
-                        retryable: true,
-                        retry_after: *retry_after,
-                        reason: err.to_string(),
-                    },
-                    (StepError::Permanent { .. }, _) => Event::StepFailed {
-                        retryable: false,
-                        retry_after: None,
-                        reason: err.to_string(),
-                    },
-                    (StepError::Park { .. }, _) => Event::Park {
-                        reason: err.to_string(),
-                    },
-                };
-                Self {
-                    event,
-                    output: None,
-                    phase,
-                    detail: Some(
-                        json!({ "duration_ms": duration_ms, "phase": phase.label(), "error": error }),
-                    ),
-                    error: Some(error),
-                    effects: Effects::default(),
-                    consume_signal: None,
-                    rewait: None,
-                }
-            }
+            Err(err) => Self::failure(step, attempt, err, duration_ms, phase, Effects::default()),
         }
+    }
+
+    /// A failed attempt: the error decides the event; `effects` still commit with it.
+    fn failure(
+        step: &StepDef,
+        attempt: u32,
+        err: StepError,
+        duration_ms: f64,
+        phase: Phase,
+        effects: Effects,
+    ) -> Self {
+        let error = json!({
+            "code": err.code(),
+            "message": err.message(),
+            "step": step.name,
+            "attempt": attempt,
+            "phase": phase.label(),
+        });
+        let event = match (&err, phase) {
+            (StepError::Retryable { .. }, Phase::Compensation) => Event::CompensationFailed {
+                retryable: true,
+                reason: err.to_string(),
+            },
+            (_, Phase::Compensation) => Event::CompensationFailed {
+                retryable: false,
+                reason: err.to_string(),
+            },
+            (StepError::Retryable { retry_after, .. }, _) => Event::StepFailed {
+                retryable: true,
+                retry_after: *retry_after,
+                reason: err.to_string(),
+            },
+            (StepError::Permanent { .. }, _) => Event::StepFailed {
+                retryable: false,
+                retry_after: None,
+                reason: err.to_string(),
+            },
+            (StepError::Park { .. }, _) => Event::Park {
+                reason: err.to_string(),
+            },
+        };
+        Self {
+            event,
+            output: None,
+            phase,
+            detail: Some(
+                json!({ "duration_ms": duration_ms, "phase": phase.label(), "error": error }),
+            ),
+            error: Some(error),
+            effects,
+            consume_signal: None,
+            rewait: None,
+        }
+    }
+}
+
+/// True when the database refused a checkpoint's domain write itself (a rule the write
+/// enforces, a constraint, a trigger), as opposed to a connection or a conflict that a rerun
+/// could get past.
+fn refused_write(e: &crate::store::Error) -> bool {
+    match e {
+        crate::store::Error::Db(sqlx::Error::Protocol(_)) => true,
+        crate::store::Error::Db(sqlx::Error::Database(db)) => db
+            .code()
+            .is_some_and(|code| code.starts_with("23") || code == "P0001"),
+        _ => false,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Every provider client built once from `[providers]`, for the steps to share.
 
+use super::bridge::BridgeClient;
 use super::config::ProvidersConfig;
 use super::courier::CourierClient;
 use super::crm::CrmClient;
@@ -20,6 +21,7 @@ pub struct Providers {
     pub courier: CourierClient,
     pub sms: SmsClient,
     pub partner_webhooks: PartnerWebhookClient,
+    pub bridge: BridgeClient,
 }
 
 impl Providers {
@@ -32,6 +34,7 @@ impl Providers {
             courier: CourierClient::new(&cfg.courier)?,
             sms: SmsClient::new(&cfg.sms)?,
             partner_webhooks: PartnerWebhookClient::new(&cfg.partner_webhooks)?,
+            bridge: BridgeClient::new(&cfg.bridge)?,
         })
     }
 }

@@ -27,6 +27,7 @@ pub struct ProvidersConfig {
     pub courier: CourierConfig,
     pub sms: SmsConfig,
     pub partner_webhooks: PartnerWebhooksConfig,
+    pub bridge: BridgeConfig,
 }
 
 impl Default for ProvidersConfig {
@@ -40,6 +41,7 @@ impl Default for ProvidersConfig {
             courier: CourierConfig::default(),
             sms: SmsConfig::default(),
             partner_webhooks: PartnerWebhooksConfig::default(),
+            bridge: BridgeConfig::default(),
         }
     }
 }
@@ -54,6 +56,7 @@ impl ProvidersConfig {
         self.payments.base_url = base.to_string();
         self.crm.base_url = base.to_string();
         self.sms.base_url = base.to_string();
+        self.bridge.base_url = base.to_string();
         for (code, carrier) in &mut self.courier.carriers {
             carrier.base_url = format!("{base}/courier/{code}");
             carrier.tracking_url_template =
@@ -291,6 +294,28 @@ impl Default for PartnerWebhooksConfig {
                     secret: "sim_partner_secret".into(),
                 },
             )]),
+        }
+    }
+}
+
+/// The legacy device/asset bridge that runs automations (sensor provisioning, returns).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct BridgeConfig {
+    pub base_url: String,
+    /// Sent as a Bearer token.
+    pub api_key: Secret,
+    /// Default whole-request timeout; `run_automation` takes its own per call.
+    #[serde(with = "crate::config::duration")]
+    pub timeout: Duration,
+}
+
+impl Default for BridgeConfig {
+    fn default() -> Self {
+        BridgeConfig {
+            base_url: SIMULATOR_URL.into(),
+            api_key: "sim_bridge_key".into(),
+            timeout: ten_seconds(),
         }
     }
 }

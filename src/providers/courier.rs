@@ -1,5 +1,6 @@
 //! Couriers (USPS, DHL, ChitChat, Canada Post and any other configured as data): create a
-//! shipment with its label and tracking number, and read tracking.
+//! shipment with its label and tracking number, read tracking, and cancel a shipment that has
+//! not been picked up yet.
 
 use std::collections::BTreeMap;
 
@@ -51,7 +52,8 @@ pub struct Shipment {
     pub tracking_number: String,
     #[serde(default)]
     pub label_url: Option<String>,
-    /// `label_created`, `in_transit`, `out_for_delivery`, `delivered`, `exception`, `returned`.
+    /// `label_created`, `in_transit`, `out_for_delivery`, `delivered`, `exception`, `returned`,
+    /// `cancelled`.
     pub status: String,
 }
 
@@ -72,6 +74,10 @@ pub struct Tracking {
     #[serde(default)]
     pub events: Vec<TrackingEvent>,
 }
+
+/// The error code of cancelling a shipment the courier already picked up: a permanent
+/// [`Error::InvalidState`] with this reason.
+pub const ALREADY_IN_TRANSIT: &str = "already_in_transit";
 
 #[derive(Debug, Clone)]
 struct Carrier {
@@ -96,6 +102,7 @@ impl CourierClient {
                 [carrier.api_key.expose(), carrier.webhook_secret.expose()],
             )?;
             transport.provider_label = format!("courier:{code}");
+            transport.state_reasons = &[ALREADY_IN_TRANSIT];
             carriers.insert(
                 code.to_ascii_lowercase(),
                 Carrier {
@@ -178,6 +185,38 @@ impl CourierClient {
             .call("get_tracking", Method::GET, &path, None, None, |b| {
                 b.bearer_auth(key)
             })
+            .await
+    }
+
+    /// `POST {base}/v1/shipments/{tracking_number}/cancel`: voids the label of a shipment not
+    /// yet picked up; answers its tracking, status `cancelled` (cancelling twice is fine). A
+    /// shipment already moving fails with [`Error::InvalidState`] and reason
+    /// [`ALREADY_IN_TRANSIT`].
+    pub async fn cancel_shipment(
+        &self,
+        courier: &str,
+        tracking_number: &str,
+        idempotency_key: &str,
+    ) -> Attempt<Tracking> {
+        let carrier = match self.carrier(courier) {
+            Ok(carrier) => carrier,
+            Err(e) => return Attempt::local("courier", "cancel_shipment", e),
+        };
+        let path = format!("/v1/shipments/{}/cancel", encode_segment(tracking_number));
+        let key = carrier.config.api_key.expose();
+        carrier
+            .transport
+            .call(
+                "cancel_shipment",
+                Method::POST,
+                &path,
+                None,
+                Some(idempotency_key),
+                |b| {
+                    b.bearer_auth(key)
+                        .header("Idempotency-Key", idempotency_key)
+                },
+            )
             .await
     }
 }

@@ -86,6 +86,15 @@ pub enum Error {
         status: u16,
         message: String,
     },
+    /// The provider refused because the object is in the wrong state for the call (a checkout
+    /// session no longer open, a shipment already picked up). `reason` is the provider's own
+    /// error code (`checkout_session_not_open`, `already_in_transit`). Retrying cannot help.
+    #[error("{provider} refused in the current state ({reason}): {message}")]
+    InvalidState {
+        provider: &'static str,
+        reason: String,
+        message: String,
+    },
     /// A 2xx whose body says the provider refused (`{"success": false}`).
     #[error("{provider} rejected the request: {message}")]
     Rejected {
@@ -143,9 +152,18 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::Unprocessable { .. } => "unprocessable",
             Error::UnexpectedStatus { .. } => "http_4xx",
+            Error::InvalidState { .. } => "invalid_state",
             Error::Rejected { .. } => "rejected",
             Error::InvalidInput(_) => "invalid_input",
             Error::Config(_) => "config",
+        }
+    }
+
+    /// The provider's own error code, for refusals that carry one ([`Error::InvalidState`]).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Error::InvalidState { reason, .. } => Some(reason),
+            _ => None,
         }
     }
 
@@ -155,6 +173,39 @@ impl Error {
             "retryable"
         } else {
             "permanent"
+        }
+    }
+
+    /// A 4xx refusal whose body names one of `reasons` as its error code becomes
+    /// [`Error::InvalidState`]; anything else is returned unchanged. `body` is the answer's body.
+    pub(crate) fn refine_state(self, body: &[u8], reasons: &[&str]) -> Error {
+        if reasons.is_empty() {
+            return self;
+        }
+        let (provider, message) = match &self {
+            Error::InvalidRequest { provider, message }
+            | Error::Conflict { provider, message }
+            | Error::Unprocessable { provider, message } => (*provider, message.clone()),
+            Error::UnexpectedStatus {
+                provider, message, ..
+            } => (*provider, message.clone()),
+            _ => return self,
+        };
+        let reason = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|json| {
+                json.pointer("/error/code")
+                    .or_else(|| json.get("code"))
+                    .and_then(|c| c.as_str())
+                    .map(str::to_string)
+            });
+        match reason {
+            Some(reason) if reasons.contains(&reason.as_str()) => Error::InvalidState {
+                provider,
+                reason,
+                message,
+            },
+            _ => self,
         }
     }
 
@@ -221,5 +272,23 @@ mod tests {
             "insufficient_balance"
         );
         assert_eq!(Error::from_status(p, 503, None, m()).code(), "http_5xx");
+    }
+
+    #[test]
+    fn named_refusals_become_permanent_state_errors() {
+        let body = br#"{"error":{"code":"already_in_transit","message":"picked up"}}"#;
+        let err = Error::from_status("courier", 409, None, "m".into())
+            .refine_state(body, &["already_in_transit"]);
+        assert_eq!(err.code(), "invalid_state");
+        assert_eq!(err.reason(), Some("already_in_transit"));
+        assert!(!err.retryable());
+        // Another code, or an in-flight idempotency conflict, keeps its class.
+        let other = br#"{"error":{"type":"idempotency_error","message":"in progress"}}"#;
+        let err = Error::from_status("courier", 409, None, "m".into())
+            .refine_state(other, &["already_in_transit"]);
+        assert!(err.retryable());
+        let err = Error::from_status("courier", 503, None, "m".into())
+            .refine_state(body, &["already_in_transit"]);
+        assert_eq!(err.code(), "http_5xx");
     }
 }

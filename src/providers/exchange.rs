@@ -25,7 +25,8 @@ const SENSITIVE_KEYS: &[&str] = &[
 /// The raw request and response of one call, with secrets removed and phone numbers masked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Exchange {
-    /// `reseller`, `ishare`, `payments`, `crm`, `courier:<code>`, `sms` or `partner_webhooks`.
+    /// `reseller`, `ishare`, `payments`, `crm`, `courier:<code>`, `sms`, `partner_webhooks`
+    /// or `bridge`.
     pub provider: String,
     /// The client operation (`create_order`), a bounded metric label.
     pub endpoint: String,

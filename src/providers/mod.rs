@@ -4,6 +4,7 @@
 //! Every client call returns an [`Attempt`]: the redacted [`Exchange`] (log it) and a typed
 //! result whose [`Error`] says whether a retry can help.
 
+pub mod bridge;
 pub mod config;
 pub mod courier;
 pub mod crm;

@@ -1,5 +1,6 @@
-//! The Stripe-compatible payment processor: checkout sessions and refunds, form-encoded with a
-//! Bearer secret key and an `Idempotency-Key`, exactly as Stripe's own API takes them.
+//! The Stripe-compatible payment processor: checkout sessions (create, read, expire) and
+//! refunds, form-encoded with a Bearer secret key and an `Idempotency-Key`, exactly as Stripe's
+//! own API takes them.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,8 @@ pub struct NewCheckoutSession {
     /// Our order reference; comes back on the session and in its events.
     pub client_reference_id: Option<String>,
     pub customer_email: Option<String>,
+    /// Unix time at which the processor expires the session if it is still unpaid.
+    pub expires_at: Option<i64>,
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -50,6 +53,9 @@ impl NewCheckoutSession {
         }
         if let Some(email) = &self.customer_email {
             form.push(("customer_email".into(), email.clone()));
+        }
+        if let Some(at) = self.expires_at {
+            form.push(("expires_at".into(), at.to_string()));
         }
         for (i, item) in self.line_items.iter().enumerate() {
             let key = |rest: &str| format!("line_items[{i}]{rest}");
@@ -128,6 +134,10 @@ pub struct Refund {
     pub payment_intent: Option<String>,
 }
 
+/// The error code of expiring a session that is no longer open (paid, failed or expired): a
+/// permanent [`Error::InvalidState`] with this reason.
+pub const SESSION_NOT_OPEN: &str = "checkout_session_not_open";
+
 /// Client of the Stripe-compatible API.
 #[derive(Debug, Clone)]
 pub struct PaymentsClient {
@@ -138,12 +148,13 @@ pub struct PaymentsClient {
 
 impl PaymentsClient {
     pub fn new(cfg: &PaymentsConfig) -> Result<Self, Error> {
-        let transport = Transport::new(
+        let mut transport = Transport::new(
             "payments",
             &cfg.base_url,
             cfg.timeout,
             [cfg.secret_key.expose(), cfg.webhook_secret.expose()],
         )?;
+        transport.state_reasons = &[SESSION_NOT_OPEN];
         Ok(PaymentsClient {
             transport,
             secret_key: cfg.secret_key.expose().to_string(),
@@ -203,6 +214,27 @@ impl PaymentsClient {
                 None,
                 None,
                 |b| self.auth(b, None),
+            )
+            .await
+    }
+
+    /// `POST /v1/checkout/sessions/{id}/expire`: an open session can no longer be paid. A
+    /// session that is not open (already paid, failed or expired) fails with
+    /// [`Error::InvalidState`] and reason [`SESSION_NOT_OPEN`]; read the session to learn why.
+    pub async fn expire_checkout_session(
+        &self,
+        id: &str,
+        idempotency_key: &str,
+    ) -> Attempt<CheckoutSession> {
+        let path = format!("/v1/checkout/sessions/{}/expire", encode_segment(id));
+        self.transport
+            .call(
+                "expire_checkout_session",
+                Method::POST,
+                &path,
+                None,
+                Some(idempotency_key),
+                |b| self.auth(b, Some(idempotency_key)),
             )
             .await
     }

@@ -28,6 +28,9 @@ pub(crate) struct Transport {
     pub(crate) base_url: String,
     pub(crate) timeout: Duration,
     pub(crate) redactor: Redactor,
+    /// Provider error codes that mean "wrong state for this call": a 4xx naming one becomes a
+    /// permanent [`Error::InvalidState`] instead of its status class.
+    pub(crate) state_reasons: &'static [&'static str],
 }
 
 /// One request ready to go, with what the exchange record needs to know about it.
@@ -72,6 +75,7 @@ impl Transport {
             base_url: base_url.trim_end_matches('/').to_string(),
             timeout,
             redactor: Redactor::new(secrets),
+            state_reasons: &[],
         })
     }
 
@@ -105,12 +109,10 @@ impl Transport {
                     Ok(Reply { status, body })
                 } else {
                     let message = self.message_of(&body);
-                    Err(Error::from_status(
-                        self.provider,
-                        status,
-                        retry_after(&headers),
-                        message,
-                    ))
+                    Err(
+                        Error::from_status(self.provider, status, retry_after(&headers), message)
+                            .refine_state(&body, self.state_reasons),
+                    )
                 }
             }
             Err(err) => Err(err),

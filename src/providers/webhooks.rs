@@ -256,6 +256,7 @@ pub fn normalise_courier_status(raw: &str) -> String {
         "delivered" => "delivered".into(),
         "exception" | "failure" | "failed" => "exception".into(),
         "returned" | "return_to_sender" => "returned".into(),
+        "cancelled" | "canceled" | "voided" => "cancelled".into(),
         _ => key,
     }
 }

@@ -18,13 +18,16 @@ pub const ENDPOINTS: &[&str] = &[
     "payments.create_session",
     "payments.get_session",
     "payments.create_refund",
+    "payments.expire_session",
     "crm.create_sales_order",
     "crm.provision_licence",
     "crm.cancel_sales_order",
     "courier.create_shipment",
     "courier.get_tracking",
+    "courier.cancel_shipment",
     "sms.send",
     "partner.receive",
+    "bridge.run_automation",
 ];
 
 /// A fault injected into one endpoint.
@@ -111,6 +114,10 @@ pub struct SimulatorConfig {
     pub checkout_auto_complete: bool,
     /// Move each shipment to in_transit then delivered automatically.
     pub courier_auto_progress: bool,
+    /// Processor price id (`price_…`) → unit amount in minor units. A checkout line naming a
+    /// price charges its amount, and a price id not listed is refused like Stripe does. Empty:
+    /// every price id charges the built-in catalogue price.
+    pub prices: BTreeMap<String, i64>,
 }
 
 impl Default for SimulatorConfig {
@@ -128,6 +135,7 @@ impl Default for SimulatorConfig {
             price_per_gb: 5.0,
             checkout_auto_complete: true,
             courier_auto_progress: true,
+            prices: BTreeMap::new(),
         }
     }
 }
@@ -151,6 +159,8 @@ pub struct ConfigPatch {
     pub price_per_gb: Option<f64>,
     pub checkout_auto_complete: Option<bool>,
     pub courier_auto_progress: Option<bool>,
+    /// Prices to set per price id; `null` removes one.
+    pub prices: BTreeMap<String, Option<i64>>,
 }
 
 /// Callback URLs to change; an empty string clears one.
@@ -164,7 +174,7 @@ pub struct CallbacksPatch {
 }
 
 impl SimulatorConfig {
-    /// Applies a patch; refuses unknown endpoint names.
+    /// Applies a patch; refuses unknown endpoint names and non-positive prices (nothing changes).
     pub fn apply(&mut self, patch: ConfigPatch) -> Result<(), String> {
         if let Some(unknown) = patch
             .faults
@@ -172,6 +182,13 @@ impl SimulatorConfig {
             .find(|k| !ENDPOINTS.contains(&k.as_str()))
         {
             return Err(format!("unknown endpoint {unknown:?}"));
+        }
+        if let Some((id, _)) = patch
+            .prices
+            .iter()
+            .find(|(_, amount)| amount.is_some_and(|a| a <= 0))
+        {
+            return Err(format!("price {id:?} must be a positive amount"));
         }
         if patch.clear_faults {
             self.faults.clear();
@@ -227,6 +244,16 @@ impl SimulatorConfig {
         }
         if let Some(v) = patch.courier_auto_progress {
             self.courier_auto_progress = v;
+        }
+        for (id, amount) in patch.prices {
+            match amount {
+                Some(amount) => {
+                    self.prices.insert(id, amount);
+                }
+                None => {
+                    self.prices.remove(&id);
+                }
+            }
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! The simulated couriers (every configured carrier under `/courier/{code}`): labels with
-//! tracking numbers, tracking, and signed progress events (in_transit, then delivered).
+//! tracking numbers, tracking, cancellation before pickup, and signed progress events
+//! (in_transit, then delivered; or cancelled).
 
 use std::time::Duration;
 
@@ -13,10 +14,13 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::callbacks;
-use super::events::courier_event;
-use super::records::ShipmentRecord;
-use super::state::{Sim, bearer_ok, header, json_response};
-use crate::providers::courier::{NewShipment, Shipment, TrackingEvent};
+use super::events::{SignedEvent, courier_event};
+use super::records::{Records, ShipmentRecord};
+use super::state::{Sim, State as SimState, bearer_ok, header, json_response};
+use crate::providers::courier::{ALREADY_IN_TRANSIT, NewShipment, Shipment, TrackingEvent};
+
+/// The status of a cancelled shipment; auto-progress never moves it on.
+const CANCELLED: &str = "cancelled";
 
 pub(crate) fn routes() -> Router<Sim> {
     Router::new()
@@ -24,6 +28,10 @@ pub(crate) fn routes() -> Router<Sim> {
         .route(
             "/courier/{code}/v1/shipments/{tracking}/tracking",
             get(get_tracking),
+        )
+        .route(
+            "/courier/{code}/v1/shipments/{tracking}/cancel",
+            post(cancel_shipment),
         )
         .route("/courier/{code}/track/{tracking}", get(public_tracking))
 }
@@ -128,41 +136,148 @@ async fn create_shipment(
 fn schedule_progress(sim: &Sim, tracking: String, step: Duration) {
     let s = sim.clone();
     callbacks::after(sim, step, async move {
-        advance(&s, &tracking, "in_transit").await;
-        tokio::time::sleep(step).await;
-        advance(&s, &tracking, "delivered").await;
+        if advance_unless_cancelled(&s, &tracking, "in_transit").await {
+            tokio::time::sleep(step).await;
+            advance_unless_cancelled(&s, &tracking, "delivered").await;
+        }
     });
 }
 
-/// Moves a shipment to `status` and posts the signed courier event.
-pub(crate) async fn advance(sim: &Sim, tracking: &str, status: &str) {
-    let (code, carrier, n) = {
-        let mut state = sim.lock();
-        let n = state.records.next();
-        let Some(record) = state.records.shipments.get_mut(tracking) else {
-            return;
-        };
-        record.shipment.status = status.to_string();
-        record.events.push(TrackingEvent {
-            status: status.to_string(),
-            occurred_at: Utc::now().to_rfc3339(),
-            description: None,
-        });
-        let code = record.courier.clone();
-        let Some(carrier) = state.config.providers.courier.carriers.get(&code).cloned() else {
-            return;
-        };
-        (code, carrier, n)
-    };
-    let event = courier_event(
+/// Moves a shipment to `status` (tracking event included) under the lock and signs the courier
+/// event to post; `None` for an unknown shipment or courier.
+fn move_to(state: &mut SimState, tracking: &str, status: &str) -> Option<SignedEvent> {
+    let n = state.records.next();
+    let record = state.records.shipments.get_mut(tracking)?;
+    record.shipment.status = status.to_string();
+    record.events.push(TrackingEvent {
+        status: status.to_string(),
+        occurred_at: Utc::now().to_rfc3339(),
+        description: (status == CANCELLED).then(|| "Shipment cancelled".to_string()),
+    });
+    let code = record.courier.clone();
+    let carrier = state.config.providers.courier.carriers.get(&code)?;
+    Some(courier_event(
         &code,
-        &carrier,
+        carrier,
         &format!("evt_{code}_{n:06}"),
         tracking,
         status,
         Utc::now(),
-    );
+    ))
+}
+
+async fn post_event(sim: &Sim, tracking: &str, event: SignedEvent) {
     callbacks::send(sim, "courier", &format!("courier:{tracking}"), event).await;
+}
+
+/// Moves a shipment to `status` and posts the signed courier event (`/_sim/courier/…/advance`:
+/// any status, `cancelled` included).
+pub(crate) async fn advance(sim: &Sim, tracking: &str, status: &str) {
+    let event = move_to(&mut sim.lock(), tracking, status);
+    if let Some(event) = event {
+        post_event(sim, tracking, event).await;
+    }
+}
+
+/// Auto-progress: as [`advance`], but a cancelled (or vanished) shipment stays as it is.
+/// Returns whether the shipment moved.
+async fn advance_unless_cancelled(sim: &Sim, tracking: &str, status: &str) -> bool {
+    let event = {
+        let mut state = sim.lock();
+        match state.records.shipments.get(tracking) {
+            Some(record) if record.shipment.status != CANCELLED => {
+                move_to(&mut state, tracking, status)
+            }
+            _ => None,
+        }
+    };
+    match event {
+        Some(event) => {
+            post_event(sim, tracking, event).await;
+            true
+        }
+        None => false,
+    }
+}
+
+fn tracking_json(tracking: &str, record: &ShipmentRecord) -> Value {
+    json!({
+        "tracking_number": tracking,
+        "status": record.shipment.status,
+        "events": record.events,
+    })
+}
+
+/// The shipment of `code` with this tracking number.
+fn shipment_of<'a>(records: &'a Records, code: &str, tracking: &str) -> Option<&'a ShipmentRecord> {
+    records
+        .shipments
+        .get(tracking)
+        .filter(|r| r.courier == code)
+}
+
+/// `POST /courier/{code}/v1/shipments/{tracking}/cancel`: a shipment still at `label_created`
+/// is cancelled (signed `cancelled` event, no further progress); an already cancelled one
+/// answers as it is; one the courier has picked up is 409 `already_in_transit`.
+async fn cancel_shipment(
+    State(sim): State<Sim>,
+    Path((code, tracking)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let s = sim.clone();
+    sim.run("courier.cancel_shipment", async move {
+        match authorised(&s, &code, &headers) {
+            None => return refuse(404, "unknown courier"),
+            Some(false) => return refuse(401, "invalid api key"),
+            Some(true) => {}
+        }
+        let key = header(&headers, "idempotency-key").map(str::to_string);
+        let slot = format!("courier.cancel_shipment:{code}");
+        // The path is part of the request: the same key for another shipment is refused.
+        let mut request = format!("/v1/shipments/{tracking}/cancel\n").into_bytes();
+        request.extend_from_slice(&body);
+        let s2 = s.clone();
+        let key2 = key.clone();
+        s.idempotent(&slot, key.as_deref(), &request, move || async move {
+            let (event, answer) = {
+                let mut state = s2.lock();
+                let Some(record) = shipment_of(&state.records, &code, &tracking) else {
+                    return error(404, "no such tracking number");
+                };
+                let status = record.shipment.status.clone();
+                match status.as_str() {
+                    CANCELLED => (None, tracking_json(&tracking, record)),
+                    "label_created" => {
+                        let event = move_to(&mut state, &tracking, CANCELLED);
+                        let Some(record) = state.records.shipments.get(&tracking) else {
+                            return error(404, "no such tracking number");
+                        };
+                        (event, tracking_json(&tracking, record))
+                    }
+                    other => {
+                        return (
+                            409,
+                            json!({"error": {"code": ALREADY_IN_TRANSIT, "message": format!(
+                                "shipment {tracking} is already {other} and can no longer be cancelled"
+                            )}}),
+                        );
+                    }
+                }
+            };
+            if let Some(event) = event {
+                s2.record_delivery("courier.cancel_shipment", key2.as_deref().unwrap_or(&tracking));
+                let s3 = s2.clone();
+                let tracking = tracking.clone();
+                callbacks::after(&s2, Duration::ZERO, async move {
+                    post_event(&s3, &tracking, event).await;
+                });
+            }
+            (200, answer)
+        })
+        .await
+    })
+    .await
 }
 
 async fn get_tracking(
@@ -178,20 +293,8 @@ async fn get_tracking(
             Some(true) => {}
         }
         let state = s.lock();
-        match state
-            .records
-            .shipments
-            .get(&tracking)
-            .filter(|r| r.courier == code)
-        {
-            Some(record) => json_response(
-                200,
-                json!({
-                    "tracking_number": tracking,
-                    "status": record.shipment.status,
-                    "events": record.events,
-                }),
-            ),
+        match shipment_of(&state.records, &code, &tracking) {
+            Some(record) => json_response(200, tracking_json(&tracking, record)),
             None => refuse(404, "no such tracking number"),
         }
     })

@@ -3,6 +3,7 @@
 //!
 //! Tests and the demo call [`start`]; `sagaflow simulate` calls [`run`].
 
+mod bridge;
 mod callbacks;
 pub mod config;
 mod control;
@@ -24,6 +25,7 @@ use axum::Router;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+pub use bridge::{AutomationRun, SCENARIOS as BRIDGE_SCENARIOS};
 pub use config::{Callbacks, ConfigPatch, Fault, Outcome, SimulatorConfig};
 pub use replay::{CourierEventsArgs, PaymentEventsArgs};
 pub use state::{CallbackRecord, EndpointStats, SimStats};
@@ -105,6 +107,11 @@ impl SimulatorHandle {
         self.sim.lock().stats.clone()
     }
 
+    /// The bridge automations run so far, oldest first (also `GET /_sim/bridge/automations`).
+    pub fn automations(&self) -> Vec<AutomationRun> {
+        self.sim.lock().records.automations.clone()
+    }
+
     /// Clears stats and stored provider data.
     pub fn reset(&self) {
         self.sim.reset();
@@ -148,6 +155,7 @@ fn router(sim: Sim) -> Router {
         .merge(courier::routes())
         .merge(sms::routes())
         .merge(partner::routes())
+        .merge(bridge::routes())
         .merge(control::routes())
         .with_state(sim)
 }

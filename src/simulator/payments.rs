@@ -1,6 +1,6 @@
-//! The simulated Stripe-compatible processor: form-encoded checkout sessions and refunds with
-//! Bearer auth and `Idempotency-Key`, and a signed `checkout.session.completed` event once a
-//! session is paid.
+//! The simulated Stripe-compatible processor: form-encoded checkout sessions (create, read,
+//! expire) and refunds with Bearer auth and `Idempotency-Key`, an optional price list, and a
+//! signed `checkout.session.*` event whenever a session is paid, fails or expires.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,17 +16,19 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::callbacks;
-use super::events::payment_event;
+use super::events::{SignedEvent, payment_event};
 use super::state::{Sim, bearer_ok, header, json_response};
-use crate::providers::payments::{CheckoutSession, Refund};
+use crate::providers::payments::{CheckoutSession, Refund, SESSION_NOT_OPEN};
 
-/// Price of a line that names a synced `price_…` id, in minor units.
+/// Price of a line that names a synced `price_…` id, in minor units, when the simulator has no
+/// price list (`SimulatorConfig::prices` empty).
 const CATALOGUE_PRICE: i64 = 1000;
 
 pub(crate) fn routes() -> Router<Sim> {
     Router::new()
         .route("/v1/checkout/sessions", post(create_session))
         .route("/v1/checkout/sessions/{id}", get(get_session))
+        .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
         .route("/v1/refunds", post(create_refund))
         .route("/_sim/payments/{id}/complete", post(complete_now))
         .route("/pay/{id}", get(hosted_page))
@@ -36,6 +38,15 @@ fn stripe_error(status: u16, code: &str, message: &str) -> (u16, Value) {
     (
         status,
         json!({"error": {"type": "invalid_request_error", "code": code, "message": message}}),
+    )
+}
+
+/// A Stripe error about one parameter (`param` names it, as Stripe's errors do).
+fn param_error(status: u16, code: &str, param: &str, message: &str) -> (u16, Value) {
+    (
+        status,
+        json!({"error": {"type": "invalid_request_error", "code": code, "param": param,
+                          "message": message}}),
     )
 }
 
@@ -80,13 +91,25 @@ async fn create_session(State(sim): State<Sim>, headers: HeaderMap, body: Bytes)
                         "Missing required param: success_url.",
                     );
                 }
+                let prices = s2.lock().config.prices.clone();
                 let mut total = 0i64;
                 let mut currency = None;
                 let mut i = 0;
                 while let Some(quantity) = params.get(&format!("line_items[{i}][quantity]")) {
                     let quantity: i64 = quantity.parse().unwrap_or(0);
                     let unit = match params.get(&format!("line_items[{i}][price]")) {
-                        Some(_) => CATALOGUE_PRICE,
+                        Some(_) if prices.is_empty() => CATALOGUE_PRICE,
+                        Some(price) => match prices.get(price) {
+                            Some(amount) => *amount,
+                            None => {
+                                return param_error(
+                                    400,
+                                    "resource_missing",
+                                    &format!("line_items[{i}][price]"),
+                                    &format!("No such price: '{price}'"),
+                                );
+                            }
+                        },
                         None => params
                             .get(&format!("line_items[{i}][price_data][unit_amount]"))
                             .and_then(|a| a.parse().ok())
@@ -144,7 +167,7 @@ async fn create_session(State(sim): State<Sim>, headers: HeaderMap, body: Bytes)
                     let s3 = s2.clone();
                     let id = session.id.clone();
                     callbacks::after(&s2, Duration::from_millis(delay), async move {
-                        settle(&s3, &id, true).await;
+                        settle(&s3, &id, Settlement::Paid).await;
                     });
                 }
                 (200, session_json(&session))
@@ -164,44 +187,80 @@ fn session_json(session: &CheckoutSession) -> Value {
     value
 }
 
-/// Pays (or expires) an open session and posts the signed event. No-op if already settled.
-async fn settle(sim: &Sim, id: &str, paid: bool) -> Option<CheckoutSession> {
-    let (session, secret, n) = {
-        let mut state = sim.lock();
-        let n = state.records.next();
-        let secret = state.config.providers.payments.webhook_secret.clone();
-        let session = state.records.sessions.get_mut(id)?;
-        if session.status.as_deref() != Some("open") {
-            return Some(session.clone());
+/// How an open session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settlement {
+    /// `complete` / `paid`: `checkout.session.completed`.
+    Paid,
+    /// `complete` / `unpaid` (a delayed payment method failed):
+    /// `checkout.session.async_payment_failed`.
+    Failed,
+    /// `expired` / `unpaid`: `checkout.session.expired`.
+    Expired,
+}
+
+impl Settlement {
+    fn event_type(self) -> &'static str {
+        match self {
+            Settlement::Paid => "checkout.session.completed",
+            Settlement::Failed => "checkout.session.async_payment_failed",
+            Settlement::Expired => "checkout.session.expired",
         }
-        if paid {
+    }
+}
+
+/// Ends an open session and signs its event. Returns the session as it now is and the event,
+/// which is `None` when the session was no longer open (nothing changed); `None` for an
+/// unknown session.
+fn transition(
+    sim: &Sim,
+    id: &str,
+    how: Settlement,
+) -> Option<(CheckoutSession, Option<SignedEvent>)> {
+    let mut state = sim.lock();
+    let n = state.records.next();
+    let secret = state.config.providers.payments.webhook_secret.clone();
+    let session = state.records.sessions.get_mut(id)?;
+    if session.status.as_deref() != Some("open") {
+        return Some((session.clone(), None));
+    }
+    match how {
+        Settlement::Paid => {
             session.status = Some("complete".into());
             session.payment_status = Some("paid".into());
             session.payment_intent = Some(format!("pi_test_sim{n:06}"));
-        } else {
+        }
+        Settlement::Failed => {
+            session.status = Some("complete".into());
+            session.payment_status = Some("unpaid".into());
+        }
+        Settlement::Expired => {
             session.status = Some("expired".into());
         }
-        (session.clone(), secret, n)
-    };
-    let kind = if paid {
-        "checkout.session.completed"
-    } else {
-        "checkout.session.expired"
-    };
+    }
+    let session = session.clone();
     let event = payment_event(
         secret.expose(),
         &format!("evt_sim{n:06}"),
-        kind,
+        how.event_type(),
         &session_json(&session),
         Utc::now(),
     );
-    callbacks::send(sim, "payments", &format!("payments:{id}"), event).await;
+    Some((session, Some(event)))
+}
+
+/// Ends an open session and posts the signed event. No-op if already settled.
+async fn settle(sim: &Sim, id: &str, how: Settlement) -> Option<CheckoutSession> {
+    let (session, event) = transition(sim, id, how)?;
+    if let Some(event) = event {
+        callbacks::send(sim, "payments", &format!("payments:{id}"), event).await;
+    }
     Some(session)
 }
 
 #[derive(Deserialize)]
 struct CompleteQuery {
-    /// `paid` (default) or `expired`.
+    /// `paid` (default), `failed` or `expired`.
     outcome: Option<String>,
 }
 
@@ -210,16 +269,84 @@ async fn complete_now(
     Path(id): Path<String>,
     Query(q): Query<CompleteQuery>,
 ) -> Response {
-    let paid = q.outcome.as_deref() != Some("expired");
-    match settle(&sim, &id, paid).await {
+    let how = match q.outcome.as_deref() {
+        None | Some("paid") => Settlement::Paid,
+        Some("failed") => Settlement::Failed,
+        Some("expired") => Settlement::Expired,
+        Some(other) => {
+            return json_response(
+                400,
+                json!({"error": {"message":
+                    format!("outcome must be paid, failed or expired, not {other:?}")}}),
+            );
+        }
+    };
+    match settle(&sim, &id, how).await {
         Some(session) => json_response(200, session_json(&session)),
         None => json_response(404, json!({"error": {"message": "no such session"}})),
     }
 }
 
+/// `POST /v1/checkout/sessions/{id}/expire`: an open session expires and its signed
+/// `checkout.session.expired` event is posted in the background; any other session is 400
+/// `checkout_session_not_open`, worded as Stripe words it.
+async fn expire_session(
+    State(sim): State<Sim>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let s = sim.clone();
+    sim.run("payments.expire_session", async move {
+        if !authorised(&s, &headers) {
+            return unauthorised();
+        }
+        let key = header(&headers, "idempotency-key").map(str::to_string);
+        // The path is part of the request: the same key for another session is refused.
+        let mut request = format!("/v1/checkout/sessions/{id}/expire\n").into_bytes();
+        request.extend_from_slice(&body);
+        let s2 = s.clone();
+        let key2 = key.clone();
+        s.idempotent(
+            "payments.expire_session",
+            key.as_deref(),
+            &request,
+            move || async move {
+                let Some((session, event)) = transition(&s2, &id, Settlement::Expired) else {
+                    return stripe_error(
+                        404,
+                        "resource_missing",
+                        &format!("No such checkout.session: '{id}'"),
+                    );
+                };
+                let Some(event) = event else {
+                    let status = session.status.as_deref().unwrap_or("unknown");
+                    return stripe_error(
+                        400,
+                        SESSION_NOT_OPEN,
+                        &format!(
+                            "Only Checkout Sessions with a status in [\"open\"] can be expired. \
+                             This Checkout Session has a status of `{status}`."
+                        ),
+                    );
+                };
+                s2.record_delivery("payments.expire_session", key2.as_deref().unwrap_or(&id));
+                let s3 = s2.clone();
+                let reference = format!("payments:{id}");
+                callbacks::after(&s2, Duration::ZERO, async move {
+                    callbacks::send(&s3, "payments", &reference, event).await;
+                });
+                (200, session_json(&session))
+            },
+        )
+        .await
+    })
+    .await
+}
+
 /// The hosted payment page: visiting it pays the session (a demo convenience).
 async fn hosted_page(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
-    match settle(&sim, &id, true).await {
+    match settle(&sim, &id, Settlement::Paid).await {
         Some(session) => json_response(
             200,
             json!({"paid": session.payment_status.as_deref() == Some("paid"), "session": id}),

@@ -1,10 +1,11 @@
 //! The simulator's in-memory provider data: orders, fulfilments, sessions, refunds, sales
-//! orders, licences, shipments and messages.
+//! orders, licences, shipments, messages and bridge automation runs.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::bridge::AutomationRun;
 use crate::providers::courier::{Shipment, TrackingEvent};
 use crate::providers::crm::{Licence, SalesOrder};
 use crate::providers::ishare::Fulfillment;
@@ -41,6 +42,8 @@ pub(crate) struct Records {
     pub licences: BTreeMap<String, Licence>,
     pub shipments: BTreeMap<String, ShipmentRecord>,
     pub sms: BTreeMap<String, Value>,
+    /// Bridge automations, in the order they ran.
+    pub automations: Vec<AutomationRun>,
 }
 
 impl Records {

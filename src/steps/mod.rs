@@ -2,7 +2,9 @@
 //! files use.
 
 pub mod data_bundle;
+pub mod demo_hardware;
 pub mod demo_orders;
+pub mod hardware;
 pub mod ops_bulk;
 pub mod partner;
 pub mod partner_webhook;
@@ -19,6 +21,20 @@ use crate::engine::outbox::OutboxHandler;
 use crate::providers::Providers;
 use crate::store::Store;
 
+/// A provider's error as a step error: retryable ones keep the provider's `Retry-After`.
+pub(crate) fn provider_error(e: crate::providers::Error) -> crate::engine::action::StepError {
+    use crate::engine::action::StepError;
+    if e.retryable() {
+        StepError::Retryable {
+            code: e.code().to_string(),
+            message: e.to_string(),
+            retry_after: e.retry_after(),
+        }
+    } else {
+        StepError::permanent(e.code(), e.to_string())
+    }
+}
+
 /// Every built-in action.
 pub fn registry(pool: &PgPool, providers: &Arc<Providers>, settings: &Settings) -> ActionRegistry {
     let mut registry = ActionRegistry::default();
@@ -27,10 +43,12 @@ pub fn registry(pool: &PgPool, providers: &Arc<Providers>, settings: &Settings) 
     let store = Store::new(pool.clone());
     data_bundle::register(&mut registry, &store, providers, &settings.bundles);
     partner::register(&mut registry, &store, providers, &settings.partner);
+    hardware::register(&mut registry, &store, providers, &settings.hardware);
     registry
 }
 
-/// Upserts the catalogues configured in `[bundles]` and `[partner]`; run at start-up.
+/// Upserts the catalogues configured in `[bundles]`, `[partner]` and `[hardware]`; run at
+/// start-up.
 pub async fn seed_catalogues(
     store: &Store,
     settings: &Settings,
@@ -39,6 +57,9 @@ pub async fn seed_catalogues(
     store.seed_packages(&settings.bundles.packages, now).await?;
     store
         .seed_partner_products(&settings.partner.products, now)
+        .await?;
+    store
+        .seed_price_book(&settings.hardware.price_book, now)
         .await
 }
 

@@ -102,7 +102,11 @@ impl Action for Work {
     }
 
     /// A signal with `"status": "failed"` fails the step (retryable); anything else completes it.
-    fn on_signal(&self, _ctx: &StepContext, signal: &Signal) -> Result<StepOutcome, StepError> {
+    async fn on_signal(
+        &self,
+        _ctx: &StepContext,
+        signal: &Signal,
+    ) -> Result<StepOutcome, StepError> {
         match signal.payload.get("status").and_then(Value::as_str) {
             Some("failed") => Err(StepError::retryable(
                 "signal_failed",

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{Error, Result, Store, WAKE_CHANNEL};
+use crate::engine::action::DomainWrite;
 use crate::engine::definition::WorkflowDef;
 use crate::engine::lifecycle::{self, Event, Next, SagaState};
 
@@ -59,6 +60,21 @@ impl Store {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<SagaState> {
+        self.operator_action_audited_with(id, event, def, actor, now, None)
+            .await
+    }
+
+    /// [`Store::operator_action_audited`] with a domain write (an automation step requeued, a
+    /// fallback recorded) that commits in the same transaction, after the saga row is locked.
+    pub async fn operator_action_audited_with(
+        &self,
+        id: Uuid,
+        event: Event,
+        def: &Arc<WorkflowDef>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        write: Option<DomainWrite>,
+    ) -> Result<SagaState> {
         let mut tx = self.pool.begin().await?;
         let state: Option<Value> =
             sqlx::query_scalar("SELECT state FROM sagas WHERE id = $1 FOR UPDATE")
@@ -68,6 +84,9 @@ impl Store {
         let state: SagaState = serde_json::from_value(state.ok_or(Error::NotFound)?)
             .map_err(|e| Error::Corrupt(e.to_string()))?;
         let decision = lifecycle::decide(def, &state, &event, now, rand::random::<f64>())?;
+        if let Some(write) = write {
+            write(&mut tx).await?;
+        }
         let next_run_at = match decision.next {
             Next::Now => Some(now),
             Next::At(t) => Some(t),

@@ -7,6 +7,7 @@ pub mod bundles;
 mod checkpoint;
 mod cron;
 mod definitions;
+pub mod hardware;
 mod ops;
 mod outbox;
 pub mod partner;
@@ -44,6 +45,18 @@ pub enum Error {
     Corrupt(String),
     #[error("{0}")]
     Definition(String),
+    /// The entity's state does not allow the change (409, with the current state).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request names something that does not fit (422), such as an unknown SKU.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<crate::domain::hardware::IllegalTransition> for Error {
+    fn from(e: crate::domain::hardware::IllegalTransition) -> Self {
+        Error::Conflict(e.to_string())
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Result, Store, WAKE_CHANNEL};
@@ -35,6 +36,18 @@ pub enum Delivered {
 impl Store {
     pub async fn deliver_signal(&self, s: &NewSignal, now: DateTime<Utc>) -> Result<Delivered> {
         let mut tx = self.pool.begin().await?;
+        let delivered = Self::deliver_signal_in(&mut tx, s, now).await?;
+        tx.commit().await?;
+        Ok(delivered)
+    }
+
+    /// [`Store::deliver_signal`] inside a caller's transaction, so the signal commits with
+    /// the change it announces.
+    pub async fn deliver_signal_in(
+        tx: &mut PgConnection,
+        s: &NewSignal,
+        now: DateTime<Utc>,
+    ) -> Result<Delivered> {
         let mut saga_id = s.saga_id;
         if saga_id.is_none() {
             if let Some(key) = &s.correlation_key {
@@ -65,11 +78,9 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_none() {
-            tx.rollback().await?;
             return Ok(Delivered::Duplicate);
         }
         let Some(saga_id) = saga_id else {
-            tx.commit().await?;
             return Ok(Delivered::Uncorrelated);
         };
         // Bumping signal_seq takes the row lock, so a worker checkpointing its way into a
@@ -88,7 +99,6 @@ impl Store {
         .bind(WAKE_CHANNEL)
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
         Ok(Delivered::Accepted(saga_id))
     }
 

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{health, orders, outbox, partner, sagas, ui, webhooks};
+use crate::api::{hardware, health, orders, outbox, partner, sagas, ui, webhooks};
 use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
 
 #[derive(OpenApi)]
@@ -17,7 +17,13 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
         super::audit::list, super::stats::stats, super::stats::queues,
         outbox::list, outbox::show, outbox::replay,
         webhooks::receive,
-        orders::create, orders::show, orders::packages, orders::wallet, orders::top_up,
+        orders::create, orders::packages, orders::wallet, orders::top_up,
+        hardware::orders::create, hardware::orders::show, hardware::orders::send_checkout,
+        hardware::orders::cancel, hardware::fulfillments::show, hardware::fulfillments::add_shipment,
+        hardware::shipments::show, hardware::shipments::edit, hardware::shipments::report_status,
+        hardware::automation::retry, hardware::automation::fallback, hardware::pricing::quote,
+        hardware::timeline::order, hardware::timeline::shipment,
+        hardware::invoices::show, hardware::invoices::record_payment,
         partner::products, partner::fulfilment, partner::order_status, partner::renewal,
         health::healthz, health::readyz, health::metrics, document,
         ui::pages::overview, ui::pages::list, ui::pages::detail, ui::pages::attention,
@@ -33,6 +39,7 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
         (name = "ops", description = "Audit, bulk jobs, stats and queues"),
         (name = "console", description = "The web console (HTML, session cookie)"),
         (name = "orders", description = "Data-bundle orders, packages and wallets"),
+        (name = "hardware", description = "Hardware orders: drafts, checkout, fulfilment, shipments, automation, pricing and timelines"),
         (name = "partner", description = "The partner API (partner keys, partner error format)"),
     )
 )]

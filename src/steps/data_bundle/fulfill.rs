@@ -357,7 +357,11 @@ impl Action for Fulfill {
     }
 
     /// The reseller's `order.status_changed` or AT-iShare's `fulfillment.updated`.
-    fn on_signal(&self, ctx: &StepContext, signal: &Signal) -> Result<StepOutcome, StepError> {
+    async fn on_signal(
+        &self,
+        ctx: &StepContext,
+        signal: &Signal,
+    ) -> Result<StepOutcome, StepError> {
         let order = OrderInput::from_ctx(ctx)?;
         let p = &signal.payload;
         let (status, message, external) = if signal.name.starts_with("ishare") {

@@ -51,17 +51,7 @@ pub(crate) fn db_error(e: impl std::fmt::Display) -> StepError {
 }
 
 /// A failed CRM call as a step error.
-pub(crate) fn crm_error(e: crate::providers::Error) -> StepError {
-    if e.retryable() {
-        StepError::Retryable {
-            code: e.code().to_string(),
-            message: e.to_string(),
-            retry_after: e.retry_after(),
-        }
-    } else {
-        StepError::permanent(e.code(), e.to_string())
-    }
-}
+pub(crate) use super::provider_error as crm_error;
 
 pub fn register(
     registry: &mut ActionRegistry,

@@ -1,0 +1,69 @@
+//! Invoices: read one, and record a payment received outside the processor (a bank transfer),
+//! allocated to the invoice at once. A void or settled invoice takes no payment (409).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{invalid, no_such, parse_id, required, store_error, to_json};
+use crate::api::{ApiError, ApiJson, AppState};
+
+/// An invoice with its number, status, total and what has been allocated to it.
+#[utoipa::path(get, path = "/v1/invoices/{id}", operation_id = "show_invoice", tag = "hardware", params(("id" = String, Path, description = "invoice id")),
+    responses((status = 200, description = "the invoice"), (status = 400, description = "id is not a UUID"),
+        (status = 404, description = "no such invoice")))]
+pub(crate) async fn show(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "invoice")?;
+    let invoice =
+        s.rt.store
+            .invoice(id)
+            .await?
+            .ok_or_else(|| no_such("invoice"))?;
+    Ok(Json(to_json(&invoice)?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManualPayment {
+    /// In minor units (cents); at most what the invoice still asks.
+    pub amount_minor: i64,
+    /// The bank's or Support's reference; a second payment with it changes nothing.
+    pub reference: Option<String>,
+}
+
+/// Records a payment and allocates it: the invoice becomes partially paid or paid.
+#[utoipa::path(post, path = "/v1/invoices/{id}/payments", operation_id = "record_invoice_payment", tag = "hardware", params(("id" = String, Path, description = "invoice id")),
+    request_body = ManualPayment,
+    responses((status = 200, description = "the invoice after allocation"), (status = 404, description = "no such invoice"),
+        (status = 409, description = "the invoice is void, paid, or asks for less"),
+        (status = 422, description = "a non-positive amount or no reference")))]
+pub(crate) async fn record_payment(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ManualPayment>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = parse_id(&id, "invoice")?;
+    if req.amount_minor <= 0 {
+        return Err(invalid(
+            "invalid_body",
+            "amount_minor must be a positive number of cents",
+        ));
+    }
+    let reference = required("reference", &req.reference)?;
+    let invoice =
+        s.rt.store
+            .record_manual_payment(
+                id,
+                req.amount_minor,
+                &format!("manual:{reference}"),
+                s.rt.clock.now(),
+            )
+            .await
+            .map_err(store_error("invoice"))?;
+    Ok((StatusCode::OK, Json(to_json(&invoice)?)))
+}

@@ -1,0 +1,94 @@
+//! The legacy device/asset bridge: runs one named automation (sensor provisioning, replacement,
+//! return) for an order line; JSON with a Bearer key and an `Idempotency-Key`, with a timeout
+//! per call because automations differ widely in how long they take.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+
+use super::config::BridgeConfig;
+use super::error::Error;
+use super::exchange::Attempt;
+use super::transport::{JSON, Transport};
+
+/// One automation to run. The whole struct is the request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutomationRequest {
+    /// Our reference, also sent as the `Idempotency-Key`: the same reference runs once.
+    pub reference: String,
+    /// `sensor_vendor_first_time`, `sensor_partner_first_time`, `sensor_vendor_replacement`,
+    /// `sensor_partner_replacement` or `sensor_return`.
+    pub scenario: String,
+    pub order_id: String,
+    pub sku: String,
+    pub quantity: i32,
+    /// Scenario-specific details, passed through as they are.
+    #[serde(default)]
+    pub payload: serde_json::Value,
+}
+
+/// What the bridge answers for a run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutomationResult {
+    pub id: String,
+    /// `completed`.
+    pub status: String,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// Client of the device/asset bridge.
+#[derive(Debug, Clone)]
+pub struct BridgeClient {
+    transport: Transport,
+    api_key: String,
+}
+
+impl BridgeClient {
+    pub fn new(cfg: &BridgeConfig) -> Result<Self, Error> {
+        let transport =
+            Transport::new("bridge", &cfg.base_url, cfg.timeout, [cfg.api_key.expose()])?;
+        Ok(BridgeClient {
+            transport,
+            api_key: cfg.api_key.expose().to_string(),
+        })
+    }
+
+    /// `POST /bridge/v1/automations` with `Idempotency-Key: <reference>`. `timeout` bounds this
+    /// call (it replaces the section's `timeout`); running out of it is a retryable
+    /// [`Error::Timeout`] whose outcome is unknown.
+    pub async fn run_automation(
+        &self,
+        req: &AutomationRequest,
+        timeout: Duration,
+    ) -> Attempt<AutomationResult> {
+        let body = match serde_json::to_string(req) {
+            Ok(body) => body,
+            Err(e) => {
+                return Attempt::local("bridge", "run_automation", Error::Config(e.to_string()));
+            }
+        };
+        let key = req.reference.as_str();
+        let mut attempt = self
+            .transport
+            .call(
+                "run_automation",
+                Method::POST,
+                "/bridge/v1/automations",
+                Some((body, JSON)),
+                Some(key),
+                |b| {
+                    b.bearer_auth(&self.api_key)
+                        .header("Idempotency-Key", key)
+                        .timeout(timeout)
+                },
+            )
+            .await;
+        // The transport names its own configured timeout; this call ran under its own.
+        if let Err(Error::Timeout { after, .. }) = &mut attempt.result {
+            *after = timeout;
+        }
+        attempt
+    }
+}

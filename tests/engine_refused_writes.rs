@@ -1,0 +1,111 @@
+//! A step whose domain write the database refuses (a rule the write enforces, a constraint)
+//! is recorded as a failed attempt: the retry policy runs out and the saga is compensated,
+//! instead of rerunning the same refused write after every lease.
+
+mod common;
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use sagaflow::engine::action::{Action, StepContext, StepError, StepOutcome};
+
+const WORKFLOW: &str = r#"
+name = "refused_write"
+version = 1
+
+[[steps]]
+name = "reserve"
+action = "test.reserve"
+compensation = "test.release"
+retry = { schedule = ["1m"] }
+
+[[steps]]
+name = "record"
+action = "test.record"
+retry = { schedule = ["1m"] }
+"#;
+
+/// Succeeds with nothing to write.
+struct Reserve;
+
+#[async_trait]
+impl Action for Reserve {
+    async fn run(&self, _ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        Ok(StepOutcome::done(json!({ "reserved": true })))
+    }
+}
+
+/// Undoes `reserve`.
+struct Release;
+
+#[async_trait]
+impl Action for Release {
+    async fn run(&self, _ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        Ok(StepOutcome::done(json!({ "released": true })))
+    }
+}
+
+/// Succeeds, but its write breaks a rule inside the checkpoint transaction.
+struct Record;
+
+#[async_trait]
+impl Action for Record {
+    async fn run(&self, _ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        Ok(
+            StepOutcome::done(json!({ "recorded": true })).with_write(Box::new(|conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "DO $$ BEGIN RAISE EXCEPTION 'the ledger refuses this entry'; END $$",
+                    )
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            })),
+        )
+    }
+}
+
+#[tokio::test]
+async fn a_refused_domain_write_fails_the_attempt_and_the_saga_compensates() {
+    let mut settings = common::settings().await;
+    common::add_workflows(&mut settings, &[("refused_write.toml", WORKFLOW)]);
+    let t = common::app_with(settings, |r| {
+        r.register("test.reserve", Reserve)
+            .register("test.release", Release)
+            .register("test.record", Record);
+    })
+    .await;
+    let saga = t.start("refused_write", json!({})).await;
+    t.run().await;
+    assert_eq!(t.status(saga).await, "running", "{}", t.saga(saga).await);
+    let view = t.saga(saga).await;
+    assert_eq!(view["current_step"], "record");
+    assert_eq!(view["attempt"], 2, "the refused write counted as attempt 1");
+    t.advance(common::mins(2));
+    t.run().await;
+    assert_eq!(t.status(saga).await, "compensated");
+    let view = t.saga(saga).await;
+    let failures: Vec<&Value> = view["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["detail"]["error"]["code"] == "domain_write_refused")
+        .collect();
+    assert_eq!(failures.len(), 2, "{view}");
+    assert!(
+        failures[0]["detail"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the ledger refuses this entry")
+    );
+    // Nothing the refused step said it did was kept; the saga started exactly once.
+    assert!(view["data"]["steps"].get("record").is_none(), "{view}");
+    let kinds = t.kinds(saga).await;
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "saga_started").count(),
+        1,
+        "{kinds:?}"
+    );
+    assert_eq!(view["data"]["compensations"]["reserve"]["released"], true);
+}
