@@ -1,8 +1,12 @@
 //! A step whose domain write the database refuses (a rule the write enforces, a constraint)
 //! is recorded as a failed attempt: the retry policy runs out and the saga is compensated,
-//! instead of rerunning the same refused write after every lease.
+//! instead of rerunning the same refused write after every lease. Hooks that wait for the
+//! commit run for the checkpoints that committed, and never for the refused ones.
 
 mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -25,13 +29,30 @@ action = "test.record"
 retry = { schedule = ["1m"] }
 "#;
 
+/// Counts how often a step's commit hook ran.
+#[derive(Clone, Default)]
+struct Committed(Arc<AtomicUsize>);
+
+impl Committed {
+    fn hook(&self) -> impl FnOnce() + Send + Sync + 'static {
+        let count = self.0.clone();
+        move || {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// Succeeds with nothing to write.
-struct Reserve;
+struct Reserve(Committed);
 
 #[async_trait]
 impl Action for Reserve {
     async fn run(&self, _ctx: &StepContext) -> Result<StepOutcome, StepError> {
-        Ok(StepOutcome::done(json!({ "reserved": true })))
+        Ok(StepOutcome::done(json!({ "reserved": true })).on_commit(self.0.hook()))
     }
 }
 
@@ -46,13 +67,14 @@ impl Action for Release {
 }
 
 /// Succeeds, but its write breaks a rule inside the checkpoint transaction.
-struct Record;
+struct Record(Committed);
 
 #[async_trait]
 impl Action for Record {
     async fn run(&self, _ctx: &StepContext) -> Result<StepOutcome, StepError> {
-        Ok(
-            StepOutcome::done(json!({ "recorded": true })).with_write(Box::new(|conn| {
+        Ok(StepOutcome::done(json!({ "recorded": true }))
+            .on_commit(self.0.hook())
+            .with_write(Box::new(|conn| {
                 Box::pin(async move {
                     sqlx::query(
                         "DO $$ BEGIN RAISE EXCEPTION 'the ledger refuses this entry'; END $$",
@@ -61,8 +83,7 @@ impl Action for Record {
                     .await?;
                     Ok(())
                 })
-            })),
-        )
+            })))
     }
 }
 
@@ -70,10 +91,12 @@ impl Action for Record {
 async fn a_refused_domain_write_fails_the_attempt_and_the_saga_compensates() {
     let mut settings = common::settings().await;
     common::add_workflows(&mut settings, &[("refused_write.toml", WORKFLOW)]);
-    let t = common::app_with(settings, |r| {
-        r.register("test.reserve", Reserve)
+    let (reserved, recorded) = (Committed::default(), Committed::default());
+    let (r1, r2) = (reserved.clone(), recorded.clone());
+    let t = common::app_with(settings, move |r| {
+        r.register("test.reserve", Reserve(r1))
             .register("test.release", Release)
-            .register("test.record", Record);
+            .register("test.record", Record(r2));
     })
     .await;
     let saga = t.start("refused_write", json!({})).await;
@@ -108,4 +131,6 @@ async fn a_refused_domain_write_fails_the_attempt_and_the_saga_compensates() {
         "{kinds:?}"
     );
     assert_eq!(view["data"]["compensations"]["reserve"]["released"], true);
+    assert_eq!(reserved.get(), 1, "the committed step's hook ran once");
+    assert_eq!(recorded.get(), 0, "a refused checkpoint runs no hooks");
 }

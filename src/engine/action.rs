@@ -21,6 +21,9 @@ pub struct StepContext {
     pub step: String,
     /// 1 for the first attempt of this step (or of its compensation).
     pub attempt: u32,
+    /// The attempts its retry policy allows: a retryable failure at `attempt < max_attempts`
+    /// is tried again, so an action can tell the customer a retry follows.
+    pub max_attempts: u32,
     /// `{saga_id}:{step}`: the same on every retry and after a crash, so providers can
     /// deduplicate. Compensations get `{saga_id}:{step}:undo`.
     pub idempotency_key: String,
@@ -32,6 +35,11 @@ pub struct StepContext {
 }
 
 impl StepContext {
+    /// Whether a retryable failure of this attempt is followed by another attempt.
+    pub fn retry_follows(&self) -> bool {
+        self.attempt < self.max_attempts
+    }
+
     /// The output an earlier step recorded, if any.
     pub fn output_of(&self, step: &str) -> Option<&Value> {
         self.outputs.get(step)
@@ -132,6 +140,14 @@ impl StepOutcome {
         self.effects.writes.push(write);
         self
     }
+
+    /// Runs `hook` once the checkpoint carrying this outcome has committed, and never if it
+    /// does not (fenced out, refused, lost with the connection). For counting what happened,
+    /// such as a metric, where counting an attempt the database then rolled back would lie.
+    pub fn on_commit(mut self, hook: impl FnOnce() + Send + Sync + 'static) -> Self {
+        self.effects.committed.push(Box::new(hook));
+        self
+    }
 }
 
 /// A domain write: runs inside the checkpoint transaction, after the fence has passed.
@@ -141,15 +157,21 @@ pub type DomainWrite = Box<
         + Sync,
 >;
 
-/// Rows that commit with a checkpoint.
+/// Work that runs after a checkpoint committed; see [`StepOutcome::on_commit`].
+pub type CommitHook = Box<dyn FnOnce() + Send + Sync>;
+
+/// Rows that commit with a checkpoint, and the hooks that run once it has.
 #[derive(Default)]
 pub struct Effects {
     pub outbox: Vec<OutboxRow>,
     pub correlations: Vec<String>,
     pub writes: Vec<DomainWrite>,
+    /// Not rows: the worker takes these out before committing and runs them after.
+    pub committed: Vec<CommitHook>,
 }
 
 impl Effects {
+    /// True when there is nothing to write with the checkpoint.
     pub fn is_empty(&self) -> bool {
         self.outbox.is_empty() && self.correlations.is_empty() && self.writes.is_empty()
     }

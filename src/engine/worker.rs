@@ -355,9 +355,11 @@ impl Worker {
                     step.phase,
                 )
             });
+            let hooks = std::mem::take(&mut step.effects.committed);
             let cp = self.checkpoint_for(&def, &mut run, &decision, &mut step, now, keep_going);
             match self.committer.commit(cp).await {
                 Ok(Some(c)) => {
+                    hooks.into_iter().for_each(|hook| hook());
                     run.version = c.version;
                     run.signal_seq = c.signal_seq;
                     self.hold(run.id, Some(run.version));
@@ -483,11 +485,17 @@ impl Worker {
     }
 
     fn context(&self, run: &SagaRun, step: &StepDef, attempt: u32, suffix: &str) -> StepContext {
+        let policy = if suffix.is_empty() {
+            &step.retry
+        } else {
+            &step.compensation_retry
+        };
         StepContext {
             saga_id: run.id,
             workflow: run.workflow.clone(),
             step: step.name.clone(),
             attempt,
+            max_attempts: policy.max_attempts(),
             idempotency_key: format!("{}:{}{suffix}", run.id, step.name),
             input: run.data.get("input").cloned().unwrap_or(Value::Null),
             outputs: run.data.get("steps").cloned().unwrap_or(Value::Null),

@@ -51,6 +51,7 @@ pub(crate) fn apply_reports(
     }
     let mut applied = Vec::new();
     let mut cancelled = Vec::new();
+    let mut delivery_seconds = Vec::new();
     for report in reports {
         let Some(from) = status.get(&report.shipment_id).copied() else {
             continue;
@@ -66,7 +67,7 @@ pub(crate) fn apply_reports(
             cancelled.push(report.shipment_id);
         }
         if to == ShipmentStatus::Delivered {
-            record_delivery_time(view, report.shipment_id, now);
+            delivery_seconds.extend(delivery_time(view, report.shipment_id, now));
         }
         applied.push(report);
     }
@@ -116,17 +117,21 @@ pub(crate) fn apply_reports(
     } else {
         StepOutcome::pending()
     };
-    Ok(outcome.with_write(write))
+    // Counted once the delivery has committed: a checkpoint that fails and runs again must
+    // not count the same delivery twice.
+    Ok(outcome.with_write(write).on_commit(move || {
+        for secs in delivery_seconds {
+            metrics::histogram!(m::SHIPMENT_DELIVERY_SECONDS).record(secs);
+        }
+    }))
 }
 
-fn record_delivery_time(view: &FulfillmentView, id: Uuid, now: DateTime<Utc>) {
+/// Seconds from a shipment becoming ready to its delivery, when it has a ready time.
+fn delivery_time(view: &FulfillmentView, id: Uuid, now: DateTime<Utc>) -> Option<f64> {
     let shipped = view
         .shipments
         .iter()
         .find(|s| s.shipment.id == id)
-        .and_then(|s| s.shipment.ready_at);
-    if let Some(shipped) = shipped {
-        let secs = (now - shipped).num_milliseconds().max(0) as f64 / 1000.0;
-        metrics::histogram!(m::SHIPMENT_DELIVERY_SECONDS).record(secs);
-    }
+        .and_then(|s| s.shipment.ready_at)?;
+    Some((now - shipped).num_milliseconds().max(0) as f64 / 1000.0)
 }
