@@ -73,6 +73,12 @@ fn reference(saga: Uuid, attempt: u32) -> String {
     format!("{saga}:fulfill:{attempt}")
 }
 
+/// Runs the outbox relay until nothing is due (the customer SMS it sends, for one).
+async fn deliver_outbox(h: &Harness) {
+    let relay = h.t.app.outbox_relay();
+    while relay.deliver_due().await.unwrap() > 0 {}
+}
+
 async fn signals_for(h: &Harness, saga: Uuid, n: i64) {
     h.wait_for(
         &format!("SELECT count(*) FROM saga_signals WHERE saga_id = '{saga}'"),
@@ -211,6 +217,10 @@ async fn a_500_then_success_on_the_second_attempt_after_5_minutes() {
     h.t.run().await;
     assert_eq!(h.t.status(saga).await, "running");
     assert_eq!(h.sim.stats().requests("reseller.create_order"), 1);
+    // The customer hears of the failure when it happens, not when the retry starts.
+    let notice = format!("{saga}:fulfill:retry-notice:2");
+    deliver_outbox(&h).await;
+    assert_eq!(h.sim.stats().deliveries("sms.send", &notice), 1);
 
     h.t.advance(Duration::from_secs(5 * 60 - 1));
     h.t.run().await;
@@ -223,6 +233,8 @@ async fn a_500_then_success_on_the_second_attempt_after_5_minutes() {
     h.t.run().await;
     assert_eq!(h.sim.stats().requests("reseller.create_order"), 2);
     assert_eq!(h.t.status(saga).await, "waiting");
+    // The second attempt knows the customer was already told.
+    assert_eq!(h.sim.stats().requests("sms.send"), 1);
     signals_for(&h, saga, 1).await;
     h.t.run().await;
     assert_eq!(h.t.status(saga).await, "completed");
@@ -231,12 +243,8 @@ async fn a_500_then_success_on_the_second_attempt_after_5_minutes() {
     assert_eq!(attempts[0]["status"], "failed");
     assert_eq!(attempts[1]["status"], "success");
     // The customer heard about the failed attempt, once.
-    assert_eq!(
-        h.sim
-            .stats()
-            .deliveries("sms.send", &format!("{saga}:fulfill:retry-notice:2")),
-        1
-    );
+    deliver_outbox(&h).await;
+    assert_eq!(h.sim.stats().deliveries("sms.send", &notice), 1);
     assert_eq!(
         h.count(&format!(
             "SELECT count(*) FROM notifications WHERE order_id = '{id}' AND kind = 'retrying'"
@@ -332,6 +340,17 @@ async fn all_attempts_failing_refunds_on_the_5m_15m_1h_schedule() {
                 .stats()
                 .deliveries("reseller.create_order", &reference(saga, n)),
             1
+        );
+    }
+    // "Retrying…" before attempts 2, 3 and 4; none after the last, which no retry follows.
+    deliver_outbox(&h).await;
+    for next in 2..=5 {
+        let key = format!("{saga}:fulfill:retry-notice:{next}");
+        let expected = u64::from(next <= 4);
+        assert_eq!(
+            h.sim.stats().deliveries("sms.send", &key),
+            expected,
+            "{key}"
         );
     }
 }
@@ -618,4 +637,44 @@ async fn a_webhook_with_a_bad_signature_is_refused_and_changes_nothing() {
     h.t.run().await;
     assert_eq!(h.t.status(saga).await, "waiting");
     assert_eq!(order_view(&h, id).await["status"], "pending");
+}
+
+#[tokio::test]
+async fn a_wait_that_times_out_is_still_announced_once_when_the_retry_starts() {
+    // The provider never answers and polls keep saying pending: the step's wait times out in
+    // the engine, where no action sees it fail, so the next attempt tells the customer.
+    let h = harness(|_, _| {}).await;
+    h.sim
+        .configure(ConfigPatch {
+            default_outcome: Some(Outcome::Pending),
+            ..Default::default()
+        })
+        .unwrap();
+    let user = funded(&h, 100.0).await;
+    let (id, saga) = place(&h, user).await;
+    let notices =
+        format!("SELECT count(*) FROM notifications WHERE order_id = '{id}' AND kind = 'retrying'");
+    h.t.run().await;
+    let mut minutes = 0;
+    while h.count(&notices).await == 0 && minutes < 120 {
+        h.t.advance(Duration::from_secs(60));
+        h.t.run().await;
+        minutes += 1;
+    }
+    assert_eq!(h.count(&notices).await, 1, "after {minutes} minutes");
+    let kinds = h.t.kinds(saga).await;
+    let polls = kinds.iter().filter(|k| *k == "poll_pending").count();
+    assert!(polls >= 5, "the wait ran out of polls first: {kinds:?}");
+    assert!(
+        kinds.iter().any(|k| k == "step_retry_scheduled"),
+        "{kinds:?}"
+    );
+    let key = format!("{saga}:fulfill:retry-notice:2");
+    assert_eq!(h.sim.stats().deliveries("sms.send", &key), 1);
+    deliver_outbox(&h).await;
+    assert_eq!(
+        h.sim.stats().requests("sms.send"),
+        1,
+        "only the notice was sent"
+    );
 }

@@ -1,6 +1,7 @@
 //! The actions and compensations of each workflow family, registered by the names workflow
 //! files use.
 
+pub mod customer_sms;
 pub mod data_bundle;
 pub mod demo_hardware;
 pub mod demo_orders;
@@ -66,6 +67,12 @@ pub async fn seed_catalogues(
 /// Every outbox topic's delivery handler.
 pub fn outbox_handlers(providers: &Providers) -> HashMap<String, Arc<dyn OutboxHandler>> {
     let mut handlers: HashMap<String, Arc<dyn OutboxHandler>> = HashMap::new();
+    handlers.insert(
+        customer_sms::TOPIC.into(),
+        Arc::new(customer_sms::CustomerSmsHandler {
+            client: providers.sms.clone(),
+        }),
+    );
     handlers.insert(
         partner_webhook::TOPIC.into(),
         Arc::new(partner_webhook::PartnerWebhookHandler {

@@ -350,9 +350,9 @@ impl Store {
     }
 
     /// An in-app notification, written once per dedup key.
-    pub async fn notify_in_app(&self, n: &NewNotification, now: DateTime<Utc>) -> Result<()> {
-        notify_in_app_in(&mut *self.pool.acquire().await?, n, now).await?;
-        Ok(())
+    /// Records an in-app notification; false when one with its dedup key already exists.
+    pub async fn notify_in_app(&self, n: &NewNotification, now: DateTime<Utc>) -> Result<bool> {
+        Ok(notify_in_app_in(&mut *self.pool.acquire().await?, n, now).await?)
     }
 }
 
@@ -506,12 +506,13 @@ pub struct NewNotification {
     pub dedup_key: String,
 }
 
+/// Records an in-app notification once per dedup key; true when this call recorded it.
 pub async fn notify_in_app_in(
     conn: &mut PgConnection,
     n: &NewNotification,
     now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "INSERT INTO notifications (user_id, order_id, kind, message, dedup_key, created_at)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedup_key) DO NOTHING",
     )
@@ -523,7 +524,7 @@ pub async fn notify_in_app_in(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// The receipt of a completed order, written once.

@@ -5,6 +5,9 @@
 //! Verify before retry: every attempt after the first, and every unknown outcome, first asks
 //! the provider about the earlier references. An order still pending or delivered is adopted,
 //! never placed again.
+//!
+//! A failed delivery that will be retried tells the customer at once ("Retrying…"), in the
+//! checkpoint that records the failure.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -17,8 +20,9 @@ use crate::domain::phone::PhoneNumber;
 use crate::engine::action::{Action, Signal, StepContext, StepError, StepOutcome};
 use crate::providers::Error as ProviderError;
 use crate::providers::exchange::Exchange;
+use crate::steps::customer_sms;
 use crate::store::bundles::{
-    AttemptLog, NewNotification, complete_fulfillment_in, set_order_status_in,
+    AttemptLog, NewNotification, complete_fulfillment_in, notify_in_app_in, set_order_status_in,
 };
 
 /// What the customer is told when an attempt failed and another follows.
@@ -74,6 +78,40 @@ fn adopt(
                 })
             })),
     }
+}
+
+/// The in-app notice that attempt `next` follows a failed one; its dedup key is also the SMS's
+/// idempotency key, so however the failure was noticed the customer hears of it once.
+fn retry_note(ctx: &StepContext, order: &OrderInput, next: u32) -> NewNotification {
+    NewNotification {
+        user_id: order.user_id,
+        order_id: Some(order.order_id),
+        kind: "retrying".into(),
+        message: format!("Order {}: {RETRY_TEXT}", order.order_code),
+        dedup_key: format!("{}:retry-notice:{next}", ctx.idempotency_key),
+    }
+}
+
+/// A failed delivery. When another attempt follows, the checkpoint that records the failure
+/// also tells the customer: the in-app notice commits with it and the SMS leaves through the
+/// outbox, instead of waiting for the next attempt (up to an hour later).
+fn delivery_failed(
+    ctx: &StepContext,
+    order: &OrderInput,
+    phone: &PhoneNumber,
+    err: StepError,
+) -> Result<StepOutcome, StepError> {
+    if !matches!(err, StepError::Retryable { .. }) || !ctx.retry_follows() {
+        return Err(err);
+    }
+    let note = retry_note(ctx, order, ctx.attempt + 1);
+    let sms = customer_sms::row(phone, RETRY_TEXT, &note.dedup_key);
+    let now = ctx.now;
+    Ok(StepOutcome::failed(err)
+        .with_outbox(sms)
+        .with_write(Box::new(move |conn| {
+            Box::pin(async move { notify_in_app_in(conn, &note, now).await.map(drop) })
+        })))
 }
 
 fn exchange_json(x: &Exchange) -> (Value, Value) {
@@ -138,22 +176,27 @@ impl Fulfill {
             .map_err(db_error)
     }
 
-    /// Tells the customer an earlier attempt failed; once per attempt, and never blocking.
+    /// Tells the customer an earlier attempt failed, when the failure itself could not (the
+    /// step timed out, or its wait did). Once per attempt, and never blocking: the in-app
+    /// notice is recorded first, and only the call that recorded it sends the SMS.
     async fn retry_notice(&self, ctx: &StepContext, order: &OrderInput, phone: &PhoneNumber) {
-        let key = format!("{}:retry-notice:{}", ctx.idempotency_key, ctx.attempt);
-        let sent = self.0.providers.sms.send(phone, RETRY_TEXT, &key).await;
+        let note = retry_note(ctx, order, ctx.attempt);
+        match self.0.store.notify_in_app(&note, ctx.now).await {
+            Ok(true) => {}
+            Ok(false) => return, // told when the failure was recorded
+            Err(e) => {
+                warn!(error = %e, "retry notice not recorded");
+                return;
+            }
+        }
+        let sent = self
+            .0
+            .providers
+            .sms
+            .send(phone, RETRY_TEXT, &note.dedup_key)
+            .await;
         if let Err(e) = sent.result {
             warn!(code = e.code(), "retry notice SMS not sent");
-        }
-        let note = NewNotification {
-            user_id: order.user_id,
-            order_id: Some(order.order_id),
-            kind: "retrying".into(),
-            message: format!("Order {}: {RETRY_TEXT}", order.order_code),
-            dedup_key: key,
-        };
-        if let Err(e) = self.0.store.notify_in_app(&note, ctx.now).await {
-            warn!(error = %e, "retry notice not recorded");
         }
     }
 
@@ -232,11 +275,12 @@ impl Fulfill {
             return Err(self.low_balance(route, None));
         }
         if e.retryable() {
-            return Err(StepError::Retryable {
+            let err = StepError::Retryable {
                 code: e.code().to_string(),
                 message: e.to_string(),
                 retry_after: e.retry_after(),
-            });
+            };
+            return delivery_failed(ctx, order, phone, err);
         }
         Err(StepError::permanent(e.code(), e.to_string()))
     }
@@ -332,7 +376,8 @@ impl Action for Fulfill {
                             f.message.as_deref(),
                         );
                         if let Status::Failed(m) = &status {
-                            return Err(StepError::retryable("provider_failed", m.clone()));
+                            let err = StepError::retryable("provider_failed", m.clone());
+                            return delivery_failed(ctx, &order, &phone, err);
                         }
                         let found = Found {
                             external_id: reference.clone(),
@@ -383,7 +428,8 @@ impl Action for Fulfill {
             Status::Completed => Ok(completed(ctx, &order, external, "webhook")),
             Status::Failed(m) => {
                 crate::telemetry::data_bundle_error(order.network.as_str(), "provider_failed");
-                Err(StepError::retryable("provider_failed", m))
+                let err = StepError::retryable("provider_failed", m);
+                delivery_failed(ctx, &order, &order.phone()?, err)
             }
             Status::Pending => Ok(StepOutcome::pending()),
         }
@@ -424,7 +470,12 @@ impl Action for Poll {
             Some(Found {
                 status: Status::Failed(m),
                 ..
-            }) => Err(StepError::retryable("provider_failed", m)),
+            }) => delivery_failed(
+                ctx,
+                &order,
+                &phone,
+                StepError::retryable("provider_failed", m),
+            ),
             Some(_) => Ok(StepOutcome::pending()),
             None => Err(StepError::retryable(
                 "not_found",

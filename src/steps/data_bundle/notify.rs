@@ -54,7 +54,9 @@ impl Action for Notify {
         let now = ctx.now;
         Ok(
             StepOutcome::done(json!({ "sms": sms, "in_app": true })).with_write(Box::new(
-                move |conn| Box::pin(async move { notify_in_app_in(conn, &note, now).await }),
+                move |conn| {
+                    Box::pin(async move { notify_in_app_in(conn, &note, now).await.map(drop) })
+                },
             )),
         )
     }

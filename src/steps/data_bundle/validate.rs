@@ -110,7 +110,7 @@ impl Action for FailOrder {
             StepOutcome::done(json!({ "sms": sms })).with_write(Box::new(move |conn| {
                 Box::pin(async move {
                     fail_order_in(conn, order_id, now).await?;
-                    notify_in_app_in(conn, &note, now).await
+                    notify_in_app_in(conn, &note, now).await.map(drop)
                 })
             })),
         )
