@@ -47,6 +47,19 @@ pub(crate) struct Records {
 }
 
 impl Records {
+    /// Empty, numbering from the current time in microseconds: a simulator restarted against
+    /// the same database must not hand out a session, event or licence id the last one did,
+    /// as no real provider would (event ids are deduplicated, references are unique).
+    pub fn fresh() -> Self {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        Records {
+            next_id: micros,
+            ..Self::default()
+        }
+    }
+
     /// A fresh number, unique across every kind of record.
     pub fn next(&mut self) -> u64 {
         self.next_id += 1;

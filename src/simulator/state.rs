@@ -113,7 +113,7 @@ impl Sim {
                 config,
                 stats: SimStats::default(),
                 idem: HashMap::new(),
-                records: Records::default(),
+                records: Records::fresh(),
             }),
         }))
     }
@@ -153,7 +153,7 @@ impl Sim {
         let mut state = self.lock();
         state.stats = SimStats::default();
         state.idem.clear();
-        state.records = Records::default();
+        state.records = Records::fresh();
     }
 
     fn begin(&self, endpoint: &str) -> (u64, Action) {
