@@ -1,8 +1,5 @@
 //! An automation run's lifecycle: attempts and retries, then success, or an operator's call.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use statig::prelude::*;
 
@@ -10,9 +7,28 @@ use super::{IllegalTransition, UnknownStatus, Verdict, decide};
 
 const ENTITY: &str = "automation";
 
+/// What parsing a stored status that no variant matches returns.
+fn unknown(value: &str) -> UnknownStatus {
+    UnknownStatus::new(ENTITY, value)
+}
+
 /// An automation run's state. The serde tags are a storage contract: never rename them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = UnknownStatus, parse_err_fn = unknown)]
 pub enum AutomationStatus {
     Queued,
     Retrying,
@@ -23,22 +39,8 @@ pub enum AutomationStatus {
 }
 
 impl AutomationStatus {
-    pub const ALL: &'static [AutomationStatus] = &[
-        AutomationStatus::Queued,
-        AutomationStatus::Retrying,
-        AutomationStatus::Succeeded,
-        AutomationStatus::Failed,
-        AutomationStatus::FallbackTriggered,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            AutomationStatus::Queued => "queued",
-            AutomationStatus::Retrying => "retrying",
-            AutomationStatus::Succeeded => "succeeded",
-            AutomationStatus::Failed => "failed",
-            AutomationStatus::FallbackTriggered => "fallback_triggered",
-        }
+        self.into()
     }
 
     /// Failed is not among them: an operator can still retry it or run the fallback.
@@ -55,27 +57,6 @@ impl AutomationStatus {
             self,
             AutomationStatus::Succeeded | AutomationStatus::FallbackTriggered
         )
-    }
-}
-
-impl FromStr for AutomationStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(value: &str) -> Result<Self, UnknownStatus> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|s| s.as_str() == value)
-            .ok_or_else(|| UnknownStatus {
-                entity: ENTITY,
-                value: value.to_string(),
-            })
-    }
-}
-
-impl fmt::Display for AutomationStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -211,6 +192,8 @@ impl From<State> for AutomationStatus {
 
 #[cfg(test)]
 mod tests {
+    use strum::VariantArray;
+
     use super::AutomationEvent as E;
     use super::AutomationStatus as S;
     use super::*;
@@ -218,7 +201,7 @@ mod tests {
 
     const AUTOMATION: Entity<S, E> = Entity {
         name: "automation",
-        statuses: S::ALL,
+        statuses: S::VARIANTS,
         events: E::ALL,
         event_name: E::as_str,
         apply,
@@ -252,7 +235,7 @@ mod tests {
     fn status_tags_round_trip() {
         assert_tags(
             "automation",
-            S::ALL,
+            S::VARIANTS,
             &[
                 "queued",
                 "retrying",
@@ -265,7 +248,11 @@ mod tests {
 
     #[test]
     fn only_success_or_fallback_lets_the_saga_move_on() {
-        let resolved: Vec<S> = S::ALL.iter().copied().filter(|s| s.is_resolved()).collect();
+        let resolved: Vec<S> = S::VARIANTS
+            .iter()
+            .copied()
+            .filter(|s| s.is_resolved())
+            .collect();
         assert_eq!(resolved, [S::Succeeded, S::FallbackTriggered]);
     }
 }

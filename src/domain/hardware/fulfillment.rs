@@ -1,8 +1,5 @@
 //! A fulfilment's lifecycle, driven by its shipments: preparing, shipping, done or cancelled.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use statig::prelude::*;
 
@@ -10,9 +7,28 @@ use super::{IllegalTransition, UnknownStatus, Verdict, decide};
 
 const ENTITY: &str = "fulfillment";
 
+/// What parsing a stored status that no variant matches returns.
+fn unknown(value: &str) -> UnknownStatus {
+    UnknownStatus::new(ENTITY, value)
+}
+
 /// A fulfilment's state. The serde tags are a storage contract: never rename them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = UnknownStatus, parse_err_fn = unknown)]
 pub enum FulfillmentStatus {
     ReadyToPrepare,
     AwaitingShipment,
@@ -22,22 +38,8 @@ pub enum FulfillmentStatus {
 }
 
 impl FulfillmentStatus {
-    pub const ALL: &'static [FulfillmentStatus] = &[
-        FulfillmentStatus::ReadyToPrepare,
-        FulfillmentStatus::AwaitingShipment,
-        FulfillmentStatus::InTransit,
-        FulfillmentStatus::Completed,
-        FulfillmentStatus::Cancelled,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            FulfillmentStatus::ReadyToPrepare => "ready_to_prepare",
-            FulfillmentStatus::AwaitingShipment => "awaiting_shipment",
-            FulfillmentStatus::InTransit => "in_transit",
-            FulfillmentStatus::Completed => "completed",
-            FulfillmentStatus::Cancelled => "cancelled",
-        }
+        self.into()
     }
 
     pub fn is_terminal(self) -> bool {
@@ -48,53 +50,24 @@ impl FulfillmentStatus {
     }
 }
 
-impl FromStr for FulfillmentStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(value: &str) -> Result<Self, UnknownStatus> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|s| s.as_str() == value)
-            .ok_or_else(|| UnknownStatus {
-                entity: ENTITY,
-                value: value.to_string(),
-            })
-    }
-}
-
-impl fmt::Display for FulfillmentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
 pub enum FulfillmentEvent {
     /// A shipment was booked with a courier.
+    #[strum(serialize = "ready a shipment for")]
     ShipmentReady,
+    #[strum(serialize = "dispatch a shipment for")]
     ShipmentInTransit,
     /// Every shipment the fulfilment needs has been delivered.
+    #[strum(serialize = "complete")]
     AllDelivered,
+    #[strum(serialize = "cancel")]
     Cancel,
 }
 
 impl FulfillmentEvent {
-    pub const ALL: &'static [FulfillmentEvent] = &[
-        FulfillmentEvent::ShipmentReady,
-        FulfillmentEvent::ShipmentInTransit,
-        FulfillmentEvent::AllDelivered,
-        FulfillmentEvent::Cancel,
-    ];
-
     /// Reads as "cannot {this} the fulfillment".
     pub fn as_str(self) -> &'static str {
-        match self {
-            FulfillmentEvent::ShipmentReady => "ready a shipment for",
-            FulfillmentEvent::ShipmentInTransit => "dispatch a shipment for",
-            FulfillmentEvent::AllDelivered => "complete",
-            FulfillmentEvent::Cancel => "cancel",
-        }
+        self.into()
     }
 }
 
@@ -200,6 +173,8 @@ impl From<State> for FulfillmentStatus {
 
 #[cfg(test)]
 mod tests {
+    use strum::VariantArray;
+
     use super::FulfillmentEvent as E;
     use super::FulfillmentStatus as S;
     use super::*;
@@ -207,8 +182,8 @@ mod tests {
 
     const FULFILLMENT: Entity<S, E> = Entity {
         name: "fulfillment",
-        statuses: S::ALL,
-        events: E::ALL,
+        statuses: S::VARIANTS,
+        events: E::VARIANTS,
         event_name: E::as_str,
         apply,
     };
@@ -237,7 +212,7 @@ mod tests {
     fn status_tags_round_trip() {
         assert_tags(
             "fulfillment",
-            S::ALL,
+            S::VARIANTS,
             &[
                 "ready_to_prepare",
                 "awaiting_shipment",

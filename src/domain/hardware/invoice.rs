@@ -1,8 +1,5 @@
 //! An invoice's lifecycle: drafted, issued, paid in one or more payments, or voided.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use statig::prelude::*;
 
@@ -10,9 +7,28 @@ use super::{IllegalTransition, UnknownStatus, Verdict, decide};
 
 const ENTITY: &str = "invoice";
 
+/// What parsing a stored status that no variant matches returns.
+fn unknown(value: &str) -> UnknownStatus {
+    UnknownStatus::new(ENTITY, value)
+}
+
 /// An invoice's state. The serde tags are a storage contract: never rename them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = UnknownStatus, parse_err_fn = unknown)]
 pub enum InvoiceStatus {
     Draft,
     Issued,
@@ -22,48 +38,13 @@ pub enum InvoiceStatus {
 }
 
 impl InvoiceStatus {
-    pub const ALL: &'static [InvoiceStatus] = &[
-        InvoiceStatus::Draft,
-        InvoiceStatus::Issued,
-        InvoiceStatus::PartiallyPaid,
-        InvoiceStatus::Paid,
-        InvoiceStatus::Void,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            InvoiceStatus::Draft => "draft",
-            InvoiceStatus::Issued => "issued",
-            InvoiceStatus::PartiallyPaid => "partially_paid",
-            InvoiceStatus::Paid => "paid",
-            InvoiceStatus::Void => "void",
-        }
+        self.into()
     }
 
     /// Paid is not among them: a paid invoice can still be voided.
     pub fn is_terminal(self) -> bool {
         self == InvoiceStatus::Void
-    }
-}
-
-impl FromStr for InvoiceStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(value: &str) -> Result<Self, UnknownStatus> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|s| s.as_str() == value)
-            .ok_or_else(|| UnknownStatus {
-                entity: ENTITY,
-                value: value.to_string(),
-            })
-    }
-}
-
-impl fmt::Display for InvoiceStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -195,6 +176,8 @@ impl From<State> for InvoiceStatus {
 
 #[cfg(test)]
 mod tests {
+    use strum::VariantArray;
+
     use super::InvoiceEvent as E;
     use super::InvoiceStatus as S;
     use super::*;
@@ -202,7 +185,7 @@ mod tests {
 
     const INVOICE: Entity<S, E> = Entity {
         name: "invoice",
-        statuses: S::ALL,
+        statuses: S::VARIANTS,
         events: E::ALL,
         event_name: E::as_str,
         apply,
@@ -236,7 +219,7 @@ mod tests {
     fn status_tags_round_trip() {
         assert_tags(
             "invoice",
-            S::ALL,
+            S::VARIANTS,
             &["draft", "issued", "partially_paid", "paid", "void"],
         );
     }

@@ -27,6 +27,15 @@ pub struct UnknownStatus {
     pub value: String,
 }
 
+impl UnknownStatus {
+    fn new(entity: &'static str, value: &str) -> Self {
+        UnknownStatus {
+            entity,
+            value: value.to_string(),
+        }
+    }
+}
+
 /// statig's context for every decider. A self-transition and an ignored event leave the same
 /// state behind, so the handler that accepts an event says so here.
 #[derive(Debug, Default)]

@@ -1,8 +1,5 @@
 //! An order's payment lifecycle: checkout, payment, and the ways it ends.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use statig::prelude::*;
 
@@ -10,9 +7,28 @@ use super::{IllegalTransition, UnknownStatus, Verdict, decide};
 
 const ENTITY: &str = "order";
 
+/// What parsing a stored status that no variant matches returns.
+fn unknown(value: &str) -> UnknownStatus {
+    UnknownStatus::new(ENTITY, value)
+}
+
 /// An order's payment state. The serde tags are a storage contract: never rename them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = UnknownStatus, parse_err_fn = unknown)]
 pub enum PaymentStatus {
     Draft,
     CheckoutSent,
@@ -25,28 +41,8 @@ pub enum PaymentStatus {
 }
 
 impl PaymentStatus {
-    pub const ALL: &'static [PaymentStatus] = &[
-        PaymentStatus::Draft,
-        PaymentStatus::CheckoutSent,
-        PaymentStatus::PaymentProcessing,
-        PaymentStatus::Paid,
-        PaymentStatus::PaymentFailed,
-        PaymentStatus::CheckoutExpired,
-        PaymentStatus::Refunded,
-        PaymentStatus::Cancelled,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentStatus::Draft => "draft",
-            PaymentStatus::CheckoutSent => "checkout_sent",
-            PaymentStatus::PaymentProcessing => "payment_processing",
-            PaymentStatus::Paid => "paid",
-            PaymentStatus::PaymentFailed => "payment_failed",
-            PaymentStatus::CheckoutExpired => "checkout_expired",
-            PaymentStatus::Refunded => "refunded",
-            PaymentStatus::Cancelled => "cancelled",
-        }
+        self.into()
     }
 
     /// Paid is not among them: a paid order can still be refunded.
@@ -61,61 +57,29 @@ impl PaymentStatus {
     }
 }
 
-impl FromStr for PaymentStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(value: &str) -> Result<Self, UnknownStatus> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|s| s.as_str() == value)
-            .ok_or_else(|| UnknownStatus {
-                entity: ENTITY,
-                value: value.to_string(),
-            })
-    }
-}
-
-impl fmt::Display for PaymentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
 pub enum PaymentEvent {
+    #[strum(serialize = "send checkout for")]
     SendCheckout,
     /// The provider has the payment and is working on it.
+    #[strum(serialize = "process payment for")]
     Processing,
+    #[strum(serialize = "pay")]
     Pay,
+    #[strum(serialize = "fail payment for")]
     Fail,
+    #[strum(serialize = "expire checkout for")]
     Expire,
+    #[strum(serialize = "refund")]
     Refund,
+    #[strum(serialize = "cancel")]
     Cancel,
 }
 
 impl PaymentEvent {
-    pub const ALL: &'static [PaymentEvent] = &[
-        PaymentEvent::SendCheckout,
-        PaymentEvent::Processing,
-        PaymentEvent::Pay,
-        PaymentEvent::Fail,
-        PaymentEvent::Expire,
-        PaymentEvent::Refund,
-        PaymentEvent::Cancel,
-    ];
-
     /// Reads as "cannot {this} the order".
     pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentEvent::SendCheckout => "send checkout for",
-            PaymentEvent::Processing => "process payment for",
-            PaymentEvent::Pay => "pay",
-            PaymentEvent::Fail => "fail payment for",
-            PaymentEvent::Expire => "expire checkout for",
-            PaymentEvent::Refund => "refund",
-            PaymentEvent::Cancel => "cancel",
-        }
+        self.into()
     }
 }
 
@@ -242,6 +206,8 @@ impl From<State> for PaymentStatus {
 
 #[cfg(test)]
 mod tests {
+    use strum::VariantArray;
+
     use super::PaymentEvent as E;
     use super::PaymentStatus as S;
     use super::*;
@@ -249,8 +215,8 @@ mod tests {
 
     const ORDER: Entity<S, E> = Entity {
         name: "order",
-        statuses: S::ALL,
-        events: E::ALL,
+        statuses: S::VARIANTS,
+        events: E::VARIANTS,
         event_name: E::as_str,
         apply,
     };
@@ -281,7 +247,7 @@ mod tests {
     fn status_tags_round_trip() {
         assert_tags(
             "order",
-            S::ALL,
+            S::VARIANTS,
             &[
                 "draft",
                 "checkout_sent",

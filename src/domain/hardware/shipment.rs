@@ -1,8 +1,5 @@
 //! A shipment's lifecycle: drafted, booked with a courier, moving, and delivered or cancelled.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use statig::prelude::*;
 
@@ -10,9 +7,28 @@ use super::{IllegalTransition, UnknownStatus, Verdict, decide};
 
 const ENTITY: &str = "shipment";
 
+/// What parsing a stored status that no variant matches returns.
+fn unknown(value: &str) -> UnknownStatus {
+    UnknownStatus::new(ENTITY, value)
+}
+
 /// A shipment's state. The serde tags are a storage contract: never rename them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case", parse_err_ty = UnknownStatus, parse_err_fn = unknown)]
 pub enum ShipmentStatus {
     Draft,
     Ready,
@@ -22,22 +38,8 @@ pub enum ShipmentStatus {
 }
 
 impl ShipmentStatus {
-    pub const ALL: &'static [ShipmentStatus] = &[
-        ShipmentStatus::Draft,
-        ShipmentStatus::Ready,
-        ShipmentStatus::InTransit,
-        ShipmentStatus::Delivered,
-        ShipmentStatus::Cancelled,
-    ];
-
     pub fn as_str(self) -> &'static str {
-        match self {
-            ShipmentStatus::Draft => "draft",
-            ShipmentStatus::Ready => "ready",
-            ShipmentStatus::InTransit => "in_transit",
-            ShipmentStatus::Delivered => "delivered",
-            ShipmentStatus::Cancelled => "cancelled",
-        }
+        self.into()
     }
 
     pub fn is_terminal(self) -> bool {
@@ -56,52 +58,23 @@ impl ShipmentStatus {
     }
 }
 
-impl FromStr for ShipmentStatus {
-    type Err = UnknownStatus;
-
-    fn from_str(value: &str) -> Result<Self, UnknownStatus> {
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|s| s.as_str() == value)
-            .ok_or_else(|| UnknownStatus {
-                entity: ENTITY,
-                value: value.to_string(),
-            })
-    }
-}
-
-impl fmt::Display for ShipmentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
 pub enum ShipmentEvent {
     /// The courier is booked and the tracking number known.
+    #[strum(serialize = "book")]
     Book,
+    #[strum(serialize = "dispatch")]
     Dispatch,
+    #[strum(serialize = "deliver")]
     Deliver,
+    #[strum(serialize = "cancel")]
     Cancel,
 }
 
 impl ShipmentEvent {
-    pub const ALL: &'static [ShipmentEvent] = &[
-        ShipmentEvent::Book,
-        ShipmentEvent::Dispatch,
-        ShipmentEvent::Deliver,
-        ShipmentEvent::Cancel,
-    ];
-
     /// Reads as "cannot {this} the shipment".
     pub fn as_str(self) -> &'static str {
-        match self {
-            ShipmentEvent::Book => "book",
-            ShipmentEvent::Dispatch => "dispatch",
-            ShipmentEvent::Deliver => "deliver",
-            ShipmentEvent::Cancel => "cancel",
-        }
+        self.into()
     }
 }
 
@@ -203,6 +176,8 @@ impl From<State> for ShipmentStatus {
 
 #[cfg(test)]
 mod tests {
+    use strum::VariantArray;
+
     use super::ShipmentEvent as E;
     use super::ShipmentStatus as S;
     use super::*;
@@ -210,8 +185,8 @@ mod tests {
 
     const SHIPMENT: Entity<S, E> = Entity {
         name: "shipment",
-        statuses: S::ALL,
-        events: E::ALL,
+        statuses: S::VARIANTS,
+        events: E::VARIANTS,
         event_name: E::as_str,
         apply,
     };
@@ -237,20 +212,24 @@ mod tests {
     fn status_tags_round_trip() {
         assert_tags(
             "shipment",
-            S::ALL,
+            S::VARIANTS,
             &["draft", "ready", "in_transit", "delivered", "cancelled"],
         );
     }
 
     #[test]
     fn only_drafts_are_editable() {
-        let editable: Vec<S> = S::ALL.iter().copied().filter(|s| s.editable()).collect();
+        let editable: Vec<S> = S::VARIANTS
+            .iter()
+            .copied()
+            .filter(|s| s.editable())
+            .collect();
         assert_eq!(editable, [S::Draft]);
     }
 
     #[test]
     fn only_cancelled_shipments_free_their_quantities() {
-        let freed: Vec<S> = S::ALL
+        let freed: Vec<S> = S::VARIANTS
             .iter()
             .copied()
             .filter(|s| !s.counts_against_allocation())
