@@ -10,7 +10,7 @@ use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use super::events::{DomainEvent, emit_in};
-use super::{corrupt, decide, lock_status};
+use super::{decide, lock_status};
 use crate::domain::hardware::automation::{self, AutomationEvent, AutomationStatus};
 use crate::store::{Error, Result, Store};
 
@@ -140,10 +140,7 @@ pub async fn record_attempt_in(
     outcome: &AttemptOutcome,
     now: DateTime<Utc>,
 ) -> Result<Option<AutomationStatus>> {
-    let from: AutomationStatus = lock_status(conn, "automation_steps", id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let from: AutomationStatus = lock_status(conn, "automation_steps", id).await?;
     let (event, target) = match outcome {
         AttemptOutcome::Succeeded { .. } => (AutomationEvent::Succeed, AutomationStatus::Succeeded),
         AttemptOutcome::Failed {
@@ -209,10 +206,7 @@ pub async fn requeue_automation_in(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<Uuid> {
-    let from: AutomationStatus = lock_status(conn, "automation_steps", id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let from: AutomationStatus = lock_status(conn, "automation_steps", id).await?;
     automation::apply(from, AutomationEvent::Retry)?;
     let (order_id, scenario): (Uuid, String) = sqlx::query_as(
         "UPDATE automation_steps SET status = 'queued', attempts = 0, next_attempt_at = NULL, updated_at = $2
@@ -241,10 +235,7 @@ pub async fn fallback_automation_in(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<Uuid> {
-    let from: AutomationStatus = lock_status(conn, "automation_steps", id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let from: AutomationStatus = lock_status(conn, "automation_steps", id).await?;
     automation::apply(from, AutomationEvent::Fallback)?;
     let (order_id, scenario): (Uuid, String) = sqlx::query_as(
         "UPDATE automation_steps SET status = 'fallback_triggered', fallback_note = $2,

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::events::{DomainEvent, emit_in};
 use super::shipments::{ShipmentView, shipments_of_in};
-use super::{corrupt, decide, lock_status};
+use super::{decide, lock_status};
 use crate::domain::hardware::allocation::Open;
 use crate::domain::hardware::fulfillment::{self, FulfillmentEvent, FulfillmentStatus};
 use crate::store::{Result, Store};
@@ -184,10 +184,7 @@ pub async fn move_fulfillment_in(
     event: FulfillmentEvent,
     now: DateTime<Utc>,
 ) -> Result<Option<FulfillmentStatus>> {
-    let from: FulfillmentStatus = lock_status(conn, "fulfillment_orders", id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let from: FulfillmentStatus = lock_status(conn, "fulfillment_orders", id).await?;
     let Some(to) = decide(from, event, fulfillment::apply, target(event))? else {
         return Ok(None);
     };
@@ -236,10 +233,7 @@ pub async fn cancel_fulfillment_in(
     let Some(id) = id else {
         return Ok(());
     };
-    let status: FulfillmentStatus = lock_status(conn, "fulfillment_orders", id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let status: FulfillmentStatus = lock_status(conn, "fulfillment_orders", id).await?;
     if status == FulfillmentStatus::Completed {
         return Ok(());
     }

@@ -8,7 +8,7 @@ use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use super::events::{DomainEvent, emit_in};
-use super::{corrupt, decide, lock_status};
+use super::{decide, lock_status};
 use crate::domain::hardware::invoice::{self, InvoiceEvent, InvoiceStatus};
 use crate::store::{Error, Result, Store};
 
@@ -113,10 +113,7 @@ pub async fn issue_invoice_in(
             id
         }
     };
-    let from: InvoiceStatus = lock_status(conn, "invoices", id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let from: InvoiceStatus = lock_status(conn, "invoices", id).await?;
     if from == InvoiceStatus::Draft {
         invoice::apply(from, InvoiceEvent::Issue)?;
         // The counter row's lock queues concurrent issues; a rollback gives the number back.
@@ -193,10 +190,7 @@ pub async fn allocate_payments_in(
     let Some(inv) = invoice_of_in(conn, order_id).await? else {
         return Ok(());
     };
-    let from: InvoiceStatus = lock_status(conn, "invoices", inv.id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let from: InvoiceStatus = lock_status(conn, "invoices", inv.id).await?;
     let open: Vec<(Uuid, i64)> = sqlx::query_as(
         "SELECT p.id, p.amount_minor - coalesce((SELECT sum(a.amount_minor) FROM payment_allocations a
                                                   WHERE a.payment_record_id = p.id), 0)::bigint
@@ -277,10 +271,7 @@ pub async fn void_invoice_in(
     let Some(inv) = invoice_of_in(conn, order_id).await? else {
         return Ok(());
     };
-    let from: InvoiceStatus = lock_status(conn, "invoices", inv.id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let from: InvoiceStatus = lock_status(conn, "invoices", inv.id).await?;
     if decide(
         from,
         InvoiceEvent::Void,
@@ -327,10 +318,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<InvoiceRow> {
         let mut tx = self.pool.begin().await?;
-        let from: InvoiceStatus = lock_status(&mut tx, "invoices", invoice_id)
-            .await?
-            .parse()
-            .map_err(corrupt)?;
+        let from: InvoiceStatus = lock_status(&mut tx, "invoices", invoice_id).await?;
         let inv = invoice_in(&mut tx, invoice_id)
             .await?
             .ok_or(Error::NotFound)?;

@@ -36,18 +36,29 @@ pub fn into_sqlx(e: super::Error) -> sqlx::Error {
     }
 }
 
-/// Reads a row's status under a row lock so the decider and the write see the same state.
-async fn lock_status(
+/// Reads a row's `status` under a row lock so the decider and the write see the same state.
+async fn lock_status<S: std::str::FromStr<Err = crate::domain::hardware::UnknownStatus>>(
     conn: &mut sqlx::PgConnection,
     table: &'static str,
     id: uuid::Uuid,
-) -> super::Result<String> {
-    let sql = format!("SELECT status FROM {table} WHERE id = $1 FOR UPDATE");
-    sqlx::query_scalar(&sql)
+) -> super::Result<S> {
+    lock_tag(conn, table, "status", id).await
+}
+
+/// Reads a status column under a row lock; a stored tag no variant matches is a corrupt row.
+async fn lock_tag<S: std::str::FromStr<Err = crate::domain::hardware::UnknownStatus>>(
+    conn: &mut sqlx::PgConnection,
+    table: &'static str,
+    column: &'static str,
+    id: uuid::Uuid,
+) -> super::Result<S> {
+    let sql = format!("SELECT {column} FROM {table} WHERE id = $1 FOR UPDATE");
+    let tag: String = sqlx::query_scalar(&sql)
         .bind(id)
         .fetch_optional(conn)
         .await?
-        .ok_or(super::Error::NotFound)
+        .ok_or(super::Error::NotFound)?;
+    tag.parse().map_err(corrupt)
 }
 
 fn corrupt(e: impl std::fmt::Display) -> super::Error {

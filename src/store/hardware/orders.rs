@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::catalogue::upsert_company_in;
 use super::events::{DomainEvent, emit_in};
-use super::{corrupt, decide};
+use super::{corrupt, decide, lock_tag};
 use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
 use crate::domain::pricing::Resolution;
 use crate::store::{Error, NewSaga, Result, Started, Store};
@@ -424,10 +424,7 @@ pub async fn move_payment_in(
     payload: Value,
     now: DateTime<Utc>,
 ) -> Result<Option<PaymentStatus>> {
-    let from: PaymentStatus = lock_status_of_order(conn, order_id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let from: PaymentStatus = lock_status_of_order(conn, order_id).await?;
     let Some(to) = decide(from, event, order::apply, payment_target(event))? else {
         return Ok(None);
     };
@@ -449,12 +446,11 @@ pub async fn move_payment_in(
 }
 
 /// The order's payment status, under its row lock.
-pub(super) async fn lock_status_of_order(conn: &mut PgConnection, id: Uuid) -> Result<String> {
-    sqlx::query_scalar("SELECT payment_status FROM hardware_orders WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .ok_or(Error::NotFound)
+pub(super) async fn lock_status_of_order(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<PaymentStatus> {
+    lock_tag(conn, "hardware_orders", "payment_status", id).await
 }
 
 /// Records the checkout session the processor opened for the order.
@@ -501,7 +497,7 @@ pub async fn cancel_unpaid_in(
     now: DateTime<Utc>,
 ) -> Result<()> {
     let status = lock_status_of_order(conn, order_id).await?;
-    if status == "draft" || status == "checkout_sent" {
+    if matches!(status, PaymentStatus::Draft | PaymentStatus::CheckoutSent) {
         move_payment_in(
             conn,
             order_id,

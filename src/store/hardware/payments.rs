@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::invoices::{allocate_payments_in, issue_invoice_in, record_payment_in, void_invoice_in};
 use super::orders::{lock_status_of_order, move_payment_in, set_payment_intent_in};
-use crate::domain::hardware::order::PaymentEvent;
+use crate::domain::hardware::order::{PaymentEvent, PaymentStatus};
 use crate::store::Result;
 
 /// What the processor reported for a paid checkout.
@@ -28,7 +28,7 @@ pub async fn mark_processing_in(
     session_id: &str,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    if lock_status_of_order(conn, order_id).await? == "checkout_sent" {
+    if lock_status_of_order(conn, order_id).await? == PaymentStatus::CheckoutSent {
         let payload = json!({ "session_id": session_id });
         move_payment_in(conn, order_id, PaymentEvent::Processing, payload, now).await?;
     }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::events::{DomainEvent, emit_in};
 use super::fulfillment::{move_fulfillment_in, open_items_in};
-use super::{corrupt, decide, lock_status};
+use super::{decide, lock_status};
 use crate::domain::hardware::allocation::{self, Ask};
 use crate::domain::hardware::fulfillment::{FulfillmentEvent, FulfillmentStatus};
 use crate::domain::hardware::shipment::{self, ShipmentEvent, ShipmentStatus};
@@ -96,10 +96,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ShipmentRow> {
         let mut tx = self.pool.begin().await?;
-        let from: ShipmentStatus = lock_status(&mut tx, "shipments", id)
-            .await?
-            .parse()
-            .map_err(corrupt)?;
+        let from: ShipmentStatus = lock_status(&mut tx, "shipments", id).await?;
         if !from.editable() {
             return Err(Error::Conflict(format!(
                 "cannot edit the shipment: it is {}",
@@ -184,10 +181,8 @@ pub async fn draft_shipment_in(
     new: &NewShipment,
     now: DateTime<Utc>,
 ) -> Result<ShipmentRow> {
-    let status: FulfillmentStatus = lock_status(conn, "fulfillment_orders", new.fulfillment_id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let status: FulfillmentStatus =
+        lock_status(conn, "fulfillment_orders", new.fulfillment_id).await?;
     if status.is_terminal() {
         return Err(Error::Conflict(format!(
             "cannot add a shipment to the fulfillment: it is {}",
@@ -259,10 +254,7 @@ pub async fn book_shipment_in(
     tracking_url: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let from: ShipmentStatus = lock_status(conn, "shipments", id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let from: ShipmentStatus = lock_status(conn, "shipments", id).await?;
     if decide(
         from,
         ShipmentEvent::Book,
@@ -316,10 +308,7 @@ pub async fn move_shipment_in(
     detail: Value,
     now: DateTime<Utc>,
 ) -> Result<Option<ShipmentStatus>> {
-    let from: ShipmentStatus = lock_status(conn, "shipments", id)
-        .await?
-        .parse()
-        .map_err(corrupt)?;
+    let from: ShipmentStatus = lock_status(conn, "shipments", id).await?;
     let Some(to) = decide(from, event, shipment::apply, target(event))? else {
         return Ok(None);
     };
