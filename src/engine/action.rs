@@ -40,6 +40,13 @@ impl StepContext {
         self.attempt < self.max_attempts
     }
 
+    /// The saga's start input as the workflow's input type; one that does not fit is a
+    /// permanent `invalid_input` failure, as no retry can change it.
+    pub fn input_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, StepError> {
+        T::deserialize(&self.input)
+            .map_err(|e| StepError::permanent("invalid_input", format!("saga input: {e}")))
+    }
+
     /// The output an earlier step recorded, if any.
     pub fn output_of(&self, step: &str) -> Option<&Value> {
         self.outputs.get(step)

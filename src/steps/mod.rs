@@ -22,6 +22,11 @@ use crate::engine::outbox::OutboxHandler;
 use crate::providers::Providers;
 use crate::store::Store;
 
+/// A database error as a step error: worth another attempt once the database answers.
+pub(crate) fn db_error(e: impl std::fmt::Display) -> crate::engine::action::StepError {
+    crate::engine::action::StepError::retryable("database", e.to_string())
+}
+
 /// A provider's error as a step error: retryable ones keep the provider's `Retry-After`.
 pub(crate) fn provider_error(e: crate::providers::Error) -> crate::engine::action::StepError {
     use crate::engine::action::StepError;

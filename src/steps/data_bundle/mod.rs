@@ -45,8 +45,7 @@ pub(crate) struct OrderInput {
 
 impl OrderInput {
     pub fn from_ctx(ctx: &StepContext) -> Result<Self, StepError> {
-        serde_json::from_value(ctx.input.clone())
-            .map_err(|e| StepError::permanent("invalid_input", format!("saga input: {e}")))
+        ctx.input_as()
     }
 
     pub fn phone(&self) -> Result<PhoneNumber, StepError> {
@@ -60,9 +59,7 @@ pub(crate) fn step_key(ctx: &StepContext, step: &str) -> String {
     format!("{}:{step}", ctx.saga_id)
 }
 
-pub(crate) fn db_error(e: impl std::fmt::Display) -> StepError {
-    StepError::retryable("database", e.to_string())
-}
+pub(crate) use super::db_error;
 
 pub fn register(
     registry: &mut ActionRegistry,

@@ -63,14 +63,11 @@ pub(crate) struct OrderInput {
 
 impl OrderInput {
     pub fn from_ctx(ctx: &StepContext) -> Result<Self, StepError> {
-        serde_json::from_value(ctx.input.clone())
-            .map_err(|e| StepError::permanent("invalid_input", format!("saga input: {e}")))
+        ctx.input_as()
     }
 }
 
-pub(crate) fn db_error(e: impl std::fmt::Display) -> StepError {
-    StepError::retryable("database", e.to_string())
-}
+pub(crate) use super::db_error;
 
 /// A domain write whose body returns store errors: an illegal transition aborts the
 /// checkpoint with its message instead of writing half a change.

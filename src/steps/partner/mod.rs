@@ -41,14 +41,11 @@ pub(crate) struct OrderInput {
 
 impl OrderInput {
     pub fn from_ctx(ctx: &StepContext) -> Result<Self, StepError> {
-        serde_json::from_value(ctx.input.clone())
-            .map_err(|e| StepError::permanent("invalid_input", format!("saga input: {e}")))
+        ctx.input_as()
     }
 }
 
-pub(crate) fn db_error(e: impl std::fmt::Display) -> StepError {
-    StepError::retryable("database", e.to_string())
-}
+pub(crate) use super::db_error;
 
 /// A failed CRM call as a step error.
 pub(crate) use super::provider_error as crm_error;

@@ -23,8 +23,7 @@ pub(crate) struct RenewalInput {
 
 impl RenewalInput {
     fn from_ctx(ctx: &StepContext) -> Result<Self, StepError> {
-        serde_json::from_value(ctx.input.clone())
-            .map_err(|e| StepError::permanent("invalid_input", format!("saga input: {e}")))
+        ctx.input_as()
     }
 }
 
