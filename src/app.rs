@@ -82,7 +82,7 @@ impl App {
         let store = Store::new(pool.clone());
         store.migrate().await?;
         let providers = Arc::new(Providers::from_config(&settings.providers)?);
-        let mut registry = crate::steps::registry(&pool, &providers, &settings);
+        let mut registry = crate::families::registry(&pool, &providers, &settings);
         if let Some(extra) = opts.extra_actions {
             extra(&mut registry);
         }
@@ -90,7 +90,7 @@ impl App {
             .map_err(Error::Definitions)?;
         let clock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         store.register_definitions(&catalog, clock.now()).await?;
-        crate::steps::seed_catalogues(&store, &settings, clock.now()).await?;
+        crate::families::seed_catalogues(&store, &settings, clock.now()).await?;
         crate::telemetry::prometheus();
         let rt = Arc::new(Runtime::new(
             store,
@@ -125,7 +125,7 @@ impl App {
         OutboxRelay::new(
             self.rt.store.clone(),
             self.rt.clock.clone(),
-            crate::steps::outbox_handlers(&self.providers),
+            crate::families::outbox_handlers(&self.providers),
         )
     }
 

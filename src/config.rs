@@ -26,11 +26,11 @@ pub struct Settings {
     #[serde(default)]
     pub providers: ProvidersConfig,
     #[serde(default)]
-    pub bundles: crate::steps::data_bundle::BundleSettings,
+    pub bundles: crate::families::data_bundle::BundleSettings,
     #[serde(default)]
-    pub partner: crate::steps::partner::PartnerSettings,
+    pub partner: crate::families::partner::PartnerSettings,
     #[serde(default)]
-    pub hardware: crate::steps::hardware::HardwareSettings,
+    pub hardware: crate::families::hardware::HardwareSettings,
     /// Who may call the API and the console: hashed tokens and their roles.
     #[serde(default)]
     pub auth: AuthSettings,

@@ -16,6 +16,7 @@ pub mod app;
 pub mod config;
 pub mod domain;
 pub mod engine;
+pub mod families;
 pub mod providers;
 pub mod simulator;
 pub mod steps;

@@ -126,7 +126,7 @@ fn workflows(command: WorkflowsCommand) -> anyhow::Result<ExitCode> {
     let providers = std::sync::Arc::new(sagaflow::providers::Providers::from_config(
         &settings.providers,
     )?);
-    let registry = sagaflow::steps::registry(&pool, &providers, &settings);
+    let registry = sagaflow::families::registry(&pool, &providers, &settings);
     let catalog = match Catalog::load_dir(&dir, &|name| registry.contains(name)) {
         Ok(c) => c,
         Err(errors) => {

@@ -229,7 +229,7 @@ fn describe_state() {
         "Configured reseller balance (GHS) under which data-bundle orders are not submitted."
     );
     describe_gauge!(
-        crate::steps::data_bundle::RESELLER_BALANCE,
+        crate::families::data_bundle::RESELLER_BALANCE,
         "Provider wallet balance (GHS) seen at the last fulfilment pre-check."
     );
 }

@@ -12,8 +12,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use orders_support::{Harness, harness};
+use sagaflow::families::data_bundle::LowBalance;
 use sagaflow::simulator::{ConfigPatch, Fault, Outcome};
-use sagaflow::steps::data_bundle::LowBalance;
 
 const MTN_PHONE: &str = "0241234567";
 /// mtn-5gb in config/default.toml: 27.00 GHS.

@@ -14,8 +14,8 @@ use common::*;
 use sagaflow::config::Settings;
 use sagaflow::engine::action::{Action, StepContext, StepError, StepOutcome};
 use sagaflow::engine::clock::Clock;
-use sagaflow::steps::hardware::HardwareSettings;
-use sagaflow::store::hardware::{
+use sagaflow::families::hardware::HardwareSettings;
+use sagaflow::families::hardware::store::{
     AttemptOutcome, PriceSeed, book_shipment_in, create_fulfillment_in, move_shipment_in,
     queue_automation_in, record_attempt_in,
 };

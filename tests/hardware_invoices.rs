@@ -10,7 +10,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use sagaflow::domain::pricing::{PriceSource, Resolution};
-use sagaflow::store::hardware::{NewHardwareOrder, NewItem, issue_invoice_in};
+use sagaflow::families::hardware::store::{NewHardwareOrder, NewItem, issue_invoice_in};
 
 fn new_order(n: usize) -> NewHardwareOrder {
     NewHardwareOrder {

@@ -4,14 +4,11 @@
 
 pub mod auth;
 mod error;
-mod hardware;
 mod health;
 mod http_metrics;
 mod json;
 pub mod ops;
-mod orders;
 mod outbox;
-mod partner;
 pub mod sagas;
 pub mod ui;
 mod webhooks;
@@ -104,10 +101,10 @@ pub fn router(state: AppState) -> Router {
         .merge(read)
         .merge(operate)
         .merge(open)
-        .merge(orders::routes(&tokens))
-        .merge(hardware::routes(&tokens))
+        .merge(crate::families::data_bundle::api::routes(&tokens))
+        .merge(crate::families::hardware::api::routes(&tokens))
         .merge(ui::router(state.clone(), tokens))
-        .merge(partner::routes(&state))
+        .merge(crate::families::partner::api::routes(&state))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(http_metrics::track))

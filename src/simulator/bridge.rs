@@ -15,7 +15,7 @@ use super::state::{Sim, bearer_ok, header, json_response};
 
 /// The scenarios the bridge runs (the ones automation steps are made for); any other is 422
 /// `unknown_scenario`.
-pub use crate::steps::hardware::SCENARIOS;
+pub use crate::families::hardware::SCENARIOS;
 
 /// One automation the simulated bridge ran.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

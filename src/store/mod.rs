@@ -3,14 +3,11 @@
 
 mod audit;
 mod bulk;
-pub mod bundles;
 mod checkpoint;
 mod cron;
 mod definitions;
-pub mod hardware;
 mod ops;
 mod outbox;
-pub mod partner;
 mod sagas;
 mod signals;
 

@@ -5,7 +5,10 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{hardware, health, orders, outbox, partner, sagas, ui, webhooks};
+use crate::api::{health, outbox, sagas, ui, webhooks};
+use crate::families::data_bundle::api as orders;
+use crate::families::hardware::api as hardware;
+use crate::families::partner::api as partner;
 use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
 
 #[derive(OpenApi)]

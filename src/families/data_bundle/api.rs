@@ -1,0 +1,330 @@
+//! Data-bundle orders: `POST /v1/orders/data-bundles` creates the order and starts its saga in
+//! one transaction; `GET /v1/orders/{id}` (routed with the hardware orders) reads it through
+//! [`bundle_view`]. Also the package list and wallets (top-up and balance), which the shop
+//! front end and the demo need.
+
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::api::auth::{self, Principal, Tokens};
+use crate::api::sagas::IdempotencyKey;
+use crate::api::{ApiError, ApiJson, AppState, guard};
+use crate::domain::money::Minor;
+use crate::domain::order_code::new_order_code;
+use crate::domain::phone::{Network, PhoneNumber};
+use crate::families::data_bundle::package_id;
+use crate::families::data_bundle::store::{BundleOrder, NewBundleOrder, Package, Placed};
+use crate::store::NewSaga;
+use crate::telemetry as m;
+
+const WORKFLOW: &str = "data_bundle";
+
+/// The data-bundle routes, each behind its role: shops (service tokens) place orders and top
+/// up wallets; operators may also top up; everyone with a token may read.
+pub fn routes(tokens: &Tokens) -> Router<AppState> {
+    let place =
+        guard(tokens, auth::START)(Router::new().route("/v1/orders/data-bundles", post(create)));
+    let fund = guard(tokens, auth::SIGNAL)(
+        Router::new().route("/v1/wallets/{user_id}/top-ups", post(top_up)),
+    );
+    let read = guard(tokens, auth::READ_OR_SERVICE)(
+        Router::new()
+            .route("/v1/packages", get(packages))
+            .route("/v1/wallets/{user_id}", get(wallet)),
+    );
+    place.merge(fund).merge(read)
+}
+
+/// A size as `5`, `"5"` or `"5GB"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum Size {
+    Gb(u32),
+    Text(String),
+}
+
+impl Size {
+    fn gb(&self) -> Option<u32> {
+        match self {
+            Size::Gb(n) => Some(*n),
+            Size::Text(t) => t
+                .trim()
+                .trim_end_matches(['B', 'b'])
+                .trim_end_matches(['G', 'g'])
+                .trim()
+                .parse()
+                .ok(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrder {
+    pub user_id: Uuid,
+    pub package_id: Option<String>,
+    pub network: Option<String>,
+    pub size: Option<Size>,
+    pub phone_number: String,
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+/// Finds the package the request names, by id or by network and size.
+async fn resolve_package(s: &AppState, req: &CreateOrder) -> Result<Package, ApiError> {
+    let network = match &req.network {
+        Some(n) => Some(n.parse::<Network>().map_err(|_| {
+            invalid(
+                "unknown_network",
+                format!("network {n:?} is not MTN, TELECEL or AIRTELTIGO"),
+            )
+        })?),
+        None => None,
+    };
+    let id = match (&req.package_id, network, &req.size) {
+        (Some(id), _, _) => id.clone(),
+        (None, Some(network), Some(size)) => {
+            let gb = size
+                .gb()
+                .ok_or_else(|| invalid("invalid_size", "size must be like 5 or \"5GB\""))?;
+            package_id(network, gb)
+        }
+        _ => {
+            return Err(invalid(
+                "package_required",
+                "send package_id, or network and size",
+            ));
+        }
+    };
+    let package =
+        s.rt.store
+            .package(&id)
+            .await?
+            .ok_or_else(|| invalid("unknown_package", format!("no package {id:?} is on sale")))?;
+    if let Some(network) = network {
+        if network.as_str() != package.network {
+            return Err(invalid(
+                "network_mismatch",
+                format!(
+                    "package {} is for {}, not {network}",
+                    package.id, package.network
+                ),
+            ));
+        }
+    }
+    Ok(package)
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub order_id: Uuid,
+    pub order_code: String,
+    pub saga_id: Uuid,
+    pub status: String,
+    pub fulfillment_status: String,
+    pub package_id: String,
+    pub network: String,
+    pub size_gb: i32,
+    pub price: String,
+    pub currency: &'static str,
+    pub phone_number: String,
+    pub saga_status: String,
+}
+
+impl From<&BundleOrder> for OrderView {
+    fn from(o: &BundleOrder) -> Self {
+        let phone = PhoneNumber::parse(&o.phone_number)
+            .map(|p| p.masked())
+            .unwrap_or_default();
+        OrderView {
+            order_id: o.id,
+            order_code: o.order_code.clone(),
+            saga_id: o.saga_id,
+            status: o.status.clone(),
+            fulfillment_status: o.fulfillment_status.clone(),
+            package_id: o.package_id.clone(),
+            network: o.network.clone(),
+            size_gb: o.size_gb,
+            price: Minor(o.price_minor).to_major_string(),
+            currency: "GHS",
+            phone_number: phone,
+            saga_status: o.saga_status.clone(),
+        }
+    }
+}
+
+/// 202 when placed, 200 when the key already placed this same request, 409 when it placed a
+/// different one. Bad input is a 4xx and writes nothing.
+#[utoipa::path(post, path = "/v1/orders/data-bundles", tag = "orders",
+    params(("Idempotency-Key" = String, Header, description = "the shop's key for this purchase")),
+    responses((status = 202, description = "order placed, saga started"), (status = 200, description = "the same request again"),
+        (status = 409, description = "key reused with another body"), (status = 422, description = "bad phone, network mismatch or unknown package")))]
+pub(crate) async fn create(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateOrder>,
+) -> Result<(StatusCode, Json<OrderView>), ApiError> {
+    let key = IdempotencyKey::from_headers(&headers)?;
+    let phone = PhoneNumber::parse(&req.phone_number)
+        .map_err(|e| invalid("invalid_phone", e.to_string()))?;
+    let package = resolve_package(&s, &req).await?;
+    let network: Network = package.network.parse().map_err(|_| ApiError::internal())?;
+    phone
+        .check_network(network)
+        .map_err(|e| invalid("network_mismatch", e.to_string()))?;
+    let def =
+        s.rt.catalog
+            .latest(WORKFLOW)
+            .ok_or_else(ApiError::internal)?;
+    let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
+    let order = NewBundleOrder {
+        id: Uuid::now_v7(),
+        user_id: req.user_id,
+        package_id: package.id.clone(),
+        network: package.network.clone(),
+        size_gb: package.size_gb,
+        price_minor: package.price_minor,
+        phone_number: phone.as_national().to_string(),
+        order_code: new_order_code("DB"),
+    };
+    let saga = NewSaga {
+        workflow: def.name.clone(),
+        workflow_version: def.version,
+        input: json!({
+            "order_id": order.id,
+            "user_id": order.user_id,
+            "package_id": order.package_id,
+            "network": network,
+            "size_gb": order.size_gb,
+            "phone_number": order.phone_number,
+            "order_code": order.order_code,
+        }),
+        business_key: Some(order.order_code.clone()),
+        // Scoped by user: two customers may happen to send the same key.
+        idempotency_key: Some(format!("{WORKFLOW}:{}:{}", req.user_id, key.0)),
+        request_hash: Some(hex::encode(Sha256::digest(canonical))),
+        // The shop that placed it owns the saga (it may read it back); the customer is in
+        // the input.
+        actor: who.start_actor(),
+    };
+    match s
+        .rt
+        .store
+        .place_bundle_order(&order, &saga, s.rt.clock.now())
+        .await?
+    {
+        Placed::Created(o) => {
+            metrics::counter!(m::SAGAS_STARTED_TOTAL, "workflow" => WORKFLOW).increment(1);
+            m::order_placed(WORKFLOW);
+            s.rt.wake.notify_one();
+            Ok((StatusCode::ACCEPTED, Json(OrderView::from(&o))))
+        }
+        Placed::Existing(o) => Ok((StatusCode::OK, Json(OrderView::from(&o)))),
+    }
+}
+
+/// A data-bundle order as `GET /v1/orders/{id}` shows it (masked phone, attempts, error
+/// code); `None` when `id` is not a data-bundle order.
+pub(crate) async fn bundle_view(s: &AppState, id: Uuid) -> Result<Option<Value>, ApiError> {
+    let Some(order) = s.rt.store.bundle_order(id).await? else {
+        return Ok(None);
+    };
+    let attempts = s.rt.store.fulfillment_attempts(id).await?;
+    let mut view =
+        serde_json::to_value(OrderView::from(&order)).map_err(|_| ApiError::internal())?;
+    view["attempts"] = serde_json::to_value(attempts).map_err(|_| ApiError::internal())?;
+    // The failure, by code only: internal messages stay in the saga for operators.
+    view["error_code"] = order
+        .last_error
+        .as_ref()
+        .and_then(|e| e.get("code").cloned())
+        .unwrap_or(Value::Null);
+    Ok(Some(view))
+}
+
+#[utoipa::path(get, path = "/v1/packages", tag = "orders", responses((status = 200, description = "the data-bundle catalogue")))]
+pub(crate) async fn packages(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let items: Vec<Value> =
+        s.rt.store
+            .packages()
+            .await?
+            .into_iter()
+            .map(|p| {
+                json!({ "package_id": p.id, "network": p.network, "size_gb": p.size_gb,
+                    "price": Minor(p.price_minor).to_major_string(), "currency": "GHS" })
+            })
+            .collect();
+    Ok(Json(json!({ "packages": items })))
+}
+
+fn user_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request("invalid_id", "user id must be a UUID"))
+}
+
+#[utoipa::path(get, path = "/v1/wallets/{user_id}", tag = "orders", params(("user_id" = String, Path)),
+    responses((status = 200, description = "balance and ledger")))]
+pub(crate) async fn wallet(
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let user = user_id(&user)?;
+    let balance =
+        s.rt.store
+            .wallet_balance(user)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no wallet for this user"))?;
+    Ok(Json(
+        json!({ "user_id": user, "balance": Minor(balance).to_major_string(), "currency": "GHS" }),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TopUp {
+    /// GHS.
+    amount: f64,
+}
+
+/// Largest single top-up, in GHS.
+const MAX_TOP_UP: f64 = 100_000.0;
+
+#[utoipa::path(post, path = "/v1/wallets/{user_id}/top-ups", tag = "orders", params(("user_id" = String, Path)),
+    responses((status = 200, description = "wallet credited (idempotent by key)")))]
+pub(crate) async fn top_up(
+    State(s): State<AppState>,
+    Path(user): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<TopUp>,
+) -> Result<Json<Value>, ApiError> {
+    let user = user_id(&user)?;
+    let key = IdempotencyKey::from_headers(&headers)?;
+    let amount = Minor::from_major(req.amount)
+        .filter(|a| a.0 > 0 && req.amount <= MAX_TOP_UP)
+        .ok_or_else(|| {
+            invalid(
+                "invalid_amount",
+                format!("amount must be above 0 and at most {MAX_TOP_UP}"),
+            )
+        })?;
+    let balance =
+        s.rt.store
+            .top_up_wallet(
+                user,
+                amount.0,
+                &format!("top-up:{user}:{}", key.0),
+                s.rt.clock.now(),
+            )
+            .await?;
+    Ok(Json(
+        json!({ "user_id": user, "balance": Minor(balance).to_major_string(), "currency": "GHS" }),
+    ))
+}

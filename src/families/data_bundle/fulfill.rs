@@ -1,0 +1,490 @@
+//! `fulfill`: route by network, pre-check the reseller balance, submit under a per-attempt
+//! reference derived from the step's idempotency key, then wait for the provider's webhook
+//! (`poll` asks for the status when none comes).
+//!
+//! Verify before retry: every attempt after the first, and every unknown outcome, first asks
+//! the provider about the earlier references. An order still pending or delivered is adopted,
+//! never placed again.
+//!
+//! A failed delivery that will be retried tells the customer at once ("Retrying…"), in the
+//! checkpoint that records the failure.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tracing::warn;
+
+use super::lookup::{Found, Route, Status, lookup, reseller_order};
+use super::{Deps, LowBalance, OrderInput, RESELLER_BALANCE, db_error};
+use crate::domain::phone::PhoneNumber;
+use crate::engine::action::{Action, Signal, StepContext, StepError, StepOutcome};
+use crate::families::data_bundle::customer_sms;
+use crate::families::data_bundle::store::{
+    AttemptLog, NewNotification, complete_fulfillment_in, notify_in_app_in, set_order_status_in,
+};
+use crate::providers::Error as ProviderError;
+use crate::providers::exchange::Exchange;
+
+/// What the customer is told when an attempt failed and another follows.
+pub(crate) const RETRY_TEXT: &str = "Failed to deliver data. Retrying…";
+
+/// How far back the reseller history is searched when it does not echo references.
+const HISTORY_WINDOW_HOURS: i64 = 6;
+
+/// The provider reference of one attempt: `{saga_id}:fulfill:{attempt}`. It differs per attempt
+/// because AT-iShare never delivers a reference twice, even after that delivery failed.
+fn reference(ctx: &StepContext, attempt: u32) -> String {
+    format!("{}:{attempt}", ctx.idempotency_key)
+}
+
+/// The attempt whose reference the step is waiting on (an adopted earlier one, or this one).
+fn waiting_attempt(ctx: &StepContext) -> u32 {
+    ctx.output_of("fulfill")
+        .and_then(|o| o["attempt"].as_u64())
+        .map_or(ctx.attempt, |a| a as u32)
+}
+
+/// The outcome for an order the provider has: done when delivered, else wait for its webhook.
+fn adopt(
+    order: &OrderInput,
+    route: Route,
+    attempt: u32,
+    reference: &str,
+    found: &Found,
+    now: DateTime<Utc>,
+) -> StepOutcome {
+    let output = json!({
+        "provider": route.provider(),
+        "reference": reference,
+        "external_id": found.external_id,
+        "attempt": attempt,
+    });
+    let order_id = order.order_id;
+    match found.status {
+        Status::Completed => {
+            let external = found.external_id.clone();
+            StepOutcome::done(output).with_write(Box::new(move |conn| {
+                Box::pin(async move {
+                    complete_fulfillment_in(conn, order_id, attempt as i32, Some(&external), now)
+                        .await
+                })
+            }))
+        }
+        _ => StepOutcome::wait(output)
+            .correlate(route.correlation(&found.external_id))
+            .with_write(Box::new(move |conn| {
+                Box::pin(async move {
+                    set_order_status_in(conn, order_id, "pending", "processing", now).await
+                })
+            })),
+    }
+}
+
+/// The in-app notice that attempt `next` follows a failed one; its dedup key is also the SMS's
+/// idempotency key, so however the failure was noticed the customer hears of it once.
+fn retry_note(ctx: &StepContext, order: &OrderInput, next: u32) -> NewNotification {
+    NewNotification {
+        user_id: order.user_id,
+        order_id: Some(order.order_id),
+        kind: "retrying".into(),
+        message: format!("Order {}: {RETRY_TEXT}", order.order_code),
+        dedup_key: format!("{}:retry-notice:{next}", ctx.idempotency_key),
+    }
+}
+
+/// A failed delivery. When another attempt follows, the checkpoint that records the failure
+/// also tells the customer: the in-app notice commits with it and the SMS leaves through the
+/// outbox, instead of waiting for the next attempt (up to an hour later).
+fn delivery_failed(
+    ctx: &StepContext,
+    order: &OrderInput,
+    phone: &PhoneNumber,
+    err: StepError,
+) -> Result<StepOutcome, StepError> {
+    if !matches!(err, StepError::Retryable { .. }) || !ctx.retry_follows() {
+        return Err(err);
+    }
+    let note = retry_note(ctx, order, ctx.attempt + 1);
+    let sms = customer_sms::row(phone, RETRY_TEXT, &note.dedup_key);
+    let now = ctx.now;
+    Ok(StepOutcome::failed(err)
+        .with_outbox(sms)
+        .with_write(Box::new(move |conn| {
+            Box::pin(async move { notify_in_app_in(conn, &note, now).await.map(drop) })
+        })))
+}
+
+fn exchange_json(x: &Exchange) -> (Value, Value) {
+    let body = |b: &Option<String>| {
+        b.as_deref()
+            .map(|t| serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.to_string())))
+    };
+    (
+        json!({ "method": x.method, "url": x.url, "endpoint": x.endpoint,
+                "idempotency_key": x.idempotency_key, "body": body(&x.request_body) }),
+        json!({ "status": x.status, "body": body(&x.response_body),
+                "latency_ms": x.latency_ms, "error_code": x.error_code }),
+    )
+}
+
+pub(crate) struct Fulfill(pub Deps);
+
+impl Fulfill {
+    /// Records one submit in `fulfillment_logs`.
+    #[allow(clippy::too_many_arguments)]
+    async fn log(
+        &self,
+        ctx: &StepContext,
+        order: &OrderInput,
+        phone: &PhoneNumber,
+        route: Route,
+        reference: &str,
+        exchange: &Exchange,
+        outcome: Result<Option<&str>, &ProviderError>,
+    ) -> Result<(), StepError> {
+        let (api_request, api_response) = exchange_json(exchange);
+        let (status, external, error, retry_after) = match outcome {
+            Ok(external) => ("processing", external.map(str::to_string), None, None),
+            Err(e) => (
+                "failed",
+                None,
+                Some(e.to_string()),
+                e.retry_after()
+                    .and_then(|d| chrono::Duration::from_std(d).ok())
+                    .map(|d| ctx.now + d),
+            ),
+        };
+        let log = AttemptLog {
+            order_id: order.order_id,
+            network: order.network.as_str().to_string(),
+            phone_masked: phone.masked(),
+            status,
+            attempt_number: ctx.attempt as i32,
+            max_attempts: self.0.settings.fulfill_max_attempts as i32,
+            provider: route.provider().to_string(),
+            reference: reference.to_string(),
+            external_order_id: external,
+            api_request: Some(api_request),
+            api_response: Some(api_response),
+            error_message: error,
+            retry_after,
+        };
+        self.0
+            .store
+            .log_attempt(&log, ctx.now)
+            .await
+            .map_err(db_error)
+    }
+
+    /// Tells the customer an earlier attempt failed, when the failure itself could not (the
+    /// step timed out, or its wait did). Once per attempt, and never blocking: the in-app
+    /// notice is recorded first, and only the call that recorded it sends the SMS.
+    async fn retry_notice(&self, ctx: &StepContext, order: &OrderInput, phone: &PhoneNumber) {
+        let note = retry_note(ctx, order, ctx.attempt);
+        match self.0.store.notify_in_app(&note, ctx.now).await {
+            Ok(true) => {}
+            Ok(false) => return, // told when the failure was recorded
+            Err(e) => {
+                warn!(error = %e, "retry notice not recorded");
+                return;
+            }
+        }
+        let sent = self
+            .0
+            .providers
+            .sms
+            .send(phone, RETRY_TEXT, &note.dedup_key)
+            .await;
+        if let Err(e) = sent.result {
+            warn!(code = e.code(), "retry notice SMS not sent");
+        }
+    }
+
+    /// A provider too short of funds to serve us: wait or park, as configured, rather than
+    /// failing the customer.
+    fn low_balance(&self, route: Route, balance: Option<f64>) -> StepError {
+        let s = &self.0.settings;
+        warn!(
+            provider = route.provider(),
+            balance,
+            threshold = s.low_balance_threshold,
+            action = ?s.on_low_balance,
+            "provider balance too low to fulfil data bundles; top it up"
+        );
+        let message = match balance {
+            Some(b) => format!(
+                "{} balance {b:.2} GHS is below the {:.2} GHS threshold",
+                route.provider(),
+                s.low_balance_threshold
+            ),
+            None => format!("{} reports insufficient balance", route.provider()),
+        };
+        match s.on_low_balance {
+            LowBalance::Wait => StepError::Retryable {
+                code: "low_provider_balance".into(),
+                message,
+                retry_after: Some(s.low_balance_retry),
+            },
+            LowBalance::Park => StepError::park("low_provider_balance", message),
+        }
+    }
+
+    async fn check_balance(&self, route: Route) -> Result<(), StepError> {
+        if route != Route::Reseller {
+            return Ok(()); // AT-iShare has no balance endpoint; its 402 is handled on submit
+        }
+        let attempt = self.0.providers.reseller.get_balance().await;
+        match attempt.result {
+            Ok(b) => {
+                metrics::gauge!(RESELLER_BALANCE, "provider" => route.provider()).set(b.balance);
+                metrics::gauge!(crate::telemetry::RESELLER_BALANCE_THRESHOLD, "provider" => route.provider()).set(self.0.settings.low_balance_threshold);
+                if b.balance < self.0.settings.low_balance_threshold {
+                    return Err(self.low_balance(route, Some(b.balance)));
+                }
+                Ok(())
+            }
+            // The pre-check is advisory: the order itself will say 402 if it must.
+            Err(e) => {
+                warn!(code = e.code(), "reseller balance pre-check failed");
+                Ok(())
+            }
+        }
+    }
+
+    /// Maps a failed submit, first resolving an unknown outcome by lookup.
+    #[allow(clippy::too_many_arguments)]
+    async fn submit_failed(
+        &self,
+        ctx: &StepContext,
+        order: &OrderInput,
+        phone: &PhoneNumber,
+        route: Route,
+        reference: &str,
+        e: ProviderError,
+    ) -> Result<StepOutcome, StepError> {
+        if e.outcome_unknown() {
+            let since = ctx.now - chrono::Duration::hours(HISTORY_WINDOW_HOURS);
+            if let Some(found) = lookup(&self.0, route, order, phone, reference, since).await? {
+                if !matches!(found.status, Status::Failed(_)) {
+                    return Ok(adopt(order, route, ctx.attempt, reference, &found, ctx.now));
+                }
+            }
+        }
+        crate::telemetry::data_bundle_error(order.network.as_str(), e.code());
+        if matches!(e, ProviderError::InsufficientBalance { .. }) {
+            return Err(self.low_balance(route, None));
+        }
+        if e.retryable() {
+            let err = StepError::Retryable {
+                code: e.code().to_string(),
+                message: e.to_string(),
+                retry_after: e.retry_after(),
+            };
+            return delivery_failed(ctx, order, phone, err);
+        }
+        Err(StepError::permanent(e.code(), e.to_string()))
+    }
+}
+
+#[async_trait]
+impl Action for Fulfill {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        let order = OrderInput::from_ctx(ctx)?;
+        let phone = order.phone()?;
+        let route = Route::for_network(order.network);
+        let since = ctx.now - chrono::Duration::hours(HISTORY_WINDOW_HOURS);
+        if ctx.attempt > 1 {
+            self.retry_notice(ctx, &order, &phone).await;
+            for n in (1..ctx.attempt).rev() {
+                let earlier = reference(ctx, n);
+                if let Some(found) = lookup(&self.0, route, &order, &phone, &earlier, since).await?
+                {
+                    if !matches!(found.status, Status::Failed(_)) {
+                        return Ok(adopt(&order, route, n, &earlier, &found, ctx.now));
+                    }
+                }
+            }
+            self.0
+                .store
+                .close_open_attempts(order.order_id, ctx.attempt as i32, "not delivered", ctx.now)
+                .await
+                .map_err(db_error)?;
+        }
+        self.check_balance(route).await?;
+        let reference = reference(ctx, ctx.attempt);
+        match route {
+            Route::Reseller => {
+                let attempt = self
+                    .0
+                    .providers
+                    .reseller
+                    .create_order(&reseller_order(&order, &phone, &reference))
+                    .await;
+                let external = attempt.result.as_ref().ok().map(|c| c.order_id.to_string());
+                self.log(
+                    ctx,
+                    &order,
+                    &phone,
+                    route,
+                    &reference,
+                    &attempt.exchange,
+                    attempt.result.as_ref().map(|_| external.as_deref()),
+                )
+                .await?;
+                match attempt.result {
+                    Ok(created) => {
+                        let found = Found {
+                            external_id: created.order_id.to_string(),
+                            status: Status::Pending,
+                        };
+                        Ok(adopt(
+                            &order,
+                            route,
+                            ctx.attempt,
+                            &reference,
+                            &found,
+                            ctx.now,
+                        ))
+                    }
+                    Err(e) => {
+                        self.submit_failed(ctx, &order, &phone, route, &reference, e)
+                            .await
+                    }
+                }
+            }
+            Route::Ishare => {
+                let attempt = self
+                    .0
+                    .providers
+                    .ishare
+                    .fulfill_order(&phone, order.size_gb, &reference)
+                    .await;
+                self.log(
+                    ctx,
+                    &order,
+                    &phone,
+                    route,
+                    &reference,
+                    &attempt.exchange,
+                    attempt.result.as_ref().map(|_| Some(reference.as_str())),
+                )
+                .await?;
+                match attempt.result {
+                    Ok(f) => {
+                        let status = Status::parse(
+                            f.status.as_deref().unwrap_or("pending"),
+                            f.message.as_deref(),
+                        );
+                        if let Status::Failed(m) = &status {
+                            let err = StepError::retryable("provider_failed", m.clone());
+                            return delivery_failed(ctx, &order, &phone, err);
+                        }
+                        let found = Found {
+                            external_id: reference.clone(),
+                            status,
+                        };
+                        Ok(adopt(
+                            &order,
+                            route,
+                            ctx.attempt,
+                            &reference,
+                            &found,
+                            ctx.now,
+                        ))
+                    }
+                    Err(e) => {
+                        self.submit_failed(ctx, &order, &phone, route, &reference, e)
+                            .await
+                    }
+                }
+            }
+        }
+    }
+
+    /// The reseller's `order.status_changed` or AT-iShare's `fulfillment.updated`.
+    async fn on_signal(
+        &self,
+        ctx: &StepContext,
+        signal: &Signal,
+    ) -> Result<StepOutcome, StepError> {
+        let order = OrderInput::from_ctx(ctx)?;
+        let p = &signal.payload;
+        let (status, message, external) = if signal.name.starts_with("ishare") {
+            (
+                p["status"].as_str(),
+                p["message"].as_str(),
+                p["reference"].to_string(),
+            )
+        } else {
+            let o = &p["order"];
+            (
+                o["status"].as_str(),
+                o["message"].as_str(),
+                o["id"].to_string(),
+            )
+        };
+        let external = external.trim_matches('"').to_string();
+        match Status::parse(status.unwrap_or("pending"), message) {
+            Status::Completed => Ok(completed(ctx, &order, external, "webhook")),
+            Status::Failed(m) => {
+                crate::telemetry::data_bundle_error(order.network.as_str(), "provider_failed");
+                let err = StepError::retryable("provider_failed", m);
+                delivery_failed(ctx, &order, &order.phone()?, err)
+            }
+            Status::Pending => Ok(StepOutcome::pending()),
+        }
+    }
+}
+
+fn completed(ctx: &StepContext, order: &OrderInput, external: String, via: &str) -> StepOutcome {
+    let (order_id, attempt, now) = (order.order_id, waiting_attempt(ctx) as i32, ctx.now);
+    StepOutcome::done(json!({ "delivered": true, "external_id": external, "via": via })).with_write(
+        Box::new(move |conn| {
+            Box::pin(async move {
+                complete_fulfillment_in(conn, order_id, attempt, Some(&external), now).await
+            })
+        }),
+    )
+}
+
+/// `data_bundle.poll`: the status of the reference the step waits on, when no webhook came.
+pub(crate) struct Poll(pub Deps);
+
+#[async_trait]
+impl Action for Poll {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        let order = OrderInput::from_ctx(ctx)?;
+        let phone = order.phone()?;
+        let route = Route::for_network(order.network);
+        let reference = ctx
+            .output_of("fulfill")
+            .and_then(|o| o["reference"].as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| reference(ctx, ctx.attempt));
+        let since = ctx.now - chrono::Duration::hours(HISTORY_WINDOW_HOURS);
+        match lookup(&self.0, route, &order, &phone, &reference, since).await? {
+            Some(Found {
+                status: Status::Completed,
+                external_id,
+            }) => Ok(completed(ctx, &order, external_id, "poll")),
+            Some(Found {
+                status: Status::Failed(m),
+                ..
+            }) => delivery_failed(
+                ctx,
+                &order,
+                &phone,
+                StepError::retryable("provider_failed", m),
+            ),
+            Some(_) => Ok(StepOutcome::pending()),
+            None => Err(StepError::retryable(
+                "not_found",
+                format!("{} has no order under our reference", route.provider()),
+            )),
+        }
+    }
+
+    fn idempotent(&self) -> bool {
+        true
+    }
+}

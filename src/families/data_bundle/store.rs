@@ -1,0 +1,552 @@
+//! Data-bundle rows: the package catalogue, wallets and their ledger, orders, fulfilment
+//! attempt logs, notifications and receipts.
+//!
+//! Functions named `*_in` run on a caller's connection: steps use them inside the checkpoint
+//! transaction (a `DomainWrite`), so the rows commit with the saga's state or not at all.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use crate::families::data_bundle::PackageSeed;
+use crate::store::{NewSaga, Result, Started, Store};
+
+/// One catalogue entry.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct Package {
+    pub id: String,
+    pub network: String,
+    pub size_gb: i32,
+    pub price_minor: i64,
+    pub active: bool,
+}
+
+/// An order as the API creates it.
+#[derive(Debug, Clone)]
+pub struct NewBundleOrder {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub package_id: String,
+    pub network: String,
+    pub size_gb: i32,
+    pub price_minor: i64,
+    pub phone_number: String,
+    pub order_code: String,
+}
+
+/// An order with its saga's status.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct BundleOrder {
+    pub id: Uuid,
+    pub user_id: Uuid,
+    pub package_id: String,
+    pub network: String,
+    pub size_gb: i32,
+    pub price_minor: i64,
+    pub status: String,
+    pub fulfillment_status: String,
+    pub phone_number: String,
+    pub order_code: String,
+    pub saga_id: Uuid,
+    pub saga_status: String,
+    pub last_error: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The answer to placing an order under an idempotency key.
+#[derive(Debug, Clone)]
+pub enum Placed {
+    Created(BundleOrder),
+    /// The key already placed this same request.
+    Existing(BundleOrder),
+}
+
+/// One provider attempt, as a step records it.
+#[derive(Debug, Clone)]
+pub struct AttemptLog {
+    pub order_id: Uuid,
+    pub network: String,
+    pub phone_masked: String,
+    pub status: &'static str,
+    pub attempt_number: i32,
+    pub max_attempts: i32,
+    pub provider: String,
+    pub reference: String,
+    pub external_order_id: Option<String>,
+    pub api_request: Option<Value>,
+    pub api_response: Option<Value>,
+    pub error_message: Option<String>,
+    pub retry_after: Option<DateTime<Utc>>,
+}
+
+/// A logged attempt, for the API and tests.
+#[derive(Debug, Clone, Serialize, FromRow)]
+pub struct AttemptRow {
+    pub attempt_number: i32,
+    pub max_attempts: i32,
+    pub status: String,
+    pub provider: String,
+    pub network: String,
+    pub phone_masked: String,
+    pub reference: String,
+    pub external_order_id: Option<String>,
+    pub error_message: Option<String>,
+    pub retry_after: Option<DateTime<Utc>>,
+    pub fulfilled_at: Option<DateTime<Utc>>,
+}
+
+const ORDER_COLUMNS: &str = "o.id, o.user_id, o.package_id, o.network, o.size_gb, o.price_minor, o.status, \
+     o.fulfillment_status, o.phone_number, o.order_code, o.saga_id, s.status AS saga_status, s.last_error, \
+     o.created_at, o.updated_at";
+
+impl Store {
+    /// Upserts the configured catalogue; packages no longer configured are deactivated.
+    pub async fn seed_packages(&self, seeds: &[PackageSeed], now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        let mut ids = Vec::with_capacity(seeds.len());
+        for seed in seeds {
+            let price = crate::domain::money::Minor::from_major(seed.price).ok_or_else(|| {
+                crate::store::Error::Corrupt(format!("bad price for {}", seed.id()))
+            })?;
+            sqlx::query(
+                "INSERT INTO packages (id, network, size_gb, price_minor, active, updated_at)
+                 VALUES ($1, $2, $3, $4, true, $5)
+                 ON CONFLICT (id) DO UPDATE SET price_minor = EXCLUDED.price_minor, active = true,
+                     updated_at = EXCLUDED.updated_at",
+            )
+            .bind(seed.id())
+            .bind(seed.network.as_str())
+            .bind(seed.size_gb as i32)
+            .bind(price.0)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            ids.push(seed.id());
+        }
+        sqlx::query("UPDATE packages SET active = false, updated_at = $2 WHERE NOT (id = ANY($1))")
+            .bind(&ids)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn packages(&self) -> Result<Vec<Package>> {
+        Ok(sqlx::query_as(
+            "SELECT id, network, size_gb, price_minor, active FROM packages WHERE active ORDER BY network, size_gb",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub async fn package(&self, id: &str) -> Result<Option<Package>> {
+        Ok(sqlx::query_as(
+            "SELECT id, network, size_gb, price_minor, active FROM packages WHERE id = $1 AND active",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Inserts the order and starts its saga in one transaction. A key that already placed the
+    /// same request answers with that order; a different request is `IdempotencyConflict`.
+    pub async fn place_bundle_order(
+        &self,
+        order: &NewBundleOrder,
+        saga: &NewSaga,
+        now: DateTime<Utc>,
+    ) -> Result<Placed> {
+        let mut tx = self.pool().begin().await?;
+        match Self::start_saga_in(&mut tx, saga, now).await? {
+            Started::Created(saga_id) => {
+                sqlx::query(
+                    "INSERT INTO orders (id, user_id, package_id, network, size_gb, price_minor, status,
+                         fulfillment_status, phone_number, order_code, saga_id, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'pending', $7, $8, $9, $10, $10)",
+                )
+                .bind(order.id)
+                .bind(order.user_id)
+                .bind(&order.package_id)
+                .bind(&order.network)
+                .bind(order.size_gb)
+                .bind(order.price_minor)
+                .bind(&order.phone_number)
+                .bind(&order.order_code)
+                .bind(saga_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                let placed = self
+                    .bundle_order(order.id)
+                    .await?
+                    .ok_or(crate::store::Error::NotFound)?;
+                Ok(Placed::Created(placed))
+            }
+            Started::Existing(saga_id) => {
+                tx.rollback().await?;
+                let existing = sqlx::query_as::<_, BundleOrder>(&format!(
+                    "SELECT {ORDER_COLUMNS} FROM orders o JOIN sagas s ON s.id = o.saga_id WHERE o.saga_id = $1"
+                ))
+                .bind(saga_id)
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(crate::store::Error::NotFound)?;
+                Ok(Placed::Existing(existing))
+            }
+        }
+    }
+
+    pub async fn bundle_order(&self, id: Uuid) -> Result<Option<BundleOrder>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders o JOIN sagas s ON s.id = o.saga_id WHERE o.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Every logged provider attempt of an order, oldest first.
+    pub async fn fulfillment_attempts(&self, order_id: Uuid) -> Result<Vec<AttemptRow>> {
+        Ok(sqlx::query_as(
+            "SELECT attempt_number, max_attempts, status, provider, network, phone_masked, reference,
+                    external_order_id, error_message, retry_after, fulfilled_at
+             FROM fulfillment_logs WHERE order_id = $1 ORDER BY attempt_number",
+        )
+        .bind(order_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Records one provider attempt. It commits on its own, before the checkpoint: the call
+    /// happened whatever becomes of the step. A rerun of the same attempt overwrites its row.
+    pub async fn log_attempt(&self, log: &AttemptLog, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO fulfillment_logs (order_id, network, phone_masked, status, attempt_number, max_attempts,
+                 provider, reference, external_order_id, api_request, api_response, error_message, retry_after,
+                 created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+             ON CONFLICT (order_id, attempt_number) DO UPDATE SET status = EXCLUDED.status,
+                 provider = EXCLUDED.provider, reference = EXCLUDED.reference,
+                 external_order_id = COALESCE(EXCLUDED.external_order_id, fulfillment_logs.external_order_id),
+                 api_request = COALESCE(EXCLUDED.api_request, fulfillment_logs.api_request),
+                 api_response = COALESCE(EXCLUDED.api_response, fulfillment_logs.api_response),
+                 error_message = EXCLUDED.error_message, retry_after = EXCLUDED.retry_after,
+                 updated_at = EXCLUDED.updated_at",
+        )
+        .bind(log.order_id)
+        .bind(&log.network)
+        .bind(&log.phone_masked)
+        .bind(log.status)
+        .bind(log.attempt_number)
+        .bind(log.max_attempts)
+        .bind(&log.provider)
+        .bind(&log.reference)
+        .bind(&log.external_order_id)
+        .bind(&log.api_request)
+        .bind(&log.api_response)
+        .bind(&log.error_message)
+        .bind(log.retry_after)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Marks earlier attempts that are still open as failed (a retry only starts after one).
+    pub async fn close_open_attempts(
+        &self,
+        order_id: Uuid,
+        before_attempt: i32,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE fulfillment_logs SET status = 'failed', error_message = COALESCE(error_message, $3), updated_at = $4
+             WHERE order_id = $1 AND attempt_number < $2 AND status IN ('pending', 'processing')",
+        )
+        .bind(order_id)
+        .bind(before_attempt)
+        .bind(reason)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Credits a wallet (creating it) once per idempotency key; returns the balance.
+    pub async fn top_up_wallet(
+        &self,
+        user_id: Uuid,
+        amount_minor: i64,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO wallets (user_id, balance_minor, updated_at) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO wallet_ledger (user_id, kind, amount_minor, idempotency_key, created_at)
+             VALUES ($1, 'top_up', $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        )
+        .bind(user_id)
+        .bind(amount_minor)
+        .bind(key)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if inserted.is_some() {
+            sqlx::query("UPDATE wallets SET balance_minor = balance_minor + $2, updated_at = $3 WHERE user_id = $1")
+                .bind(user_id)
+                .bind(amount_minor)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let balance = sqlx::query_scalar("SELECT balance_minor FROM wallets WHERE user_id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(balance)
+    }
+
+    /// A wallet's balance; `None` when the user has none.
+    pub async fn wallet_balance(&self, user_id: Uuid) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT balance_minor FROM wallets WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// The ledger rows of one order: `(kind, amount_minor)`, oldest first.
+    pub async fn order_ledger(&self, order_id: Uuid) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT kind, amount_minor FROM wallet_ledger WHERE order_id = $1 ORDER BY id",
+        )
+        .bind(order_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Whether a ledger row exists for this key (a debit already made).
+    pub async fn ledger_has(&self, key: &str) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM wallet_ledger WHERE idempotency_key = $1)",
+        )
+        .bind(key)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// An in-app notification, written once per dedup key.
+    /// Records an in-app notification; false when one with its dedup key already exists.
+    pub async fn notify_in_app(&self, n: &NewNotification, now: DateTime<Utc>) -> Result<bool> {
+        Ok(notify_in_app_in(&mut *self.pool().acquire().await?, n, now).await?)
+    }
+}
+
+/// Debits a wallet once per key. The UPDATE only matches when the balance covers the amount
+/// (the CHECK backs it up); when it does not, the error aborts the whole checkpoint and the
+/// step, run again, sees the short balance and fails with a clear reason.
+pub async fn debit_wallet_in(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    order_id: Uuid,
+    amount_minor: i64,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO wallet_ledger (user_id, order_id, kind, amount_minor, idempotency_key, created_at)
+         VALUES ($1, $2, 'debit', $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(user_id)
+    .bind(order_id)
+    .bind(-amount_minor)
+    .bind(key)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_none() {
+        return Ok(());
+    }
+    let updated = sqlx::query(
+        "UPDATE wallets SET balance_minor = balance_minor - $2, updated_at = $3
+         WHERE user_id = $1 AND balance_minor >= $2",
+    )
+    .bind(user_id)
+    .bind(amount_minor)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(sqlx::Error::RowNotFound);
+    }
+    Ok(())
+}
+
+/// Refunds what `debit_key` took, once (keyed by `refund_key`). Nothing to do when no debit
+/// was made, so it is safe as the compensation of a checkout that failed.
+pub async fn refund_wallet_in(
+    conn: &mut PgConnection,
+    debit_key: &str,
+    refund_key: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let debit: Option<(Uuid, Option<Uuid>, i64)> = sqlx::query_as(
+        "SELECT user_id, order_id, amount_minor FROM wallet_ledger WHERE idempotency_key = $1 AND kind = 'debit'",
+    )
+    .bind(debit_key)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((user_id, order_id, debited)) = debit else {
+        return Ok(());
+    };
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO wallet_ledger (user_id, order_id, kind, amount_minor, idempotency_key, created_at)
+         VALUES ($1, $2, 'refund', $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+    )
+    .bind(user_id)
+    .bind(order_id)
+    .bind(-debited)
+    .bind(refund_key)
+    .bind(now)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if inserted.is_some() {
+        sqlx::query(
+            "UPDATE wallets SET balance_minor = balance_minor + $2, updated_at = $3 WHERE user_id = $1",
+        )
+        .bind(user_id)
+        .bind(-debited)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Sets an order's status and fulfilment status.
+pub async fn set_order_status_in(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    status: &str,
+    fulfillment_status: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE orders SET status = $2, fulfillment_status = $3, updated_at = $4 WHERE id = $1",
+    )
+    .bind(order_id)
+    .bind(status)
+    .bind(fulfillment_status)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks one attempt delivered and the order completed.
+pub async fn complete_fulfillment_in(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    attempt: i32,
+    external_order_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE fulfillment_logs SET status = 'success', fulfilled_at = $3, error_message = NULL,
+             external_order_id = COALESCE($4, external_order_id), updated_at = $3
+         WHERE order_id = $1 AND attempt_number = $2",
+    )
+    .bind(order_id)
+    .bind(attempt)
+    .bind(now)
+    .bind(external_order_id)
+    .execute(&mut *conn)
+    .await?;
+    set_order_status_in(conn, order_id, "completed", "completed", now).await
+}
+
+/// Marks every open attempt failed and the order failed.
+pub async fn fail_order_in(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE fulfillment_logs SET status = 'failed', updated_at = $2
+         WHERE order_id = $1 AND status IN ('pending', 'processing')",
+    )
+    .bind(order_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    set_order_status_in(conn, order_id, "failed", "failed", now).await
+}
+
+/// An in-app notification.
+#[derive(Debug, Clone)]
+pub struct NewNotification {
+    pub user_id: Uuid,
+    pub order_id: Option<Uuid>,
+    pub kind: String,
+    pub message: String,
+    pub dedup_key: String,
+}
+
+/// Records an in-app notification once per dedup key; true when this call recorded it.
+pub async fn notify_in_app_in(
+    conn: &mut PgConnection,
+    n: &NewNotification,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "INSERT INTO notifications (user_id, order_id, kind, message, dedup_key, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(n.user_id)
+    .bind(n.order_id)
+    .bind(&n.kind)
+    .bind(&n.message)
+    .bind(&n.dedup_key)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The receipt of a completed order, written once.
+pub async fn write_receipt_in(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    receipt_no: &str,
+    amount_minor: i64,
+    detail: &Value,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO receipts (order_id, receipt_no, amount_minor, detail, created_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id) DO NOTHING",
+    )
+    .bind(order_id)
+    .bind(receipt_no)
+    .bind(amount_minor)
+    .bind(detail)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! Hardware orders over HTTP: draft orders, checkout, cancellation, fulfilments, shipments,
+//! automation steps, price quotes and timelines. Each route sits behind its role; the
+//! handlers parse into types, make one store call and map its answer.
+
+pub(crate) mod automation;
+pub(crate) mod fulfillments;
+pub(crate) mod invoices;
+pub(crate) mod orders;
+pub(crate) mod pricing;
+pub(crate) mod shipments;
+pub(crate) mod timeline;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::api::auth::{self, Principal, Role, Tokens};
+use crate::api::{ApiError, AppState, guard};
+use crate::config::Settings;
+use crate::store;
+
+/// The hardware routes, each behind its role: operators and services draft, check out and
+/// cancel orders; operators alone touch shipments and automation; every token may read.
+pub fn routes(tokens: &Tokens) -> Router<AppState> {
+    let signal = guard(tokens, auth::SIGNAL)(
+        Router::new()
+            .route("/v1/orders", post(orders::create))
+            .route("/v1/orders/{id}/send-checkout", post(orders::send_checkout))
+            .route("/v1/orders/{id}/cancel", post(orders::cancel)),
+    );
+    let read = guard(tokens, auth::READ_OR_SERVICE)(
+        Router::new()
+            .route("/v1/orders/{id}", get(orders::show))
+            .route("/v1/orders/{id}/timeline", get(timeline::order))
+            .route("/v1/fulfillments/{id}", get(fulfillments::show))
+            .route("/v1/shipments/{id}", get(shipments::show))
+            .route("/v1/shipments/{id}/timeline", get(timeline::shipment))
+            .route("/v1/invoices/{id}", get(invoices::show))
+            .route("/v1/pricing/quote", post(pricing::quote)),
+    );
+    let operate = guard(tokens, auth::OPERATE)(
+        Router::new()
+            .route(
+                "/v1/fulfillments/{id}/shipments",
+                post(fulfillments::add_shipment),
+            )
+            .route("/v1/shipments/{id}", axum::routing::patch(shipments::edit))
+            .route("/v1/shipments/{id}/status", post(shipments::report_status))
+            .route("/v1/invoices/{id}/payments", post(invoices::record_payment))
+            .route("/v1/automation-steps/{id}/retry", post(automation::retry))
+            .route(
+                "/v1/automation-steps/{id}/fallback",
+                post(automation::fallback),
+            ),
+    );
+    signal.merge(read).merge(operate)
+}
+
+/// An id from the path: 400 `invalid_id` unless it is a UUID.
+pub(crate) fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw)
+        .map_err(|_| ApiError::bad_request("invalid_id", format!("{what} id must be a UUID")))
+}
+
+/// 422 with a code and a message naming what to fix.
+pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+}
+
+/// 409: the entity's state does not allow the change.
+pub(crate) fn conflict(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "illegal_transition", message)
+}
+
+/// 404 naming the entity.
+pub(crate) fn no_such(what: &str) -> ApiError {
+    ApiError::not_found(format!("no such {what}"))
+}
+
+/// A store error, with "not found" naming the entity rather than a saga.
+pub(crate) fn store_error(what: &'static str) -> impl Fn(store::Error) -> ApiError {
+    move |e| match e {
+        store::Error::NotFound => no_such(what),
+        other => ApiError::from(other),
+    }
+}
+
+/// How the caller appears on the entities it changes: `operator:<name>` or `service:<name>`.
+pub(crate) fn actor(who: &Principal) -> String {
+    match who.role {
+        Role::Service => who.start_actor(),
+        _ => format!("operator:{}", who.name),
+    }
+}
+
+/// A postal address as sent. Required fields are checked by [`Address::check`] so the 422
+/// names the field.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    #[serde(default)]
+    pub line1: Option<String>,
+    #[serde(default)]
+    pub line2: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub postal_code: Option<String>,
+    #[serde(default)]
+    pub country: Option<String>,
+}
+
+/// Longest free-text field of an address or contact.
+const MAX_FIELD: usize = 200;
+
+/// A trimmed optional text: `None` when absent or blank; 422 naming `field` when too long.
+pub(crate) fn text(field: &str, value: &Option<String>) -> Result<Option<String>, ApiError> {
+    text_up_to(field, value, MAX_FIELD)
+}
+
+/// [`text`] with its own length limit.
+pub(crate) fn text_up_to(
+    field: &str,
+    value: &Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    match value.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) if v.chars().count() > max => Err(invalid(
+            "invalid_body",
+            format!("{field} is longer than {max} characters"),
+        )),
+        Some(v) => Ok(Some(v.to_string())),
+    }
+}
+
+/// A required trimmed text: 422 naming `field` when absent or blank.
+pub(crate) fn required(field: &str, value: &Option<String>) -> Result<String, ApiError> {
+    text(field, value)?.ok_or_else(|| invalid("invalid_body", format!("{field} is required")))
+}
+
+impl Address {
+    /// The address as stored (trimmed, required fields present), or a 422 naming the first
+    /// missing field under `field` (`billing_address.city`).
+    pub fn check(&self, field: &str) -> Result<serde_json::Value, ApiError> {
+        let name = |f: &str| format!("{field}.{f}");
+        Ok(serde_json::json!({
+            "line1": required(&name("line1"), &self.line1)?,
+            "line2": text(&name("line2"), &self.line2)?,
+            "city": required(&name("city"), &self.city)?,
+            "region": text(&name("region"), &self.region)?,
+            "postal_code": required(&name("postal_code"), &self.postal_code)?,
+            "country": required(&name("country"), &self.country)?.to_ascii_uppercase(),
+        }))
+    }
+}
+
+/// A courier code that `[providers.courier.carriers]` configures, lowercased; 422 listing the
+/// configured ones otherwise.
+pub(crate) fn check_courier(settings: &Settings, code: &str) -> Result<String, ApiError> {
+    let code = code.trim().to_ascii_lowercase();
+    let carriers = &settings.providers.courier.carriers;
+    if carriers.contains_key(&code) {
+        return Ok(code);
+    }
+    let known: Vec<&str> = carriers.keys().map(String::as_str).collect();
+    Err(invalid(
+        "unknown_courier",
+        format!(
+            "courier {code:?} is not configured; use one of: {}",
+            known.join(", ")
+        ),
+    ))
+}
+
+/// A quantity of one SKU, for a shipment.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemQuantity {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+/// Serialises a row for a response.
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<serde_json::Value, ApiError> {
+    serde_json::to_value(value).map_err(|_| ApiError::internal())
+}

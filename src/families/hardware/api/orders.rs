@@ -1,0 +1,497 @@
+//! Hardware orders: `POST /v1/orders` drafts one with provisional prices, `send-checkout`
+//! re-prices it strictly and starts its saga, `cancel` cancels a draft or the saga, and
+//! `GET /v1/orders/{id}` reads a hardware order or, failing that, a data-bundle order.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::pricing::{Bespoke, check_count, check_currency, line_request, pricing_error};
+use super::{
+    Address, ItemQuantity, actor, check_courier, conflict, invalid, no_such, parse_id, required,
+    store_error, text, text_up_to, to_json,
+};
+use crate::api::auth::Principal;
+use crate::api::sagas::{ActionRequest, IdempotencyKey, apply_action, check_reason};
+use crate::api::{ApiError, ApiJson, AppState};
+use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
+use crate::domain::order_code::new_order_code;
+use crate::domain::pricing::{LineRequest, Scope};
+use crate::families::data_bundle::api::bundle_view;
+use crate::families::hardware::pricing::{price_lines, reprice_order};
+use crate::families::hardware::store::{Created, NewHardwareOrder, NewItem};
+use crate::families::hardware::{SCENARIOS, WORKFLOW};
+use crate::store::{self, NewSaga, Started};
+use crate::telemetry as m;
+
+/// The scenario of a line that names none.
+const DEFAULT_SCENARIO: &str = "sensor_vendor_first_time";
+/// Longest order note.
+const MAX_NOTES: usize = 2000;
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompanyInput {
+    pub id: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LineInput {
+    pub sku: Option<String>,
+    pub quantity: i64,
+    /// One of the automation scenarios; `sensor_vendor_first_time` when absent.
+    #[serde(default)]
+    pub scenario: Option<String>,
+    #[serde(default)]
+    pub bespoke: Option<Bespoke>,
+}
+
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrder {
+    pub company: CompanyInput,
+    pub billing_contact: ContactInput,
+    pub billing_address: Address,
+    /// The company's stored default when absent.
+    #[serde(default)]
+    pub shipping_address: Option<Address>,
+    /// For regional prices (`CA`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Defaults to `[hardware] default_currency`.
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// A configured courier; defaults to `[hardware] default_courier`.
+    #[serde(default)]
+    pub courier: Option<String>,
+    pub lines: Vec<LineInput>,
+    /// What the first shipment carries; everything when absent. The rest waits for a
+    /// shipment an operator adds.
+    #[serde(default)]
+    pub initial_shipment: Option<Vec<ItemQuantity>>,
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// The billing contact as stored, or a 422 naming the field.
+fn check_contact(c: &ContactInput) -> Result<Value, ApiError> {
+    let name = required("billing_contact.name", &c.name)?;
+    let email = required("billing_contact.email", &c.email)?;
+    let well_formed = email
+        .split_once('@')
+        .is_some_and(|(user, domain)| !user.is_empty() && !domain.is_empty());
+    if !well_formed || email.contains(char::is_whitespace) {
+        return Err(invalid(
+            "invalid_email",
+            format!("billing_contact.email {email:?} is not an email address"),
+        ));
+    }
+    let phone = text("billing_contact.phone", &c.phone)?;
+    Ok(json!({ "name": name, "email": email, "phone": phone }))
+}
+
+/// Each line as the resolver takes it, with its scenario: 1 to 100 lines, each SKU once.
+fn check_lines(lines: &[LineInput]) -> Result<Vec<(LineRequest, String)>, ApiError> {
+    check_count(lines.len())?;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, l) in lines.iter().enumerate() {
+        let n = i + 1;
+        let req = line_request(n, &l.sku, l.quantity, &l.bespoke)?;
+        if let Some(first) = seen.insert(req.sku.clone(), n) {
+            return Err(invalid(
+                "duplicate_sku",
+                format!(
+                    "line {n}: {} is already on line {first}; give each SKU once with its total quantity",
+                    req.sku
+                ),
+            ));
+        }
+        let scenario = text(&format!("line {n}: scenario"), &l.scenario)?
+            .unwrap_or_else(|| DEFAULT_SCENARIO.to_string());
+        if !SCENARIOS.contains(&scenario.as_str()) {
+            return Err(invalid(
+                "unknown_scenario",
+                format!(
+                    "line {n} ({}): unknown scenario {scenario:?}; use one of: {}",
+                    req.sku,
+                    SCENARIOS.join(", ")
+                ),
+            ));
+        }
+        out.push((req, scenario));
+    }
+    Ok(out)
+}
+
+/// The first shipment's plan: SKUs on the order, each once, within its quantity.
+fn check_initial(
+    plan: Option<&[ItemQuantity]>,
+    lines: &[(LineRequest, String)],
+) -> Result<Value, ApiError> {
+    let Some(plan) = plan else {
+        return Ok(Value::Null);
+    };
+    if plan.is_empty() {
+        return Err(invalid(
+            "invalid_initial_shipment",
+            "initial_shipment: give at least one item, or leave it out to ship everything",
+        ));
+    }
+    let mut seen = Vec::with_capacity(plan.len());
+    let mut out = Vec::with_capacity(plan.len());
+    for item in plan {
+        let sku = item.sku.trim();
+        let Some((line, _)) = lines.iter().find(|(l, _)| l.sku == sku) else {
+            return Err(invalid(
+                "invalid_initial_shipment",
+                format!("initial_shipment: {sku} is not on the order's lines"),
+            ));
+        };
+        if seen.contains(&sku) {
+            return Err(invalid(
+                "invalid_initial_shipment",
+                format!("initial_shipment: {sku} is listed twice; give each SKU once"),
+            ));
+        }
+        seen.push(sku);
+        if item.quantity < 1 || item.quantity > i64::from(line.quantity) {
+            return Err(invalid(
+                "invalid_initial_shipment",
+                format!(
+                    "initial_shipment: {} of {sku} asked, but the order has {} (ask for 1 to {})",
+                    item.quantity, line.quantity, line.quantity
+                ),
+            ));
+        }
+        out.push(json!({ "sku": sku, "quantity": item.quantity }));
+    }
+    Ok(Value::Array(out))
+}
+
+/// The company's stored default shipping address, or a 422 saying to send one.
+async fn default_shipping(s: &AppState, company_id: &str) -> Result<Value, ApiError> {
+    s.rt.store
+        .company(company_id)
+        .await?
+        .and_then(|c| c.default_shipping_address)
+        .ok_or_else(|| {
+            invalid(
+                "invalid_body",
+                format!(
+                    "shipping_address is required: company {company_id} has no default shipping address"
+                ),
+            )
+        })
+}
+
+/// A hardware order as the API shows it: the order view with its automation steps, payments
+/// and shipments; `None` if `id` is not a hardware order.
+pub(crate) async fn order_json(s: &AppState, id: Uuid) -> Result<Option<Value>, ApiError> {
+    let Some(view) = s.rt.store.hardware_order_view(id).await? else {
+        return Ok(None);
+    };
+    let steps = s.rt.store.automation_steps_for_order(id).await?;
+    let payments = s.rt.store.payments_for_order(id).await?;
+    let shipments = match view.fulfillment_id {
+        Some(f) => {
+            s.rt.store
+                .fulfillment_view(f)
+                .await?
+                .map(|f| f.shipments)
+                .unwrap_or_default()
+        }
+        None => Vec::new(),
+    };
+    let mut body = to_json(&view)?;
+    body["automation_steps"] = to_json(&steps)?;
+    body["payments"] = to_json(&payments)?;
+    body["shipments"] = to_json(&shipments)?;
+    Ok(Some(body))
+}
+
+/// Drafts a hardware order with provisional price snapshots (unsynced prices are allowed
+/// until checkout). An `Idempotency-Key` makes a retry answer the first order.
+#[utoipa::path(post, path = "/v1/orders", operation_id = "create_hardware_order", tag = "hardware", request_body = CreateOrder,
+    params(("Idempotency-Key" = Option<String>, Header, description = "optional; a retry with the same body answers the first order")),
+    responses((status = 201, description = "the draft order"), (status = 200, description = "the same request again"),
+        (status = 409, description = "key reused with another body"),
+        (status = 422, description = "a field or line that does not fit; the message names it")))]
+pub(crate) async fn create(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CreateOrder>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = match headers.contains_key("idempotency-key") {
+        true => Some(IdempotencyKey::from_headers(&headers)?.0),
+        false => None,
+    };
+    // serde_json's maps are sorted and the struct's fields fixed: the same body hashes the same.
+    let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
+    let company_id = required("company.id", &req.company.id)?;
+    let company_name = required("company.name", &req.company.name)?;
+    let contact = check_contact(&req.billing_contact)?;
+    let billing = req.billing_address.check("billing_address")?;
+    let lines = check_lines(&req.lines)?;
+    let initial = check_initial(req.initial_shipment.as_deref(), &lines)?;
+    let region = text("region", &req.region)?.map(|r| r.to_ascii_uppercase());
+    let settings = &s.settings.hardware;
+    let currency = check_currency(
+        req.currency
+            .as_deref()
+            .unwrap_or(&settings.default_currency),
+    )?;
+    let courier = check_courier(
+        &s.settings,
+        req.courier.as_deref().unwrap_or(&settings.default_courier),
+    )?;
+    let notes = text_up_to("notes", &req.notes, MAX_NOTES)?;
+    let shipping = match &req.shipping_address {
+        Some(a) => a.check("shipping_address")?,
+        None => default_shipping(&s, &company_id).await?,
+    };
+    let requests: Vec<LineRequest> = lines.iter().map(|(l, _)| l.clone()).collect();
+    let scope = Scope {
+        company_id: &company_id,
+        region: region.as_deref(),
+        currency: &currency,
+        strict: false,
+    };
+    let priced = price_lines(&s.rt.store, &requests, &scope)
+        .await
+        .map_err(pricing_error)?;
+    let items = priced
+        .into_iter()
+        .zip(lines)
+        .map(|(price, (_, scenario))| NewItem { scenario, price })
+        .collect();
+    let new = NewHardwareOrder {
+        id: Uuid::now_v7(),
+        order_code: new_order_code("HW"),
+        company_id,
+        company_name,
+        billing_contact: contact,
+        billing_address: billing,
+        shipping_address: shipping,
+        region,
+        currency,
+        courier_code: courier,
+        options: json!({ "initial_shipment": initial, "notes": notes }),
+        items,
+        // Scoped by caller: two callers may happen to send the same key.
+        idempotency_key: key.map(|k| format!("{WORKFLOW}:{}:{k}", who.name)),
+        request_hash: hex::encode(Sha256::digest(canonical)),
+        created_by: who.name.clone(),
+    };
+    let (status, id) = match s
+        .rt
+        .store
+        .create_hardware_order(&new, s.rt.clock.now())
+        .await
+    {
+        Ok(Created::New(id)) => {
+            m::order_placed(WORKFLOW);
+            (StatusCode::CREATED, id)
+        }
+        Ok(Created::Replayed(id)) => (StatusCode::OK, id),
+        Err(store::Error::IdempotencyConflict { saga_id: order }) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "idempotency_conflict",
+                format!(
+                    "this Idempotency-Key already created order {order} with a different request"
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let body = order_json(&s, id).await?.ok_or_else(ApiError::internal)?;
+    Ok((status, Json(body)))
+}
+
+/// A hardware order (with lines, fulfilment, shipments, automation, invoice and payments) or
+/// a data-bundle order.
+#[utoipa::path(get, path = "/v1/orders/{id}", operation_id = "show_order", tag = "hardware", params(("id" = String, Path, description = "order id")),
+    responses((status = 200, description = "the order; `kind` is `hardware` for hardware orders"),
+        (status = 400, description = "id is not a UUID"), (status = 404, description = "no such order")))]
+pub(crate) async fn show(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id, "order")?;
+    if let Some(body) = order_json(&s, id).await? {
+        return Ok(Json(body));
+    }
+    bundle_view(&s, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| no_such("order"))
+}
+
+/// Re-prices the draft strictly (every line must be chargeable by a synced processor price)
+/// and starts its `hardware_order` saga, which locks the prices and opens the checkout.
+#[utoipa::path(post, path = "/v1/orders/{id}/send-checkout", operation_id = "send_hardware_checkout", tag = "hardware", params(("id" = String, Path, description = "order id")),
+    responses((status = 202, description = "saga started: order_id, saga_id, payment_status"),
+        (status = 404, description = "no such hardware order"),
+        (status = 409, description = "not a draft, or checkout was already sent"),
+        (status = 422, description = "a line cannot be charged (`price_not_synced`) or priced (`pricing_error`); the message names it")))]
+pub(crate) async fn send_checkout(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = parse_id(&id, "order")?;
+    let order =
+        s.rt.store
+            .hardware_order(id)
+            .await?
+            .ok_or_else(|| no_such("order"))?;
+    // The store decides again under a row lock; checking first keeps pricing errors from
+    // hiding the real answer for an order past its draft.
+    if let Some(saga) = order.saga_id {
+        return Err(conflict(format!(
+            "checkout was already sent for this order (saga {saga}); it is {}",
+            order.payment_status
+        )));
+    }
+    let from: PaymentStatus = order
+        .payment_status
+        .parse()
+        .map_err(|_| ApiError::internal())?;
+    order::apply(from, PaymentEvent::SendCheckout).map_err(|e| conflict(e.to_string()))?;
+    let items = s.rt.store.hardware_order_items(id).await?;
+    reprice_order(
+        &s.rt.store,
+        &order,
+        &items,
+        s.settings.hardware.strict_prices,
+    )
+    .await
+    .map_err(pricing_error)?;
+    let def = s.rt.catalog.latest(WORKFLOW).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "workflow_unavailable",
+            format!("the {WORKFLOW} workflow is not loaded on this server"),
+        )
+    })?;
+    let input = json!({ "order_id": id });
+    let saga = NewSaga {
+        workflow: def.name.clone(),
+        workflow_version: def.version,
+        request_hash: Some(hex::encode(Sha256::digest(input.to_string()))),
+        input,
+        business_key: Some(order.order_code.clone()),
+        idempotency_key: Some(format!("{WORKFLOW}:{id}")),
+        actor: actor(&who),
+    };
+    let started =
+        s.rt.store
+            .start_hardware_checkout(id, &saga, s.rt.clock.now())
+            .await
+            .map_err(store_error("order"))?;
+    if let Started::Created(_) = started {
+        metrics::counter!(m::SAGAS_STARTED_TOTAL, "workflow" => WORKFLOW).increment(1);
+    }
+    s.rt.wake.notify_one();
+    let payment_status =
+        s.rt.store
+            .hardware_order(id)
+            .await?
+            .map(|o| o.payment_status)
+            .unwrap_or(order.payment_status);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "order_id": id,
+            "saga_id": started.id(),
+            "payment_status": payment_status,
+        })),
+    ))
+}
+
+/// Cancels an order: a draft directly; an order with a running saga through it (refund,
+/// cancel shipments not yet moving, …) unless a shipment is already on its way.
+#[utoipa::path(post, path = "/v1/orders/{id}/cancel", operation_id = "cancel_hardware_order", tag = "hardware", params(("id" = String, Path, description = "order id")),
+    request_body = ActionRequest,
+    responses((status = 200, description = "the draft, cancelled"), (status = 202, description = "the saga is cancelling: order_id, saga_id, status"),
+        (status = 404, description = "no such hardware order"),
+        (status = 409, description = "already over, or a shipment is in transit or delivered")))]
+pub(crate) async fn cancel(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ActionRequest>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let id = parse_id(&id, "order")?;
+    let reason = check_reason(&req.reason)?;
+    let order =
+        s.rt.store
+            .hardware_order(id)
+            .await?
+            .ok_or_else(|| no_such("order"))?;
+    let over = || {
+        conflict(format!(
+            "cannot cancel the order: it is {}",
+            order.payment_status
+        ))
+    };
+    let Some(saga_id) = order.saga_id else {
+        if order.payment_status != PaymentStatus::Draft.as_str() {
+            return Err(over());
+        }
+        s.rt.store
+            .cancel_draft_order_because(id, &actor(&who), &reason, s.rt.clock.now())
+            .await
+            .map_err(store_error("order"))?;
+        let body = order_json(&s, id).await?.ok_or_else(ApiError::internal)?;
+        return Ok((StatusCode::OK, Json(body)));
+    };
+    let saga = s.rt.store.get_saga(saga_id).await?;
+    if matches!(
+        saga.status.as_str(),
+        "completed" | "compensated" | "cancelled"
+    ) {
+        return Err(over());
+    }
+    if let Some(f) = s.rt.store.fulfillment_for_order(id).await? {
+        let shipments =
+            s.rt.store
+                .fulfillment_view(f.id)
+                .await?
+                .map(|v| v.shipments)
+                .unwrap_or_default();
+        if let Some(moving) = shipments
+            .iter()
+            .find(|v| matches!(v.shipment.status.as_str(), "in_transit" | "delivered"))
+        {
+            return Err(conflict(format!(
+                "cannot cancel the order: shipment {} is {}",
+                moving.shipment.seq, moving.shipment.status
+            )));
+        }
+    }
+    let state = apply_action(&s, &who, saga_id, "cancel", &reason).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "order_id": id, "saga_id": saga_id, "status": state.status() })),
+    ))
+}
