@@ -7,6 +7,7 @@ use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
+use crate::api::AppState;
 use crate::config::Settings;
 use crate::engine::action::ActionRegistry;
 use crate::engine::clock::{Clock, SystemClock};
@@ -15,6 +16,7 @@ use crate::engine::outbox::OutboxRelay;
 use crate::engine::runtime::Runtime;
 use crate::engine::scheduler::{self, Scheduler};
 use crate::engine::worker::Worker;
+use crate::families::{Assembly, Context};
 use crate::providers::Providers;
 use crate::store::{self, Store};
 
@@ -36,6 +38,8 @@ pub enum Error {
     },
     #[error("provider settings are invalid: {0}")]
     Providers(#[from] crate::providers::Error),
+    #[error(transparent)]
+    Families(#[from] crate::families::family::Error),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -64,6 +68,8 @@ pub struct App {
     pub rt: Arc<Runtime>,
     /// Every provider client, built once from `[providers]`.
     pub providers: Arc<Providers>,
+    /// Every workflow family's parts: routes, outbox handlers and the rest.
+    families: Arc<Assembly>,
 }
 
 impl App {
@@ -82,7 +88,12 @@ impl App {
         let store = Store::new(pool.clone());
         store.migrate().await?;
         let providers = Arc::new(Providers::from_config(&settings.providers)?);
-        let mut registry = crate::families::registry(&pool, &providers, &settings);
+        let families = crate::families::assemble(&Context {
+            store: &store,
+            providers: &providers,
+            settings: &settings,
+        })?;
+        let mut registry = families.registry.clone();
         if let Some(extra) = opts.extra_actions {
             extra(&mut registry);
         }
@@ -90,19 +101,22 @@ impl App {
             .map_err(Error::Definitions)?;
         let clock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         store.register_definitions(&catalog, clock.now()).await?;
-        crate::families::seed_catalogues(&store, &settings, clock.now()).await?;
+        families.seed(&store, clock.now()).await?;
         crate::telemetry::prometheus();
+        families.describe_metrics();
         let rt = Arc::new(Runtime::new(
             store,
             Arc::new(catalog),
             Arc::new(registry),
             clock,
             settings.worker.clone(),
+            families.hooks.clone(),
         ));
         Ok(Self {
             settings,
             rt,
             providers,
+            families: Arc::new(families),
         })
     }
 
@@ -111,10 +125,10 @@ impl App {
     }
 
     pub fn router(&self) -> axum::Router {
-        crate::api::router(crate::api::AppState::new(
-            self.rt.clone(),
-            self.settings.clone(),
-        ))
+        let tokens = crate::api::auth::Tokens::from_settings(&self.settings.auth);
+        let ext = self.families.api(&tokens);
+        let state = AppState::new(self.rt.clone(), self.settings.clone(), &ext);
+        crate::api::router(state, ext.routes)
     }
 
     pub fn worker(&self, name: &str) -> Worker {
@@ -125,7 +139,7 @@ impl App {
         OutboxRelay::new(
             self.rt.store.clone(),
             self.rt.clock.clone(),
-            crate::families::outbox_handlers(&self.providers),
+            self.families.outbox.clone(),
         )
     }
 
@@ -188,9 +202,10 @@ impl App {
                     source,
                 })?;
             info!(addr = %addr, "metrics listening");
-            let router = crate::api::metrics_router(crate::api::AppState::new(
+            let router = crate::api::metrics_router(AppState::new(
                 self.rt.clone(),
                 self.settings.clone(),
+                &Default::default(),
             ));
             let stop = shutdown.clone();
             tasks.spawn(async move {

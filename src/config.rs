@@ -25,15 +25,13 @@ pub struct Settings {
     pub cron: BTreeMap<String, CronJob>,
     #[serde(default)]
     pub providers: ProvidersConfig,
-    #[serde(default)]
-    pub bundles: crate::families::data_bundle::BundleSettings,
-    #[serde(default)]
-    pub partner: crate::families::partner::PartnerSettings,
-    #[serde(default)]
-    pub hardware: crate::families::hardware::HardwareSettings,
     /// Who may call the API and the console: hashed tokens and their roles.
     #[serde(default)]
     pub auth: AuthSettings,
+    /// Every other table (`[bundles]`, `[partner]`, `[hardware]` …) belongs to a workflow
+    /// family, which reads its own with [`Settings::section`]; this file names none of them.
+    #[serde(flatten)]
+    pub sections: BTreeMap<String, serde_json::Value>,
 }
 
 /// API tokens. Only the SHA-256 of each token is configured, so neither the config file nor
@@ -141,6 +139,41 @@ pub struct CronJob {
 }
 
 impl Settings {
+    /// The table `name`, deserialised into its owner's settings type; its defaults when the
+    /// table is absent. An error names the table and the key that did not fit.
+    pub fn section<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        name: &str,
+    ) -> Result<T, SectionError> {
+        match self.sections.get(name) {
+            None => Ok(T::default()),
+            Some(value) => T::deserialize(value).map_err(|source| SectionError {
+                table: name.to_string(),
+                source,
+            }),
+        }
+    }
+
+    /// Changes the table `name` through its owner's settings type (tests and the demo adjust
+    /// a family's settings this way).
+    pub fn edit_section<T>(
+        &mut self,
+        name: &str,
+        edit: impl FnOnce(&mut T),
+    ) -> Result<(), SectionError>
+    where
+        T: serde::de::DeserializeOwned + serde::Serialize + Default,
+    {
+        let mut value: T = self.section(name)?;
+        edit(&mut value);
+        let value = serde_json::to_value(&value).map_err(|source| SectionError {
+            table: name.to_string(),
+            source,
+        })?;
+        self.sections.insert(name.to_string(), value);
+        Ok(())
+    }
+
     /// Loads `config/default.toml` (or the file named by `SAGAFLOW_CONFIG`) and applies the
     /// environment on top.
     pub fn load() -> Result<Self, Box<figment::Error>> {
@@ -165,6 +198,15 @@ impl Settings {
             .extract()
             .map_err(Box::new)
     }
+}
+
+/// A family's settings table that does not deserialise.
+#[derive(Debug, thiserror::Error)]
+#[error("[{table}] is invalid: {source}")]
+pub struct SectionError {
+    pub table: String,
+    #[source]
+    pub source: serde_json::Error,
 }
 
 /// The repository's `config/default.toml`, compiled in so the binary runs from anywhere.

@@ -126,7 +126,12 @@ fn workflows(command: WorkflowsCommand) -> anyhow::Result<ExitCode> {
     let providers = std::sync::Arc::new(sagaflow::providers::Providers::from_config(
         &settings.providers,
     )?);
-    let registry = sagaflow::families::registry(&pool, &providers, &settings);
+    let families = sagaflow::families::assemble(&sagaflow::families::Context {
+        store: &sagaflow::store::Store::new(pool),
+        providers: &providers,
+        settings: &settings,
+    })?;
+    let registry = &families.registry;
     let catalog = match Catalog::load_dir(&dir, &|name| registry.contains(name)) {
         Ok(c) => c,
         Err(errors) => {

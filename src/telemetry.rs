@@ -48,9 +48,6 @@ pub const SAGAS_IN_FLIGHT: &str = "sagaflow_sagas_in_flight";
 pub const OLDEST_RUNNABLE_AGE_SECONDS: &str = "sagaflow_oldest_runnable_saga_age_seconds";
 pub const OLDEST_WAITING_AGE_SECONDS: &str = "sagaflow_oldest_waiting_saga_age_seconds";
 pub const OUTBOX_PENDING: &str = "sagaflow_outbox_pending";
-/// The configured `low_balance_threshold`, beside each reseller balance, so the alert compares
-/// with the setting rather than a copy of it.
-pub const RESELLER_BALANCE_THRESHOLD: &str = "sagaflow_reseller_balance_threshold";
 /// Wall-clock time (Unix seconds) a worker last showed it was alive (each claim poll, and every
 /// 15 s while all its slots are busy); "no worker heartbeat" alerts on `time() - max(...)`.
 pub const WORKER_HEARTBEAT_SECONDS: &str = "sagaflow_worker_last_heartbeat_timestamp_seconds";
@@ -62,14 +59,9 @@ pub const HTTP_REQUEST_DURATION_SECONDS: &str = "sagaflow_http_request_duration_
 pub const ORDERS_PLACED_TOTAL: &str = "sagaflow_orders_placed_total";
 pub const ORDERS_FINISHED_TOTAL: &str = "sagaflow_orders_finished_total";
 pub const ORDER_LEAD_TIME_SECONDS: &str = "sagaflow_order_fulfilment_lead_time_seconds";
-pub const DATA_BUNDLE_ORDERS_TOTAL: &str = "sagaflow_data_bundle_orders_total";
-pub const DATA_BUNDLE_DELIVERY_SECONDS: &str = "sagaflow_data_bundle_delivery_seconds";
-pub const DATA_BUNDLE_ERRORS_TOTAL: &str = "sagaflow_data_bundle_errors_total";
-// Hardware orders: recorded by the `hardware_order` steps (`ship` on each delivery, `automate`
-// on each bridge attempt); the Orders dashboard's Hardware orders row and the
-// `SagaflowHardwareAutomationFailing` alert query them.
-pub const SHIPMENT_DELIVERY_SECONDS: &str = "sagaflow_shipment_delivery_seconds";
-pub const AUTOMATION_RUNS_TOTAL: &str = "sagaflow_automation_runs_total";
+// A family's own metrics live in its folder (`metrics.rs`) and are described by its
+// `Family::describe_metrics`. Histograms of business durations are named `*_delivery_seconds`
+// so they get the lead-time buckets below without this file naming them.
 
 /// Buckets for step and saga durations, lags and ages: 1 ms to about 3 hours.
 const DURATION_BUCKETS: &[f64] = &[
@@ -113,13 +105,7 @@ pub fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
                 })
                 .and_then(|b| {
                     b.set_buckets_for_metric(
-                        Matcher::Full(DATA_BUNDLE_DELIVERY_SECONDS.into()),
-                        LEAD_TIME_BUCKETS,
-                    )
-                })
-                .and_then(|b| {
-                    b.set_buckets_for_metric(
-                        Matcher::Full(SHIPMENT_DELIVERY_SECONDS.into()),
+                        Matcher::Suffix("_delivery_seconds".into()),
                         LEAD_TIME_BUCKETS,
                     )
                 })
@@ -224,14 +210,6 @@ fn describe_state() {
         metrics::Unit::Seconds,
         "HTTP API request duration, by route template, method and status class."
     );
-    describe_gauge!(
-        RESELLER_BALANCE_THRESHOLD,
-        "Configured reseller balance (GHS) under which data-bundle orders are not submitted."
-    );
-    describe_gauge!(
-        crate::families::data_bundle::RESELLER_BALANCE,
-        "Provider wallet balance (GHS) seen at the last fulfilment pre-check."
-    );
 }
 
 fn describe_business() {
@@ -246,82 +224,20 @@ fn describe_business() {
         metrics::Unit::Seconds,
         "Fulfilment lead time of completed orders (paid to completed), by kind."
     );
-    describe_counter!(
-        DATA_BUNDLE_ORDERS_TOTAL,
-        "Finished data-bundle orders, by network and outcome."
-    );
-    describe_histogram!(
-        DATA_BUNDLE_DELIVERY_SECONDS,
-        metrics::Unit::Seconds,
-        "Time from order to delivered data bundle, by network."
-    );
-    describe_counter!(
-        DATA_BUNDLE_ERRORS_TOTAL,
-        "Failed data-bundle fulfilment attempts, by network and error code."
-    );
-    describe_histogram!(
-        SHIPMENT_DELIVERY_SECONDS,
-        metrics::Unit::Seconds,
-        "Hardware shipments: time from shipped to delivered."
-    );
-    describe_counter!(
-        AUTOMATION_RUNS_TOTAL,
-        "Hardware automation attempts against the legacy bridge, by scenario and outcome (succeeded, failed_attempt)."
-    );
 }
 
-/// Order kinds of the workflows that fulfil orders; other workflows are not orders.
-fn order_kind(workflow: &str) -> Option<&'static str> {
-    match workflow {
-        "data_bundle" => Some("data_bundle"),
-        "partner_subscription" => Some("partner_subscription"),
-        "hardware_order" => Some("hardware_order"),
-        _ => None,
-    }
+/// An order of `kind` was accepted (its saga started). Kinds are the families' order
+/// workflows, a closed set.
+pub fn order_placed(kind: &'static str) {
+    metrics::counter!(ORDERS_PLACED_TOTAL, "kind" => kind).increment(1);
 }
 
-/// Networks are a closed set; anything else (a malformed input) is folded into `other` so a
-/// bad input cannot mint a series.
-fn network_label(network: &str) -> &'static str {
-    crate::domain::phone::Network::ALL
-        .into_iter()
-        .map(|n| n.as_str())
-        .find(|n| n.eq_ignore_ascii_case(network))
-        .unwrap_or("other")
-}
-
-/// An order was accepted (its saga started).
-pub fn order_placed(workflow: &str) {
-    if let Some(kind) = order_kind(workflow) {
-        metrics::counter!(ORDERS_PLACED_TOTAL, "kind" => kind).increment(1);
-    }
-}
-
-/// A saga reached a final or held state: records the order KPIs when it fulfils an order.
-/// `input` is the saga's start input; `secs` the time since the saga (and, for both order
-/// kinds, the payment that starts it) began.
-pub fn order_finished(workflow: &str, outcome: &'static str, input: &serde_json::Value, secs: f64) {
-    let Some(kind) = order_kind(workflow) else {
-        return;
-    };
+/// An order's saga reached a final or held state `secs` after it began.
+pub fn order_finished(kind: &'static str, outcome: &'static str, secs: f64) {
     metrics::counter!(ORDERS_FINISHED_TOTAL, "kind" => kind, "outcome" => outcome).increment(1);
     if outcome == "completed" {
         metrics::histogram!(ORDER_LEAD_TIME_SECONDS, "kind" => kind).record(secs);
     }
-    if kind == "data_bundle" {
-        let network = network_label(input["network"].as_str().unwrap_or_default());
-        metrics::counter!(DATA_BUNDLE_ORDERS_TOTAL, "network" => network, "outcome" => outcome)
-            .increment(1);
-        if outcome == "completed" {
-            metrics::histogram!(DATA_BUNDLE_DELIVERY_SECONDS, "network" => network).record(secs);
-        }
-    }
-}
-
-/// A data-bundle fulfilment attempt failed with `code` (a provider error code, a closed set).
-pub fn data_bundle_error(network: &str, code: &'static str) {
-    metrics::counter!(DATA_BUNDLE_ERRORS_TOTAL, "network" => network_label(network), "code" => code)
-        .increment(1);
 }
 
 pub const OUTBOX_ATTEMPTS_TOTAL: &str = "sagaflow_outbox_delivery_attempts_total";
@@ -356,4 +272,14 @@ fn describe_delivery() {
         p::PARTNER_WEBHOOK_DELIVERIES_TOTAL,
         "Partner webhook deliveries, by outcome."
     );
+}
+
+/// The order KPIs of a workflow that fulfils orders of `kind`; a family hands it to the
+/// engine as the workflow's saga hooks.
+pub struct OrderKpis(pub &'static str);
+
+impl crate::engine::hooks::SagaHooks for OrderKpis {
+    fn finished(&self, outcome: &'static str, _input: &serde_json::Value, secs: f64) {
+        order_finished(self.0, outcome, secs);
+    }
 }

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use orders_support::{Harness, harness};
-use sagaflow::families::data_bundle::LowBalance;
+use sagaflow::families::data_bundle::{BundleSettings, LowBalance};
 use sagaflow::simulator::{ConfigPatch, Fault, Outcome};
 
 const MTN_PHONE: &str = "0241234567";
@@ -358,8 +358,11 @@ async fn all_attempts_failing_refunds_on_the_5m_15m_1h_schedule() {
 #[tokio::test]
 async fn insufficient_balance_at_the_provider_parks_the_order() {
     let h = harness(|s, _| {
-        s.bundles.on_low_balance = LowBalance::Park;
-        s.bundles.low_balance_threshold = 0.0;
+        s.edit_section("bundles", |b: &mut BundleSettings| {
+            b.on_low_balance = LowBalance::Park;
+            b.low_balance_threshold = 0.0;
+        })
+        .unwrap();
     })
     .await;
     h.sim
@@ -409,8 +412,11 @@ async fn insufficient_balance_at_the_provider_parks_the_order() {
 #[tokio::test]
 async fn a_low_balance_pre_check_waits_without_submitting() {
     let h = harness(|s, _| {
-        s.bundles.on_low_balance = LowBalance::Wait;
-        s.bundles.low_balance_threshold = 500.0;
+        s.edit_section("bundles", |b: &mut BundleSettings| {
+            b.on_low_balance = LowBalance::Wait;
+            b.low_balance_threshold = 500.0;
+        })
+        .unwrap();
     })
     .await;
     h.sim

@@ -80,10 +80,13 @@ fn price_book() -> Vec<PriceSeed> {
 
 async fn hardware_settings() -> Settings {
     let mut s = settings().await;
-    s.hardware.price_book = price_book();
-    s.hardware.strict_prices = true;
-    s.hardware.default_courier = "dhl".into();
-    s.hardware.default_currency = "usd".into();
+    s.edit_section("hardware", |h: &mut HardwareSettings| {
+        h.price_book = price_book();
+        h.strict_prices = true;
+        h.default_courier = "dhl".into();
+        h.default_currency = "usd".into();
+    })
+    .unwrap();
     s
 }
 

@@ -15,6 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use orders_support::{Harness, harness};
+use sagaflow::families::partner::PartnerSettings;
 use sagaflow::providers::signature::{PARTNER_SIGNATURE_HEADER, verify_timestamped};
 use sagaflow::simulator::Fault;
 
@@ -74,7 +75,10 @@ async fn receiver(secret: String) -> (String, Received) {
 async fn partner_harness(rate: u32) -> (Harness, Received) {
     let mut received = None;
     let h = harness(|s, _| {
-        s.partner.rate_limit_per_minute = rate;
+        s.edit_section("partner", |p: &mut PartnerSettings| {
+            p.rate_limit_per_minute = rate
+        })
+        .unwrap();
         let partner = s
             .providers
             .partner_webhooks
@@ -89,7 +93,10 @@ async fn partner_harness(rate: u32) -> (Harness, Received) {
     // The relay reads the partner URL from the app's settings, so rebuild with it.
     drop(h);
     let h = harness(move |s, _| {
-        s.partner.rate_limit_per_minute = rate;
+        s.edit_section("partner", |p: &mut PartnerSettings| {
+            p.rate_limit_per_minute = rate
+        })
+        .unwrap();
         if let Some(p) = s.providers.partner_webhooks.partners.get_mut("t2mobile") {
             p.url = url;
         }

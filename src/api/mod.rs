@@ -1,6 +1,6 @@
-//! The HTTP API (axum): starting and operating sagas, signals, provider webhooks, the outbox,
-//! data-bundle and hardware orders, the ops API, the web console, health, metrics and the
-//! OpenAPI document.
+//! The HTTP API core (axum): starting and operating sagas, signals, provider webhooks, the
+//! outbox, orders of any family, the ops API, the web console, health, metrics and the OpenAPI
+//! document. Each workflow family adds its own routes through [`Extensions`].
 
 pub mod auth;
 mod error;
@@ -8,6 +8,7 @@ mod health;
 mod http_metrics;
 mod json;
 pub mod ops;
+mod orders;
 mod outbox;
 pub mod sagas;
 pub mod ui;
@@ -22,10 +23,20 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 pub use json::ApiJson;
+pub use orders::OrderView;
 
 use crate::config::Settings;
 use crate::engine::runtime::Runtime;
 use auth::{Allow, Tokens};
+
+/// What the workflow families add to the API: their routes, their part of the API document
+/// and the views `GET /v1/orders/{id}` asks.
+#[derive(Default)]
+pub struct Extensions {
+    pub routes: Router<AppState>,
+    pub openapi: utoipa::openapi::OpenApi,
+    pub order_views: Vec<Arc<dyn OrderView>>,
+}
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -33,14 +44,22 @@ pub struct AppState {
     pub rt: Arc<Runtime>,
     pub settings: Arc<Settings>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Each family's view of its orders, asked in turn.
+    pub order_views: Arc<[Arc<dyn OrderView>]>,
+    /// The whole API document: the core's and every family's.
+    pub openapi: Arc<utoipa::openapi::OpenApi>,
 }
 
 impl AppState {
-    pub fn new(rt: Arc<Runtime>, settings: Settings) -> Self {
+    pub fn new(rt: Arc<Runtime>, settings: Settings, ext: &Extensions) -> Self {
+        let mut openapi = ops::openapi::core();
+        openapi.merge(ext.openapi.clone());
         Self {
             rt,
             settings: Arc::new(settings),
             metrics: crate::telemetry::prometheus(),
+            order_views: ext.order_views.clone().into(),
+            openapi: Arc::new(openapi),
         }
     }
 }
@@ -57,7 +76,8 @@ pub fn guard(tokens: &Tokens, allow: Allow) -> impl Fn(Router<AppState>) -> Rout
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The whole API: the core routes and `families` (each family's own, already guarded).
+pub fn router(state: AppState, families: Router<AppState>) -> Router {
     let limit = state.settings.server.body_limit_bytes;
     let tokens = Tokens::from_settings(&state.settings.auth);
     let start = guard(&tokens, auth::START)(Router::new().route("/v1/sagas", post(sagas::start)));
@@ -65,7 +85,8 @@ pub fn router(state: AppState) -> Router {
         Router::new()
             .route("/v1/sagas", get(sagas::list))
             .route("/v1/sagas/export.csv", get(ops::export::export))
-            .route("/v1/sagas/{id}", get(sagas::show)),
+            .route("/v1/sagas/{id}", get(sagas::show))
+            .route("/v1/orders/{id}", get(orders::show)),
     );
     let signal = guard(&tokens, auth::SIGNAL)(
         Router::new().route("/v1/sagas/{id}/signals/{name}", post(sagas::signal)),
@@ -101,10 +122,8 @@ pub fn router(state: AppState) -> Router {
         .merge(read)
         .merge(operate)
         .merge(open)
-        .merge(crate::families::data_bundle::api::routes(&tokens))
-        .merge(crate::families::hardware::api::routes(&tokens))
+        .merge(families)
         .merge(ui::router(state.clone(), tokens))
-        .merge(crate::families::partner::api::routes(&state))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(http_metrics::track))

@@ -277,12 +277,39 @@ pub trait Action: Send + Sync + 'static {
 #[derive(Default, Clone)]
 pub struct ActionRegistry {
     actions: HashMap<String, Arc<dyn Action>>,
+    /// Names registered more than once: the family assembly refuses them at start-up.
+    repeated: Vec<String>,
 }
 
 impl ActionRegistry {
+    /// Adds `action` as `name`. A second action under one name replaces the first and is
+    /// remembered in [`ActionRegistry::repeated`], so start-up can refuse it; tests replace
+    /// actions on purpose after that check.
     pub fn register(&mut self, name: impl Into<String>, action: impl Action) -> &mut Self {
-        self.actions.insert(name.into(), Arc::new(action));
+        let name = name.into();
+        if self
+            .actions
+            .insert(name.clone(), Arc::new(action))
+            .is_some()
+        {
+            self.repeated.push(name);
+        }
         self
+    }
+
+    /// Names registered more than once.
+    pub fn repeated(&self) -> &[String] {
+        &self.repeated
+    }
+
+    /// Takes over every action of `other`; names both hold count as repeated.
+    pub fn extend(&mut self, other: ActionRegistry) {
+        self.repeated.extend(other.repeated);
+        for (name, action) in other.actions {
+            if self.actions.insert(name.clone(), action).is_some() {
+                self.repeated.push(name);
+            }
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Action>> {

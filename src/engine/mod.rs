@@ -6,6 +6,7 @@ pub mod clock;
 pub mod committer;
 pub mod definition;
 pub mod gauges;
+pub mod hooks;
 pub mod lifecycle;
 pub mod outbox;
 pub mod retry;

@@ -9,6 +9,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 use super::action::ActionRegistry;
 use super::clock::Clock;
 use super::definition::{Catalog, WorkflowDef};
+use super::hooks::Hooks;
 use crate::config::WorkerSettings;
 use crate::store::{self, ClaimedSaga, NewSaga, Started, Store};
 
@@ -29,6 +30,8 @@ pub struct Runtime {
     pub registry: Arc<ActionRegistry>,
     pub clock: Arc<dyn Clock>,
     pub worker: WorkerSettings,
+    /// What each workflow's family hears when one of its sagas starts or finishes.
+    pub hooks: Hooks,
     /// Rung when work may be due (a start, a signal, a NOTIFY from another node).
     pub wake: Arc<Notify>,
     /// Definitions of versions no longer in `workflows/`, read back from the database.
@@ -44,6 +47,7 @@ impl Runtime {
         registry: Arc<ActionRegistry>,
         clock: Arc<dyn Clock>,
         worker: WorkerSettings,
+        hooks: Hooks,
     ) -> Self {
         Self {
             store,
@@ -51,6 +55,7 @@ impl Runtime {
             registry,
             clock,
             worker,
+            hooks,
             wake: Arc::new(Notify::new()),
             pinned: Mutex::new(HashMap::new()),
             local: Mutex::new(None),

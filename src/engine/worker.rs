@@ -437,7 +437,9 @@ impl Worker {
             .to_std()
             .unwrap_or_default()
             .as_secs_f64();
-        m::order_finished(&wf, outcome, &run.data["input"], secs);
+        self.rt
+            .hooks
+            .finished(&wf, outcome, &run.data["input"], secs);
         metrics::histogram!(m::SAGA_DURATION_SECONDS, "workflow" => wf, "outcome" => outcome)
             .record(secs);
     }

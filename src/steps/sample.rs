@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::engine::action::{Action, ActionRegistry, Signal, StepContext, StepError, StepOutcome};
+use crate::families::family::{Context, Family};
 
 /// What the input asks one step (or compensation) to do.
 #[derive(Debug, Default, Deserialize)]
@@ -175,25 +176,45 @@ impl Action for Noop {
     }
 }
 
-pub fn register(registry: &mut ActionRegistry, pool: &PgPool) {
-    registry
-        .register(
-            "sample.work",
-            Work {
-                pool: pool.clone(),
-                idempotent: false,
-            },
-        )
-        // A charge carries its idempotency key to the (imagined) processor, so running it twice
-        // after a crash is harmless: it declares itself idempotent.
-        .register(
-            "sample.charge",
-            Work {
-                pool: pool.clone(),
-                idempotent: true,
-            },
-        )
-        .register("sample.undo", Undo { pool: pool.clone() })
-        .register("sample.poll", Poll { pool: pool.clone() })
-        .register("sample.noop", Noop);
+/// The sample family: scripted actions for engine tests, the demo and the bench.
+pub struct Sample {
+    pool: PgPool,
+}
+
+impl Sample {
+    pub fn new(cx: &Context<'_>) -> Self {
+        Self {
+            pool: cx.store.pool().clone(),
+        }
+    }
+}
+
+impl Family for Sample {
+    fn name(&self) -> &'static str {
+        "sample"
+    }
+
+    fn register_actions(&self, registry: &mut ActionRegistry) {
+        let pool = &self.pool;
+        registry
+            .register(
+                "sample.work",
+                Work {
+                    pool: pool.clone(),
+                    idempotent: false,
+                },
+            )
+            // A charge carries its idempotency key to the (imagined) processor, so running it
+            // twice after a crash is harmless: it declares itself idempotent.
+            .register(
+                "sample.charge",
+                Work {
+                    pool: pool.clone(),
+                    idempotent: true,
+                },
+            )
+            .register("sample.undo", Undo { pool: pool.clone() })
+            .register("sample.poll", Poll { pool: pool.clone() })
+            .register("sample.noop", Noop);
+    }
 }

@@ -50,12 +50,6 @@ pub enum Error {
     Invalid(String),
 }
 
-impl From<crate::domain::hardware::IllegalTransition> for Error {
-    fn from(e: crate::domain::hardware::IllegalTransition) -> Self {
-        Error::Conflict(e.to_string())
-    }
-}
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A handle on the database; cheap to clone.

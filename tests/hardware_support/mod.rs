@@ -24,7 +24,8 @@ pub async fn hardware() -> Harness {
     .await;
     let prices: BTreeMap<String, Option<i64>> = sagaflow::config::Settings::defaults()
         .unwrap()
-        .hardware
+        .section::<sagaflow::families::hardware::HardwareSettings>("hardware")
+        .unwrap()
         .price_book
         .iter()
         .filter(|e| e.synced)

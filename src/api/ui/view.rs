@@ -111,7 +111,9 @@ pub struct TimelineLine {
     pub duration: String,
     pub error: String,
     pub outcome: String,
-    /// Everything else in the event (provider request and response…), secrets redacted.
+    /// Everything else the history event carries (its output or error detail), secrets
+    /// redacted. Provider requests and responses are not in the history: the data-bundle
+    /// family keeps them in `fulfillment_logs`.
     pub detail: String,
 }
 

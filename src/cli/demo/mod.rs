@@ -97,7 +97,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     settings.providers = sim.providers_config();
     // The simulated processor charges the synced price-book prices and refuses other ids.
     sim.configure(ConfigPatch {
-        prices: demo_hardware::simulator_prices(&settings.hardware.price_book),
+        prices: demo_hardware::simulator_prices(
+            &settings
+                .section::<sagaflow::families::hardware::HardwareSettings>("hardware")?
+                .price_book,
+        ),
         ..Default::default()
     })
     .map_err(|e| anyhow::anyhow!("configuring the simulator's prices: {e}"))?;

@@ -1,6 +1,5 @@
 //! Data-bundle orders: `POST /v1/orders/data-bundles` creates the order and starts its saga in
-//! one transaction; `GET /v1/orders/{id}` (routed with the hardware orders) reads it through
-//! [`bundle_view`]. Also the package list and wallets (top-up and balance), which the shop
+//! one transaction; `GET /v1/orders/{id}` reads it through [`BundleOrders`]. Also the package list and wallets (top-up and balance), which the shop
 //! front end and the demo need.
 
 use axum::extract::{Extension, Path, State};
@@ -23,7 +22,15 @@ use crate::families::data_bundle::store::{BundleOrder, NewBundleOrder, Package, 
 use crate::store::NewSaga;
 use crate::telemetry as m;
 
-const WORKFLOW: &str = "data_bundle";
+use super::WORKFLOW;
+
+/// The data-bundle routes' part of the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(create, packages, wallet, top_up),
+    tags((name = "orders", description = "Data-bundle orders, packages and wallets")),
+)]
+pub(crate) struct Doc;
 
 /// The data-bundle routes, each behind its role: shops (service tokens) place orders and top
 /// up wallets; operators may also top up; everyone with a token may read.
@@ -234,7 +241,17 @@ pub(crate) async fn create(
 
 /// A data-bundle order as `GET /v1/orders/{id}` shows it (masked phone, attempts, error
 /// code); `None` when `id` is not a data-bundle order.
-pub(crate) async fn bundle_view(s: &AppState, id: Uuid) -> Result<Option<Value>, ApiError> {
+/// `GET /v1/orders/{id}` for data-bundle orders.
+pub(crate) struct BundleOrders;
+
+#[async_trait::async_trait]
+impl crate::api::OrderView for BundleOrders {
+    async fn show(&self, s: &AppState, id: Uuid) -> Result<Option<Value>, ApiError> {
+        bundle_view(s, id).await
+    }
+}
+
+async fn bundle_view(s: &AppState, id: Uuid) -> Result<Option<Value>, ApiError> {
     let Some(order) = s.rt.store.bundle_order(id).await? else {
         return Ok(None);
     };
@@ -271,7 +288,7 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 #[utoipa::path(get, path = "/v1/wallets/{user_id}", tag = "orders", params(("user_id" = String, Path)),
-    responses((status = 200, description = "balance and ledger")))]
+    responses((status = 200, description = "the wallet's balance in GHS"), (status = 404, description = "no wallet for this user")))]
 pub(crate) async fn wallet(
     State(s): State<AppState>,
     Path(user): Path<String>,

@@ -160,7 +160,8 @@ impl Fulfill {
             phone_masked: phone.masked(),
             status,
             attempt_number: ctx.attempt as i32,
-            max_attempts: self.0.settings.fulfill_max_attempts as i32,
+            // The workflow file's retry policy is the one source of the attempt budget.
+            max_attempts: i32::try_from(ctx.max_attempts).unwrap_or(i32::MAX),
             provider: route.provider().to_string(),
             reference: reference.to_string(),
             external_order_id: external,
@@ -237,7 +238,7 @@ impl Fulfill {
         match attempt.result {
             Ok(b) => {
                 metrics::gauge!(RESELLER_BALANCE, "provider" => route.provider()).set(b.balance);
-                metrics::gauge!(crate::telemetry::RESELLER_BALANCE_THRESHOLD, "provider" => route.provider()).set(self.0.settings.low_balance_threshold);
+                metrics::gauge!(super::metrics::RESELLER_BALANCE_THRESHOLD, "provider" => route.provider()).set(self.0.settings.low_balance_threshold);
                 if b.balance < self.0.settings.low_balance_threshold {
                     return Err(self.low_balance(route, Some(b.balance)));
                 }
@@ -270,7 +271,7 @@ impl Fulfill {
                 }
             }
         }
-        crate::telemetry::data_bundle_error(order.network.as_str(), e.code());
+        super::metrics::fulfilment_error(order.network.as_str(), e.code());
         if matches!(e, ProviderError::InsufficientBalance { .. }) {
             return Err(self.low_balance(route, None));
         }
@@ -427,7 +428,7 @@ impl Action for Fulfill {
         match Status::parse(status.unwrap_or("pending"), message) {
             Status::Completed => Ok(completed(ctx, &order, external, "webhook")),
             Status::Failed(m) => {
-                crate::telemetry::data_bundle_error(order.network.as_str(), "provider_failed");
+                super::metrics::fulfilment_error(order.network.as_str(), "provider_failed");
                 let err = StepError::retryable("provider_failed", m);
                 delivery_failed(ctx, &order, &order.phone()?, err)
             }

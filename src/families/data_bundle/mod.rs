@@ -7,6 +7,7 @@ mod checkout;
 pub mod customer_sms;
 mod fulfill;
 mod lookup;
+pub mod metrics;
 mod notify;
 mod settings;
 pub mod store;
@@ -14,18 +15,29 @@ mod validate;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use axum::Router;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::OpenApi;
 use uuid::Uuid;
 
 pub use settings::{BundleSettings, LowBalance, PackageSeed, package_id};
 
+use crate::api::auth::Tokens;
+use crate::api::{AppState, OrderView};
 use crate::domain::phone::{Network, PhoneNumber};
 use crate::engine::action::{ActionRegistry, StepContext, StepError};
+use crate::engine::hooks::SagaHooks;
+use crate::engine::outbox::OutboxHandler;
+use crate::families::family::{self, Context, Family};
 use crate::providers::Providers;
 use crate::store::Store;
 
-/// Gauge: the reseller balance seen at the last pre-check, in GHS (label `provider`).
-pub const RESELLER_BALANCE: &str = "sagaflow_reseller_balance";
+pub use metrics::RESELLER_BALANCE;
+
+/// The workflow this family runs (`workflows/data_bundle.toml`).
+pub const WORKFLOW: &str = "data_bundle";
 
 /// What the actions share.
 #[derive(Clone)]
@@ -64,32 +76,76 @@ pub(crate) fn step_key(ctx: &StepContext, step: &str) -> String {
 
 pub(crate) use super::db_error;
 
-pub fn register(
-    registry: &mut ActionRegistry,
-    store: &Store,
-    providers: &Arc<Providers>,
-    settings: &BundleSettings,
-) {
-    metrics::describe_gauge!(
-        RESELLER_BALANCE,
-        "Provider wallet balance (GHS) seen at the last fulfilment pre-check."
-    );
-    let deps = Deps {
-        store: store.clone(),
-        providers: providers.clone(),
-        settings: settings.clone(),
-    };
-    registry
-        .register("data_bundle.validate", validate::Validate)
-        .register("data_bundle.fail_order", validate::FailOrder(deps.clone()))
-        .register(
-            "data_bundle.price_resolve",
-            validate::PriceResolve(deps.clone()),
-        )
-        .register("data_bundle.checkout", checkout::Checkout(deps.clone()))
-        .register("data_bundle.refund", checkout::Refund)
-        .register("data_bundle.fulfill", fulfill::Fulfill(deps.clone()))
-        .register("data_bundle.poll", fulfill::Poll(deps.clone()))
-        .register("data_bundle.notify", notify::Notify(deps.clone()))
-        .register("data_bundle.invoice", notify::Invoice);
+/// The data-bundle family: its settings are the `[bundles]` table.
+pub struct DataBundle {
+    deps: Deps,
+}
+
+impl DataBundle {
+    pub fn new(cx: &Context<'_>) -> Result<Self, family::Error> {
+        Ok(Self {
+            deps: Deps {
+                store: cx.store.clone(),
+                providers: cx.providers.clone(),
+                settings: cx.settings.section("bundles")?,
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl Family for DataBundle {
+    fn name(&self) -> &'static str {
+        "data_bundle"
+    }
+
+    fn register_actions(&self, registry: &mut ActionRegistry) {
+        let deps = &self.deps;
+        registry
+            .register("data_bundle.validate", validate::Validate)
+            .register("data_bundle.fail_order", validate::FailOrder(deps.clone()))
+            .register(
+                "data_bundle.price_resolve",
+                validate::PriceResolve(deps.clone()),
+            )
+            .register("data_bundle.checkout", checkout::Checkout(deps.clone()))
+            .register("data_bundle.refund", checkout::Refund)
+            .register("data_bundle.fulfill", fulfill::Fulfill(deps.clone()))
+            .register("data_bundle.poll", fulfill::Poll(deps.clone()))
+            .register("data_bundle.notify", notify::Notify(deps.clone()))
+            .register("data_bundle.invoice", notify::Invoice);
+    }
+
+    fn workflows(&self) -> Vec<(&'static str, Arc<dyn SagaHooks>)> {
+        vec![(WORKFLOW, Arc::new(metrics::Kpis))]
+    }
+
+    fn routes(&self, tokens: &Tokens) -> Router<AppState> {
+        api::routes(tokens)
+    }
+
+    fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        Some(api::Doc::openapi())
+    }
+
+    fn order_view(&self) -> Option<Arc<dyn OrderView>> {
+        Some(Arc::new(api::BundleOrders))
+    }
+
+    async fn seed(&self, store: &Store, now: DateTime<Utc>) -> crate::store::Result<()> {
+        store.seed_packages(&self.deps.settings.packages, now).await
+    }
+
+    fn outbox_handlers(&self) -> Vec<(&'static str, Arc<dyn OutboxHandler>)> {
+        vec![(
+            customer_sms::TOPIC,
+            Arc::new(customer_sms::CustomerSmsHandler {
+                client: self.deps.providers.sms.clone(),
+            }),
+        )]
+    }
+
+    fn describe_metrics(&self) {
+        metrics::describe();
+    }
 }

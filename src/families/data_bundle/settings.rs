@@ -3,12 +3,12 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::phone::Network;
 
 /// What to do when the reseller's balance cannot cover an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LowBalance {
     /// Try again after `low_balance_retry` (counts as a retry of the fulfil step).
@@ -17,7 +17,7 @@ pub enum LowBalance {
     Park,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct BundleSettings {
     /// Below this reseller balance (GHS) an order is not submitted.
@@ -26,8 +26,6 @@ pub struct BundleSettings {
     /// How long to wait before trying again when `on_low_balance = "wait"`.
     #[serde(with = "crate::config::duration")]
     pub low_balance_retry: Duration,
-    /// Attempts the fulfil step gets (1 + its retry schedule), shown in fulfilment logs.
-    pub fulfill_max_attempts: u32,
     /// The catalogue: one package per network and size. Upserted at start-up.
     pub packages: Vec<PackageSeed>,
 }
@@ -38,14 +36,13 @@ impl Default for BundleSettings {
             low_balance_threshold: 0.0,
             on_low_balance: LowBalance::Wait,
             low_balance_retry: Duration::from_secs(15 * 60),
-            fulfill_max_attempts: 4,
             packages: Vec::new(),
         }
     }
 }
 
 /// One catalogue entry; its id is `<network>-<size>gb` in lower case (`mtn-5gb`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct PackageSeed {
     pub network: Network,
     pub size_gb: u32,

@@ -7,11 +7,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::metrics as m;
 use super::{Deps, db_error, domain_write};
 use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
 use crate::families::hardware::store::{AttemptOutcome, AutomationRow, record_attempt_in};
 use crate::providers::bridge::AutomationRequest;
-use crate::telemetry as m;
 
 pub(crate) struct Automate(pub Deps);
 

@@ -8,6 +8,7 @@ mod automate;
 mod checkout;
 mod fulfill;
 mod invoice;
+pub mod metrics;
 mod price;
 pub mod pricing;
 mod settings;
@@ -17,17 +18,26 @@ mod tracking;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use axum::Router;
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 use sqlx::PgConnection;
+use utoipa::OpenApi;
 use uuid::Uuid;
 
 pub use settings::{HardwareSettings, SCENARIOS, ScenarioPolicy};
 
+use crate::api::auth::Tokens;
+use crate::api::{AppState, OrderView};
 use crate::engine::action::{ActionRegistry, DomainWrite, StepContext, StepError};
+use crate::engine::hooks::SagaHooks;
+use crate::families::family::{self, Context, Family};
 use crate::families::hardware::store::{HardwareOrder, into_sqlx};
 use crate::providers::Providers;
 use crate::store::Store;
+use crate::telemetry::OrderKpis;
 
 /// The workflow's name, as `POST /v1/orders/{id}/send-checkout` starts it.
 pub const WORKFLOW: &str = "hardware_order";
@@ -86,35 +96,76 @@ where
     })
 }
 
-pub fn register(
-    registry: &mut ActionRegistry,
-    store: &Store,
-    providers: &Arc<Providers>,
-    settings: &HardwareSettings,
-) {
-    let deps = Deps {
-        store: store.clone(),
-        providers: providers.clone(),
-        settings: Arc::new(settings.clone()),
-    };
-    registry
-        .register("hardware.price_resolve", price::PriceResolve(deps.clone()))
-        .register("hardware.close_order", price::CloseOrder)
-        .register("hardware.checkout", checkout::Checkout(deps.clone()))
-        .register("hardware.checkout_poll", checkout::Poll(deps.clone()))
-        .register("hardware.refund", checkout::Refund(deps.clone()))
-        .register("hardware.fulfill", fulfill::Fulfill(deps.clone()))
-        .register(
-            "hardware.cancel_fulfillment",
-            fulfill::CancelFulfillment(deps.clone()),
-        )
-        .register("hardware.ship", ship::Ship(deps.clone()))
-        .register("hardware.track_shipments", ship::Track(deps.clone()))
-        .register(
-            "hardware.cancel_shipments",
-            ship::CancelShipments(deps.clone()),
-        )
-        .register("hardware.automate", automate::Automate(deps.clone()))
-        .register("hardware.invoice", invoice::Invoice(deps.clone()))
-        .register("hardware.void_invoice", invoice::VoidInvoice);
+/// The hardware family: its settings are the `[hardware]` table.
+pub struct Hardware {
+    deps: Deps,
+}
+
+impl Hardware {
+    pub fn new(cx: &Context<'_>) -> Result<Self, family::Error> {
+        Ok(Self {
+            deps: Deps {
+                store: cx.store.clone(),
+                providers: cx.providers.clone(),
+                settings: Arc::new(cx.settings.section("hardware")?),
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl Family for Hardware {
+    fn name(&self) -> &'static str {
+        "hardware"
+    }
+
+    fn register_actions(&self, registry: &mut ActionRegistry) {
+        let deps = &self.deps;
+        registry
+            .register("hardware.price_resolve", price::PriceResolve(deps.clone()))
+            .register("hardware.close_order", price::CloseOrder)
+            .register("hardware.checkout", checkout::Checkout(deps.clone()))
+            .register("hardware.checkout_poll", checkout::Poll(deps.clone()))
+            .register("hardware.refund", checkout::Refund(deps.clone()))
+            .register("hardware.fulfill", fulfill::Fulfill(deps.clone()))
+            .register(
+                "hardware.cancel_fulfillment",
+                fulfill::CancelFulfillment(deps.clone()),
+            )
+            .register("hardware.ship", ship::Ship(deps.clone()))
+            .register("hardware.track_shipments", ship::Track(deps.clone()))
+            .register(
+                "hardware.cancel_shipments",
+                ship::CancelShipments(deps.clone()),
+            )
+            .register("hardware.automate", automate::Automate(deps.clone()))
+            .register("hardware.invoice", invoice::Invoice(deps.clone()))
+            .register("hardware.void_invoice", invoice::VoidInvoice);
+    }
+
+    fn workflows(&self) -> Vec<(&'static str, Arc<dyn SagaHooks>)> {
+        vec![(WORKFLOW, Arc::new(OrderKpis(WORKFLOW)))]
+    }
+
+    fn routes(&self, tokens: &Tokens) -> Router<AppState> {
+        api::routes(tokens, self.deps.settings.clone())
+    }
+
+    fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        Some(api::Doc::openapi())
+    }
+
+    fn order_view(&self) -> Option<Arc<dyn OrderView>> {
+        Some(Arc::new(api::orders::HardwareOrders))
+    }
+
+    async fn seed(&self, store: &Store, now: DateTime<Utc>) -> crate::store::Result<()> {
+        store
+            .seed_price_book(&self.deps.settings.price_book, now)
+            .await
+    }
+
+    fn describe_metrics(&self) {
+        metrics::describe();
+    }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::families::hardware::store::PriceSeed;
 
@@ -17,7 +17,7 @@ pub const SCENARIOS: &[&str] = &[
     "sensor_return",
 ];
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct HardwareSettings {
     /// Refuse a checkout whose lines the processor cannot charge by a synced price id.
@@ -68,7 +68,7 @@ impl HardwareSettings {
 }
 
 /// How an automation scenario is run and what an operator does when it gives up.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct ScenarioPolicy {
     pub max_attempts: u32,

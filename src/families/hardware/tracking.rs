@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::metrics as m;
 use super::{Deps, db_error, domain_write};
 use crate::domain::hardware::fulfillment::FulfillmentEvent;
 use crate::domain::hardware::shipment::{self, ShipmentEvent, ShipmentStatus};
@@ -15,7 +16,6 @@ use crate::engine::action::{StepError, StepOutcome};
 use crate::families::hardware::store::{
     FulfillmentView, move_fulfillment_in, move_shipment_in, queue_automation_in,
 };
-use crate::telemetry as m;
 
 /// The shipment event a normalised courier status means; `None` for statuses that only go on
 /// the timeline (label created, exception, returned).

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
-use sqlx::PgPool;
 
 use crate::engine::action::{Action, ActionRegistry, StepContext, StepError, StepOutcome};
 use crate::engine::definition::WorkflowDef;
 use crate::engine::lifecycle::Event;
+use crate::families::family::{Context, Family};
 use crate::store::{self, Actor, Store};
 
 /// How many targets are read per query.
@@ -118,11 +118,30 @@ impl BulkApply {
     }
 }
 
-pub fn register(registry: &mut ActionRegistry, pool: &PgPool) {
-    registry.register(
-        "ops.bulk_apply",
-        BulkApply {
-            store: Store::new(pool.clone()),
-        },
-    );
+/// The operators' bulk job (`workflows/ops_bulk.toml`): one saga per `POST /v1/sagas/bulk`.
+pub struct OpsBulk {
+    store: Store,
+}
+
+impl OpsBulk {
+    pub fn new(cx: &Context<'_>) -> Self {
+        Self {
+            store: cx.store.clone(),
+        }
+    }
+}
+
+impl Family for OpsBulk {
+    fn name(&self) -> &'static str {
+        "ops_bulk"
+    }
+
+    fn register_actions(&self, registry: &mut ActionRegistry) {
+        registry.register(
+            "ops.bulk_apply",
+            BulkApply {
+                store: self.store.clone(),
+            },
+        );
+    }
 }

@@ -26,8 +26,8 @@ use uuid::Uuid;
 use crate::api::AppState;
 use crate::domain::money::Minor;
 use crate::domain::tenure::Tenure;
-use crate::families::partner::PartnerAccount;
 use crate::families::partner::store::{Duplicate, NewPartnerOrder, PartnerPlaced, Product};
+use crate::families::partner::{PartnerAccount, PartnerSettings};
 use crate::store::{NewSaga, Started};
 
 /// Per-router partner state: accounts, the rate limiter and the product cache.
@@ -38,8 +38,33 @@ pub struct PartnerApi {
     cache: Mutex<Option<(Instant, Arc<Vec<Product>>)>>,
 }
 
-pub fn routes(state: &AppState) -> Router<AppState> {
-    let cfg = &state.settings.partner;
+/// The partner API's part of the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(products, fulfilment, order_status, renewal),
+    modifiers(&PartnerKey),
+    tags((name = "partner", description = "The partner API (partner keys, partner error format)")),
+)]
+pub(crate) struct Doc;
+
+/// Partners send their own API key as a bearer token; it reaches only /v1/partner.
+struct PartnerKey;
+
+impl utoipa::Modify for PartnerKey {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        doc.components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "partner_key",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+/// The partner routes. They sit outside the bearer-token guards: each handler checks the
+/// partner's own key.
+pub fn routes(cfg: &PartnerSettings) -> Router<AppState> {
     let per_minute = NonZeroU32::new(cfg.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
     let api = Arc::new(PartnerApi {
         accounts: cfg.accounts.clone(),
@@ -311,7 +336,7 @@ pub(crate) async fn fulfilment(
     }
     let def =
         s.rt.catalog
-            .latest("partner_subscription")
+            .latest(super::WORKFLOW)
             .ok_or_else(PartnerError::internal)?;
     let canonical = serde_json::to_vec(&req).map_err(|_| PartnerError::internal())?;
     let request_hash = hex::encode(Sha256::digest(canonical));
@@ -353,8 +378,9 @@ pub(crate) async fn fulfilment(
         .await?
     {
         PartnerPlaced::Created(o) => {
-            metrics::counter!(crate::telemetry::SAGAS_STARTED_TOTAL, "workflow" => "partner_subscription").increment(1);
-            crate::telemetry::order_placed("partner_subscription");
+            metrics::counter!(crate::telemetry::SAGAS_STARTED_TOTAL, "workflow" => super::WORKFLOW)
+                .increment(1);
+            crate::telemetry::order_placed(super::WORKFLOW);
             s.rt.wake.notify_one();
             Ok((StatusCode::ACCEPTED, Json(accepted(&o.order_id))).into_response())
         }
@@ -439,7 +465,7 @@ pub(crate) async fn renewal(
         })?;
     let def =
         s.rt.catalog
-            .latest("partner_renewal")
+            .latest(super::RENEWAL)
             .ok_or_else(PartnerError::internal)?;
     let canonical = json!({ "ref": activation_reference, "tenure": tenure });
     let saga = NewSaga {

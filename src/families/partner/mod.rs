@@ -13,14 +13,29 @@ pub mod webhook_delivery;
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use axum::Router;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::OpenApi;
 use uuid::Uuid;
 
 pub use settings::{PartnerAccount, PartnerSettings, ProductSeed};
 
+use crate::api::AppState;
+use crate::api::auth::Tokens;
 use crate::engine::action::{ActionRegistry, StepContext, StepError};
+use crate::engine::hooks::SagaHooks;
+use crate::engine::outbox::OutboxHandler;
+use crate::families::family::{self, Context, Family};
 use crate::providers::Providers;
 use crate::store::Store;
+use crate::telemetry::OrderKpis;
+
+/// The order workflow partners start (`workflows/partner_subscription.toml`).
+pub const WORKFLOW: &str = "partner_subscription";
+/// The renewal workflow (`workflows/partner_renewal.toml`).
+pub const RENEWAL: &str = "partner_renewal";
 
 /// What the actions share.
 #[derive(Clone)]
@@ -53,32 +68,77 @@ pub(crate) use super::db_error;
 /// A failed CRM call as a step error.
 pub(crate) use super::provider_error as crm_error;
 
-pub fn register(
-    registry: &mut ActionRegistry,
-    store: &Store,
-    providers: &Arc<Providers>,
-    settings: &PartnerSettings,
-) {
-    let deps = Deps {
-        store: store.clone(),
-        providers: providers.clone(),
-        settings: settings.clone(),
-    };
-    registry
-        .register("partner.accept", fulfil::Accept(deps.clone()))
-        .register("partner.order_failed", webhook::OrderFailed)
-        .register("partner.price_resolve", fulfil::PriceResolve(deps.clone()))
-        .register("partner.fulfil", fulfil::Fulfil(deps.clone()))
-        .register(
-            "partner.cancel_sales_order",
-            fulfil::CancelSalesOrder(deps.clone()),
-        )
-        .register("partner.notify", webhook::OrderFulfilled)
-        .register("partner.renew", renewal::Renew(deps.clone()))
-        .register(
-            "partner.cancel_renewal",
-            renewal::CancelRenewal(deps.clone()),
-        )
-        .register("partner.renewed", renewal::Renewed)
-        .register("partner.expiry_reminders", reminders::ExpiryReminders(deps));
+/// The partner family: its settings are the `[partner]` table.
+pub struct Partner {
+    deps: Deps,
+}
+
+impl Partner {
+    pub fn new(cx: &Context<'_>) -> Result<Self, family::Error> {
+        Ok(Self {
+            deps: Deps {
+                store: cx.store.clone(),
+                providers: cx.providers.clone(),
+                settings: cx.settings.section("partner")?,
+            },
+        })
+    }
+}
+
+#[async_trait]
+impl Family for Partner {
+    fn name(&self) -> &'static str {
+        "partner"
+    }
+
+    fn register_actions(&self, registry: &mut ActionRegistry) {
+        let deps = &self.deps;
+        registry
+            .register("partner.accept", fulfil::Accept(deps.clone()))
+            .register("partner.order_failed", webhook::OrderFailed)
+            .register("partner.price_resolve", fulfil::PriceResolve(deps.clone()))
+            .register("partner.fulfil", fulfil::Fulfil(deps.clone()))
+            .register(
+                "partner.cancel_sales_order",
+                fulfil::CancelSalesOrder(deps.clone()),
+            )
+            .register("partner.notify", webhook::OrderFulfilled)
+            .register("partner.renew", renewal::Renew(deps.clone()))
+            .register(
+                "partner.cancel_renewal",
+                renewal::CancelRenewal(deps.clone()),
+            )
+            .register("partner.renewed", renewal::Renewed)
+            .register(
+                "partner.expiry_reminders",
+                reminders::ExpiryReminders(deps.clone()),
+            );
+    }
+
+    fn workflows(&self) -> Vec<(&'static str, Arc<dyn SagaHooks>)> {
+        vec![(WORKFLOW, Arc::new(OrderKpis(WORKFLOW)))]
+    }
+
+    fn routes(&self, _tokens: &Tokens) -> Router<AppState> {
+        api::routes(&self.deps.settings)
+    }
+
+    fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
+        Some(api::Doc::openapi())
+    }
+
+    async fn seed(&self, store: &Store, now: DateTime<Utc>) -> crate::store::Result<()> {
+        store
+            .seed_partner_products(&self.deps.settings.products, now)
+            .await
+    }
+
+    fn outbox_handlers(&self) -> Vec<(&'static str, Arc<dyn OutboxHandler>)> {
+        vec![(
+            webhook_delivery::TOPIC,
+            Arc::new(webhook_delivery::PartnerWebhookHandler {
+                client: self.deps.providers.partner_webhooks.clone(),
+            }),
+        )]
+    }
 }

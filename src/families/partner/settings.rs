@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default)]
 pub struct PartnerSettings {
     /// Requests per minute per partner key.
@@ -30,7 +30,7 @@ impl Default for PartnerSettings {
 }
 
 /// A partner allowed to call `/v1/partner`.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 pub struct PartnerAccount {
     /// The id we answer with (`partnerId`) and store on its orders.
     pub id: String,
@@ -50,7 +50,7 @@ impl std::fmt::Debug for PartnerAccount {
 }
 
 /// One licence product.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ProductSeed {
     pub id: String,
     pub name: String,

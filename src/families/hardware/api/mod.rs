@@ -10,6 +10,8 @@ pub(crate) mod pricing;
 pub(crate) mod shipments;
 pub(crate) mod timeline;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
@@ -19,11 +21,27 @@ use uuid::Uuid;
 use crate::api::auth::{self, Principal, Role, Tokens};
 use crate::api::{ApiError, AppState, guard};
 use crate::config::Settings;
+use crate::families::hardware::HardwareSettings;
 use crate::store;
+
+/// The hardware routes' part of the API document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        orders::create, orders::send_checkout, orders::cancel,
+        fulfillments::show, fulfillments::add_shipment,
+        shipments::show, shipments::edit, shipments::report_status,
+        automation::retry, automation::fallback, pricing::quote,
+        timeline::order, timeline::shipment,
+        invoices::show, invoices::record_payment,
+    ),
+    tags((name = "hardware", description = "Hardware orders: drafts, checkout, fulfilment, shipments, automation, pricing and timelines")),
+)]
+pub(crate) struct Doc;
 
 /// The hardware routes, each behind its role: operators and services draft, check out and
 /// cancel orders; operators alone touch shipments and automation; every token may read.
-pub fn routes(tokens: &Tokens) -> Router<AppState> {
+pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppState> {
     let signal = guard(tokens, auth::SIGNAL)(
         Router::new()
             .route("/v1/orders", post(orders::create))
@@ -32,7 +50,6 @@ pub fn routes(tokens: &Tokens) -> Router<AppState> {
     );
     let read = guard(tokens, auth::READ_OR_SERVICE)(
         Router::new()
-            .route("/v1/orders/{id}", get(orders::show))
             .route("/v1/orders/{id}/timeline", get(timeline::order))
             .route("/v1/fulfillments/{id}", get(fulfillments::show))
             .route("/v1/shipments/{id}", get(shipments::show))
@@ -55,7 +72,10 @@ pub fn routes(tokens: &Tokens) -> Router<AppState> {
                 post(automation::fallback),
             ),
     );
-    signal.merge(read).merge(operate)
+    signal
+        .merge(read)
+        .merge(operate)
+        .layer(axum::Extension(settings))
 }
 
 /// An id from the path: 400 `invalid_id` unless it is a UUID.

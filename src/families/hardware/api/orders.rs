@@ -1,8 +1,9 @@
 //! Hardware orders: `POST /v1/orders` drafts one with provisional prices, `send-checkout`
 //! re-prices it strictly and starts its saga, `cancel` cancels a draft or the saga, and
-//! `GET /v1/orders/{id}` reads a hardware order or, failing that, a data-bundle order.
+//! [`HardwareOrders`] shows a hardware order at `GET /v1/orders/{id}`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -23,10 +24,9 @@ use crate::api::{ApiError, ApiJson, AppState};
 use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
 use crate::domain::order_code::new_order_code;
 use crate::domain::pricing::{LineRequest, Scope};
-use crate::families::data_bundle::api::bundle_view;
 use crate::families::hardware::pricing::{price_lines, reprice_order};
 use crate::families::hardware::store::{Created, NewHardwareOrder, NewItem};
-use crate::families::hardware::{SCENARIOS, WORKFLOW};
+use crate::families::hardware::{HardwareSettings, SCENARIOS, WORKFLOW};
 use crate::store::{self, NewSaga, Started};
 use crate::telemetry as m;
 
@@ -236,6 +236,7 @@ pub(crate) async fn order_json(s: &AppState, id: Uuid) -> Result<Option<Value>, 
         (status = 422, description = "a field or line that does not fit; the message names it")))]
 pub(crate) async fn create(
     State(s): State<AppState>,
+    Extension(settings): Extension<Arc<HardwareSettings>>,
     Extension(who): Extension<Principal>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<CreateOrder>,
@@ -253,7 +254,6 @@ pub(crate) async fn create(
     let lines = check_lines(&req.lines)?;
     let initial = check_initial(req.initial_shipment.as_deref(), &lines)?;
     let region = text("region", &req.region)?.map(|r| r.to_ascii_uppercase());
-    let settings = &s.settings.hardware;
     let currency = check_currency(
         req.currency
             .as_deref()
@@ -327,23 +327,14 @@ pub(crate) async fn create(
     Ok((status, Json(body)))
 }
 
-/// A hardware order (with lines, fulfilment, shipments, automation, invoice and payments) or
-/// a data-bundle order.
-#[utoipa::path(get, path = "/v1/orders/{id}", operation_id = "show_order", tag = "hardware", params(("id" = String, Path, description = "order id")),
-    responses((status = 200, description = "the order; `kind` is `hardware` for hardware orders"),
-        (status = 400, description = "id is not a UUID"), (status = 404, description = "no such order")))]
-pub(crate) async fn show(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id, "order")?;
-    if let Some(body) = order_json(&s, id).await? {
-        return Ok(Json(body));
+/// `GET /v1/orders/{id}` for hardware orders.
+pub(crate) struct HardwareOrders;
+
+#[async_trait::async_trait]
+impl crate::api::OrderView for HardwareOrders {
+    async fn show(&self, s: &AppState, id: Uuid) -> Result<Option<Value>, ApiError> {
+        order_json(s, id).await
     }
-    bundle_view(&s, id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| no_such("order"))
 }
 
 /// Re-prices the draft strictly (every line must be chargeable by a synced processor price)
@@ -355,6 +346,7 @@ pub(crate) async fn show(
         (status = 422, description = "a line cannot be charged (`price_not_synced`) or priced (`pricing_error`); the message names it")))]
 pub(crate) async fn send_checkout(
     State(s): State<AppState>,
+    Extension(settings): Extension<Arc<HardwareSettings>>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -378,14 +370,9 @@ pub(crate) async fn send_checkout(
         .map_err(|_| ApiError::internal())?;
     order::apply(from, PaymentEvent::SendCheckout).map_err(|e| conflict(e.to_string()))?;
     let items = s.rt.store.hardware_order_items(id).await?;
-    reprice_order(
-        &s.rt.store,
-        &order,
-        &items,
-        s.settings.hardware.strict_prices,
-    )
-    .await
-    .map_err(pricing_error)?;
+    reprice_order(&s.rt.store, &order, &items, settings.strict_prices)
+        .await
+        .map_err(pricing_error)?;
     let def = s.rt.catalog.latest(WORKFLOW).ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

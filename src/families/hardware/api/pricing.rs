@@ -2,8 +2,10 @@
 //! whether checkout could charge them. Also the line checks and pricing-error mapping that
 //! order creation and checkout share.
 
+use std::sync::Arc;
+
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -11,6 +13,7 @@ use super::{invalid, required, text};
 use crate::api::{ApiError, ApiJson, AppState};
 use crate::domain::money::Minor;
 use crate::domain::pricing::{LineRequest, PricingError, Scope};
+use crate::families::hardware::HardwareSettings;
 use crate::families::hardware::pricing::{PriceOrderError, price_lines};
 
 /// Most lines one order (or quote) may have.
@@ -138,6 +141,7 @@ pub struct QuoteRequest {
         (status = 422, description = "bad line, unknown SKU, no price, or (strict) an unsynced price; the message names the line")))]
 pub(crate) async fn quote(
     State(s): State<AppState>,
+    Extension(settings): Extension<Arc<HardwareSettings>>,
     ApiJson(req): ApiJson<QuoteRequest>,
 ) -> Result<Json<Value>, ApiError> {
     check_count(req.lines.len())?;
@@ -152,7 +156,7 @@ pub(crate) async fn quote(
     let currency = check_currency(
         req.currency
             .as_deref()
-            .unwrap_or(&s.settings.hardware.default_currency),
+            .unwrap_or(&settings.default_currency),
     )?;
     let scope = Scope {
         company_id: &company,

@@ -27,6 +27,13 @@ pub use payments::*;
 pub use shipments::*;
 pub use timeline::*;
 
+/// An entity's illegal transition is a conflict (409, with the entity's state).
+impl From<crate::domain::hardware::IllegalTransition> for crate::store::Error {
+    fn from(e: crate::domain::hardware::IllegalTransition) -> Self {
+        crate::store::Error::Conflict(e.to_string())
+    }
+}
+
 /// Turns a store error into the `sqlx::Error` a checkpoint's domain write returns, keeping the
 /// message (an illegal transition aborts the checkpoint and says why).
 pub fn into_sqlx(e: crate::store::Error) -> sqlx::Error {
