@@ -276,10 +276,22 @@ fn describe_delivery() {
 
 /// The order KPIs of a workflow that fulfils orders of `kind`; a family hands it to the
 /// engine as the workflow's saga hooks.
-pub struct OrderKpis(pub &'static str);
+pub struct OrderKpis {
+    pub kind: &'static str,
+    /// True when starting the saga places the order (data bundles, partner orders); false when
+    /// the family counts the placement itself (a hardware order is placed as a draft, before
+    /// checkout starts its saga).
+    pub placed_at_start: bool,
+}
 
 impl crate::engine::hooks::SagaHooks for OrderKpis {
+    fn started(&self, _input: &serde_json::Value) {
+        if self.placed_at_start {
+            order_placed(self.kind);
+        }
+    }
+
     fn finished(&self, outcome: &'static str, _input: &serde_json::Value, secs: f64) {
-        order_finished(self.0, outcome, secs);
+        order_finished(self.kind, outcome, secs);
     }
 }

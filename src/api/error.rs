@@ -52,6 +52,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::engine::runtime::StartError> for ApiError {
+    fn from(e: crate::engine::runtime::StartError) -> Self {
+        match e {
+            crate::engine::runtime::StartError::UnknownWorkflow(name) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "workflow_unavailable",
+                format!("the {name} workflow is not loaded on this server"),
+            ),
+            crate::engine::runtime::StartError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<store::Error> for ApiError {
     fn from(e: store::Error) -> Self {
         match e {

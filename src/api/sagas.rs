@@ -14,7 +14,8 @@ use super::auth::{Principal, Role};
 use super::ops::search::{Cursor, PageParams, SearchParams};
 use super::{ApiError, ApiJson, AppState};
 use crate::engine::lifecycle::{Event, SagaState};
-use crate::store::{Actor, Delivered, NewSaga, NewSignal, SagaRow, Started};
+use crate::engine::runtime::StartSaga;
+use crate::store::{Actor, Delivered, NewSignal, SagaRow, Started};
 use crate::telemetry as m;
 
 /// A client's `Idempotency-Key`: 1 to 255 visible ASCII characters.
@@ -108,21 +109,17 @@ pub async fn start(
     }
     // serde_json's maps are sorted, so the same request always hashes the same.
     let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
-    let new = NewSaga {
+    let start = StartSaga {
         workflow: def.name.clone(),
-        workflow_version: def.version,
         input: req.input,
         business_key: req.business_key,
         idempotency_key: Some(key.0),
         request_hash: Some(hex::encode(Sha256::digest(canonical))),
         actor: who.start_actor(),
     };
-    let started = s.rt.start(&new).await?;
+    let started = s.rt.start(start, None).await?;
     let status = match started {
-        Started::Created(_) => {
-            metrics::counter!(m::SAGAS_STARTED_TOTAL, "workflow" => def.name.clone()).increment(1);
-            StatusCode::ACCEPTED
-        }
+        Started::Created(_) => StatusCode::ACCEPTED,
         Started::Existing(_) => StatusCode::OK,
     };
     let current = s.rt.store.get_saga(started.id()).await?;

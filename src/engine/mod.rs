@@ -20,3 +20,4 @@ pub use action::{
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use definition::{Catalog, WorkflowDef};
 pub use lifecycle::{Decision, Event, Next, SagaState};
+pub use runtime::{Runtime, StartError, StartSaga};

@@ -1,9 +1,10 @@
 //! What every engine part shares: the store, the definitions, the actions, the clock and the
-//! in-process wake-up bell.
+//! in-process wake-up bell; and [`Runtime::start`], the one way a saga begins.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use serde_json::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::action::ActionRegistry;
@@ -11,7 +12,31 @@ use super::clock::Clock;
 use super::definition::{Catalog, WorkflowDef};
 use super::hooks::Hooks;
 use crate::config::WorkerSettings;
-use crate::store::{self, ClaimedSaga, NewSaga, Started, Store};
+use crate::store::{self, ClaimedSaga, NewSaga, StartWrite, Started, Store};
+use crate::telemetry as m;
+
+/// A saga to start: its workflow by name (the latest loaded version), its input and who asks.
+#[derive(Debug, Clone)]
+pub struct StartSaga {
+    pub workflow: String,
+    pub input: Value,
+    pub business_key: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// Hash of the request, so a key reused with another request is refused (409).
+    pub request_hash: Option<String>,
+    /// Who starts it: `cron:<job>`, `operator:<name>`, `service:<name>`, `partner:<id>` …
+    pub actor: String,
+}
+
+/// Why a start did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The workflow is not loaded on this node (its file is missing or failed to load).
+    #[error("no workflow named {0:?} is loaded on this server")]
+    UnknownWorkflow(String),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
 
 /// A saga handed to this process's worker together with the capacity reserved for it.
 pub type Handoff = (ClaimedSaga, OwnedSemaphorePermit);
@@ -74,31 +99,58 @@ impl Runtime {
         }
     }
 
-    /// Starts a saga. When this process runs a worker with room, the saga is inserted already
-    /// leased to it and handed over in memory: it starts at once, with no claim commit and no
-    /// wake-up delay. Otherwise it is queued for any worker and a wake-up is sent.
-    pub async fn start(&self, new: &NewSaga) -> store::Result<Started> {
+    /// Starts a saga: the one way any saga begins (the API, each family's routes, cron and
+    /// bulk jobs). In one transaction it inserts the saga, answers its idempotency key and runs
+    /// the caller's `write` (its own rows, given the new saga's id). After the commit it counts
+    /// the start, tells the workflow's hooks (order KPIs) and gets the saga running: when this
+    /// process runs a worker with room, the saga was inserted already leased to it and is
+    /// handed over in memory (no claim commit, no wake-up delay); otherwise any worker is woken.
+    pub async fn start(
+        &self,
+        start: StartSaga,
+        write: Option<StartWrite>,
+    ) -> Result<Started, StartError> {
+        let def = self
+            .catalog
+            .latest(&start.workflow)
+            .ok_or_else(|| StartError::UnknownWorkflow(start.workflow.clone()))?;
+        let new = NewSaga {
+            workflow: def.name.clone(),
+            workflow_version: def.version,
+            input: start.input,
+            business_key: start.business_key,
+            idempotency_key: start.idempotency_key,
+            request_hash: start.request_hash,
+            actor: start.actor,
+        };
         let now = self.clock.now();
         let local = self.local.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        if let Some(local) = local {
-            if let Ok(permit) = local.permits.clone().try_acquire_owned() {
-                let lease = chrono::Duration::from_std(self.worker.lease)
-                    .unwrap_or(chrono::Duration::seconds(30));
-                let (started, claimed) = self
-                    .store
-                    .start_saga_claimed(new, now, &local.id, now + lease)
-                    .await?;
-                if let Some(saga) = claimed {
-                    // If the worker has just stopped, the lease runs out and another node
-                    // claims the saga: late, never lost.
-                    let _ = local.inbox.send((saga, permit));
-                }
-                return Ok(started);
-            }
-        }
-        let started = self.store.start_saga(new, now).await?;
+        let handoff = local.and_then(|local| {
+            let permit = local.permits.clone().try_acquire_owned().ok()?;
+            Some((local, permit))
+        });
+        let lease =
+            chrono::Duration::from_std(self.worker.lease).unwrap_or(chrono::Duration::seconds(30));
+        let lease = handoff
+            .as_ref()
+            .map(|(local, _)| (local.id.as_str(), now + lease));
+        let (started, claimed) = self.store.start_saga_with(&new, now, lease, write).await?;
         if let Started::Created(_) = started {
-            self.wake.notify_one();
+            metrics::counter!(m::SAGAS_STARTED_TOTAL, "workflow" => new.workflow.clone())
+                .increment(1);
+            self.hooks.started(&new.workflow, &new.input);
+        }
+        match (claimed, handoff) {
+            // If the worker has just stopped, the lease runs out and another node claims the
+            // saga: late, never lost.
+            (Some(saga), Some((local, permit))) => {
+                let _ = local.inbox.send((saga, permit));
+            }
+            _ => {
+                if let Started::Created(_) = started {
+                    self.wake.notify_one();
+                }
+            }
         }
         Ok(started)
     }

@@ -13,8 +13,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use super::runtime::Runtime;
+use super::runtime::{StartError, StartSaga};
 use crate::config::CronJob;
-use crate::store::{self, NewSaga, WAKE_CHANNEL};
+use crate::store::{self, Started, WAKE_CHANNEL};
 use crate::telemetry as m;
 
 /// A cron job whose schedule parsed.
@@ -87,28 +88,26 @@ impl Scheduler {
             let Some(due) = job.schedule.after(&base).take_while(|t| *t <= now).last() else {
                 continue;
             };
-            let Some(def) = self.rt.catalog.latest(&job.spec.workflow) else {
-                continue;
-            };
-            let saga = NewSaga {
-                workflow: def.name.clone(),
-                workflow_version: def.version,
+            let start = StartSaga {
+                workflow: job.spec.workflow.clone(),
                 input: job.spec.input.clone(),
                 business_key: Some(format!("cron:{}", job.name)),
                 idempotency_key: Some(format!("cron:{}:{}", job.name, due.to_rfc3339())),
                 request_hash: None,
                 actor: format!("cron:{}", job.name),
             };
-            if let Some(started) = self
-                .rt
-                .store
-                .fire_cron_tick(&job.name, due, &self.node, &saga, now)
-                .await?
-            {
-                fired += 1;
-                metrics::counter!(m::CRON_TICKS_TOTAL, "job" => job.name.clone()).increment(1);
-                info!(job = %job.name, scheduled_for = %due, saga_id = %started.id(), "cron tick fired");
-                self.rt.wake.notify_one();
+            let claim = store::claim_cron_tick(job.name.clone(), due, self.node.clone());
+            match self.rt.start(start, Some(claim)).await {
+                Ok(Started::Created(saga_id)) => {
+                    fired += 1;
+                    metrics::counter!(m::CRON_TICKS_TOTAL, "job" => job.name.clone()).increment(1);
+                    info!(job = %job.name, scheduled_for = %due, %saga_id, "cron tick fired");
+                }
+                // Another node fired this tick first: its saga, or its claim, is already there.
+                Ok(Started::Existing(_)) | Err(StartError::Store(store::Error::Conflict(_))) => {}
+                // The job's workflow is not loaded here; nothing to start.
+                Err(StartError::UnknownWorkflow(_)) => {}
+                Err(StartError::Store(e)) => return Err(e),
             }
         }
         Ok(fired)

@@ -105,6 +105,10 @@ mod tests {
                 }
             }
         }
-        assert!(found.is_empty(), "core code names a family:\n{}", found.join("\n"));
+        assert!(
+            found.is_empty(),
+            "core code names a family:\n{}",
+            found.join("\n")
+        );
     }
 }

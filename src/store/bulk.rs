@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{NewSaga, Result, Started, Store};
+use super::{Result, StartWrite, Store};
 
 /// A bulk job as submitted: the action, who asked and why, and the sagas it targets.
 #[derive(Debug, Clone)]
@@ -15,6 +15,42 @@ pub struct NewBulkJob {
     pub actor: String,
     pub role: String,
     pub targets: Vec<Uuid>,
+}
+
+impl NewBulkJob {
+    /// The job saga's input.
+    pub fn input(&self) -> serde_json::Value {
+        serde_json::json!({ "action": self.action, "reason": self.reason, "total": self.targets.len() })
+    }
+
+    /// Records the job and its targets in its saga's start transaction (see
+    /// `engine::Runtime::start`); the job's id is its saga's.
+    pub fn record(self) -> StartWrite {
+        Box::new(move |conn, id, now| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO bulk_jobs (id, action, reason, actor, role, total, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(id)
+                .bind(&self.action)
+                .bind(&self.reason)
+                .bind(&self.actor)
+                .bind(&self.role)
+                .bind(i32::try_from(self.targets.len()).unwrap_or(i32::MAX))
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO bulk_job_items (job_id, saga_id) SELECT $1, unnest($2::uuid[])",
+                )
+                .bind(id)
+                .bind(&self.targets)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            })
+        })
+    }
 }
 
 /// A bulk job's progress.
@@ -40,43 +76,6 @@ pub struct BulkItem {
 }
 
 impl Store {
-    /// Starts the job saga and records its targets in one transaction.
-    pub async fn create_bulk_job(&self, job: &NewBulkJob, now: DateTime<Utc>) -> Result<Uuid> {
-        let mut tx = self.pool.begin().await?;
-        let new = NewSaga {
-            workflow: "ops_bulk".into(),
-            workflow_version: 1,
-            input: serde_json::json!({ "action": job.action, "reason": job.reason, "total": job.targets.len() }),
-            business_key: None,
-            idempotency_key: None,
-            request_hash: None,
-            actor: format!("operator:{}", job.actor),
-        };
-        let id = Store::start_saga_in(&mut tx, &new, now).await?;
-        let id = match id {
-            Started::Created(id) | Started::Existing(id) => id,
-        };
-        sqlx::query(
-            "INSERT INTO bulk_jobs (id, action, reason, actor, role, total, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(id)
-        .bind(&job.action)
-        .bind(&job.reason)
-        .bind(&job.actor)
-        .bind(&job.role)
-        .bind(job.targets.len() as i32)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("INSERT INTO bulk_job_items (job_id, saga_id) SELECT $1, unnest($2::uuid[])")
-            .bind(id)
-            .bind(&job.targets)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
     pub async fn bulk_job(&self, id: Uuid) -> Result<BulkProgress> {
         sqlx::query_as(
             "SELECT j.id, j.action, j.reason, j.actor, j.total,

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{NewSaga, Result, Started, Store};
+use super::{Result, StartWrite, Store};
 
 impl Store {
     /// The newest tick already fired for a job, if any.
@@ -14,40 +14,32 @@ impl Store {
                 .await?,
         )
     }
+}
 
-    /// Claims the tick and starts its saga in one transaction. `None` when another node got
-    /// there first.
-    pub async fn fire_cron_tick(
-        &self,
-        job: &str,
-        scheduled_for: DateTime<Utc>,
-        node: &str,
-        saga: &NewSaga,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Started>> {
-        let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO cron_runs (job, scheduled_for, fired_at, fired_by) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (job, scheduled_for) DO NOTHING",
-        )
-        .bind(job)
-        .bind(scheduled_for)
-        .bind(now)
-        .bind(node)
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() == 0 {
-            tx.rollback().await?;
-            return Ok(None);
-        }
-        let started = Self::start_saga_in(&mut tx, saga, now).await?;
-        sqlx::query("UPDATE cron_runs SET saga_id = $3 WHERE job = $1 AND scheduled_for = $2")
-            .bind(job)
+/// Claims a cron tick in its saga's start transaction (see `engine::Runtime::start`), so any
+/// number of nodes fire it once. A tick already claimed refuses the start with
+/// [`Error::Conflict`](super::Error::Conflict), which rolls the saga back.
+pub fn claim_cron_tick(job: String, scheduled_for: DateTime<Utc>, node: String) -> StartWrite {
+    Box::new(move |conn, saga_id, now| {
+        Box::pin(async move {
+            let claimed = sqlx::query(
+                "INSERT INTO cron_runs (job, scheduled_for, fired_at, fired_by, saga_id)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (job, scheduled_for) DO NOTHING",
+            )
+            .bind(&job)
             .bind(scheduled_for)
-            .bind(started.id())
-            .execute(&mut *tx)
+            .bind(now)
+            .bind(&node)
+            .bind(saga_id)
+            .execute(&mut *conn)
             .await?;
-        tx.commit().await?;
-        Ok(Some(started))
-    }
+            if claimed.rows_affected() == 0 {
+                return Err(super::Error::Conflict(format!(
+                    "cron tick {job} at {scheduled_for} was already fired"
+                )));
+            }
+            Ok(())
+        })
+    })
 }

@@ -1,6 +1,7 @@
 //! Starting sagas, reading them, listing them, and operator actions on them.
 
 use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{PgConnection, QueryBuilder};
@@ -22,6 +23,14 @@ pub struct NewSaga {
     /// Who started it: `system`, `cron:<job>`, or the API caller.
     pub actor: String,
 }
+
+/// The starter's own rows (an order, a cron claim, a bulk job's targets), written in the
+/// start's transaction right after a new saga's row, given its id and the start's time. It
+/// never runs for a replayed idempotency key. An error rolls the whole start back.
+pub type StartWrite = Box<
+    dyn for<'c> FnOnce(&'c mut PgConnection, Uuid, DateTime<Utc>) -> BoxFuture<'c, Result<()>>
+        + Send,
+>;
 
 /// The answer to a start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,22 +104,39 @@ const SAGA_COLUMNS: &str = "id, workflow, workflow_version, business_key, status
 
 impl Store {
     /// Inserts a saga (or finds the one its idempotency key already started) and its first
-    /// history event, in one statement. Callers that must also write their own rows in the
-    /// same transaction use [`Store::start_saga_in`].
+    /// history event, in one statement. Product code starts sagas through
+    /// `engine::Runtime::start`, which also counts, runs hooks and wakes workers; this is for
+    /// the bench, which measures the store alone.
     pub async fn start_saga(&self, new: &NewSaga, now: DateTime<Utc>) -> Result<Started> {
-        let mut conn = self.pool.acquire().await?;
-        Self::start_saga_in(&mut conn, new, now).await
-    }
-
-    /// [`Store::start_saga`] on a caller's connection or transaction.
-    pub async fn start_saga_in(
-        conn: &mut PgConnection,
-        new: &NewSaga,
-        now: DateTime<Utc>,
-    ) -> Result<Started> {
-        Self::insert_saga(conn, new, now, None)
+        self.start_saga_with(new, now, None, None)
             .await
             .map(|(started, _)| started)
+    }
+
+    /// Inserts a saga, optionally already leased to `lease` (a worker in this process), and
+    /// runs the starter's `write` in the same transaction when the saga is new. Without a
+    /// write the insert is one autocommitted statement.
+    pub(crate) async fn start_saga_with(
+        &self,
+        new: &NewSaga,
+        now: DateTime<Utc>,
+        lease: Option<(&str, DateTime<Utc>)>,
+        write: Option<StartWrite>,
+    ) -> Result<(Started, Option<ClaimedSaga>)> {
+        let Some(write) = write else {
+            let mut conn = self.pool.acquire().await?;
+            return Self::insert_saga(&mut conn, new, now, lease).await;
+        };
+        let mut tx = self.pool.begin().await?;
+        let (started, claimed) = Self::insert_saga(&mut tx, new, now, lease).await?;
+        match started {
+            Started::Created(id) => {
+                write(&mut tx, id, now).await?;
+                tx.commit().await?;
+            }
+            Started::Existing(_) => tx.rollback().await?,
+        }
+        Ok((started, claimed))
     }
 
     /// Starts a saga already leased to `owner` until `lease_until`, for a worker in this
@@ -123,8 +149,8 @@ impl Store {
         owner: &str,
         lease_until: DateTime<Utc>,
     ) -> Result<(Started, Option<ClaimedSaga>)> {
-        let mut conn = self.pool.acquire().await?;
-        Self::insert_saga(&mut conn, new, now, Some((owner, lease_until))).await
+        self.start_saga_with(new, now, Some((owner, lease_until)), None)
+            .await
     }
 
     async fn insert_saga(

@@ -12,6 +12,7 @@ use super::search::SearchParams;
 use crate::api::auth::Principal;
 use crate::api::sagas::{SagaId, action_event, check_reason};
 use crate::api::{ApiError, ApiJson, AppState};
+use crate::engine::runtime::StartSaga;
 use crate::store::{BulkProgress, NewBulkJob};
 
 /// The most sagas one bulk job may target.
@@ -115,11 +116,17 @@ pub async fn prepare(
     ))
 }
 
-/// Starts the job saga and wakes a worker for it.
+/// Starts the job saga (an `ops_bulk` saga) with its targets.
 pub async fn start(s: &AppState, job: &NewBulkJob) -> Result<Uuid, ApiError> {
-    let id = s.rt.store.create_bulk_job(job, s.rt.clock.now()).await?;
-    s.rt.wake.notify_one();
-    Ok(id)
+    let start = StartSaga {
+        workflow: "ops_bulk".into(),
+        input: job.input(),
+        business_key: None,
+        idempotency_key: None,
+        request_hash: None,
+        actor: format!("operator:{}", job.actor),
+    };
+    Ok(s.rt.start(start, Some(job.clone().record())).await?.id())
 }
 
 /// A bulk job's progress: done, failed and total.

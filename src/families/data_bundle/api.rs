@@ -17,10 +17,10 @@ use crate::api::{ApiError, ApiJson, AppState, guard};
 use crate::domain::money::Minor;
 use crate::domain::order_code::new_order_code;
 use crate::domain::phone::{Network, PhoneNumber};
+use crate::engine::runtime::StartSaga;
 use crate::families::data_bundle::package_id;
-use crate::families::data_bundle::store::{BundleOrder, NewBundleOrder, Package, Placed};
-use crate::store::NewSaga;
-use crate::telemetry as m;
+use crate::families::data_bundle::store::{BundleOrder, NewBundleOrder, Package, insert_order};
+use crate::store::Started;
 
 use super::WORKFLOW;
 
@@ -188,10 +188,6 @@ pub(crate) async fn create(
     phone
         .check_network(network)
         .map_err(|e| invalid("network_mismatch", e.to_string()))?;
-    let def =
-        s.rt.catalog
-            .latest(WORKFLOW)
-            .ok_or_else(ApiError::internal)?;
     let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
     let order = NewBundleOrder {
         id: Uuid::now_v7(),
@@ -203,9 +199,8 @@ pub(crate) async fn create(
         phone_number: phone.as_national().to_string(),
         order_code: new_order_code("DB"),
     };
-    let saga = NewSaga {
-        workflow: def.name.clone(),
-        workflow_version: def.version,
+    let start = StartSaga {
+        workflow: WORKFLOW.into(),
         input: json!({
             "order_id": order.id,
             "user_id": order.user_id,
@@ -223,24 +218,19 @@ pub(crate) async fn create(
         // the input.
         actor: who.start_actor(),
     };
-    match s
-        .rt
-        .store
-        .place_bundle_order(&order, &saga, s.rt.clock.now())
-        .await?
-    {
-        Placed::Created(o) => {
-            metrics::counter!(m::SAGAS_STARTED_TOTAL, "workflow" => WORKFLOW).increment(1);
-            m::order_placed(WORKFLOW);
-            s.rt.wake.notify_one();
-            Ok((StatusCode::ACCEPTED, Json(OrderView::from(&o))))
-        }
-        Placed::Existing(o) => Ok((StatusCode::OK, Json(OrderView::from(&o)))),
-    }
+    // A replayed key answers with the order it placed; a new one is accepted.
+    let (status, saga_id) = match s.rt.start(start, Some(insert_order(order))).await? {
+        Started::Created(saga_id) => (StatusCode::ACCEPTED, saga_id),
+        Started::Existing(saga_id) => (StatusCode::OK, saga_id),
+    };
+    let placed =
+        s.rt.store
+            .bundle_order_of_saga(saga_id)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+    Ok((status, Json(OrderView::from(&placed))))
 }
 
-/// A data-bundle order as `GET /v1/orders/{id}` shows it (masked phone, attempts, error
-/// code); `None` when `id` is not a data-bundle order.
 /// `GET /v1/orders/{id}` for data-bundle orders.
 pub(crate) struct BundleOrders;
 
@@ -251,6 +241,8 @@ impl crate::api::OrderView for BundleOrders {
     }
 }
 
+/// A data-bundle order as `GET /v1/orders/{id}` shows it (masked phone, attempts, error
+/// code); `None` when `id` is not a data-bundle order.
 async fn bundle_view(s: &AppState, id: Uuid) -> Result<Option<Value>, ApiError> {
     let Some(order) = s.rt.store.bundle_order(id).await? else {
         return Ok(None);

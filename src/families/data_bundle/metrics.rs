@@ -61,6 +61,10 @@ pub(super) fn fulfilment_error(network: &str, code: &'static str) {
 pub(super) struct Kpis;
 
 impl SagaHooks for Kpis {
+    fn started(&self, _input: &Value) {
+        crate::telemetry::order_placed(super::WORKFLOW);
+    }
+
     fn finished(&self, outcome: &'static str, input: &Value, secs: f64) {
         crate::telemetry::order_finished(super::WORKFLOW, outcome, secs);
         let network = network_label(input["network"].as_str().unwrap_or_default());

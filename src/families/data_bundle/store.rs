@@ -11,7 +11,7 @@ use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
 use crate::families::data_bundle::PackageSeed;
-use crate::store::{NewSaga, Result, Started, Store};
+use crate::store::{Result, StartWrite, Store};
 
 /// One catalogue entry.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -54,14 +54,6 @@ pub struct BundleOrder {
     pub last_error: Option<Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-}
-
-/// The answer to placing an order under an idempotency key.
-#[derive(Debug, Clone)]
-pub enum Placed {
-    Created(BundleOrder),
-    /// The key already placed this same request.
-    Existing(BundleOrder),
 }
 
 /// One provider attempt, as a step records it.
@@ -152,53 +144,14 @@ impl Store {
         .await?)
     }
 
-    /// Inserts the order and starts its saga in one transaction. A key that already placed the
-    /// same request answers with that order; a different request is `IdempotencyConflict`.
-    pub async fn place_bundle_order(
-        &self,
-        order: &NewBundleOrder,
-        saga: &NewSaga,
-        now: DateTime<Utc>,
-    ) -> Result<Placed> {
-        let mut tx = self.pool().begin().await?;
-        match Self::start_saga_in(&mut tx, saga, now).await? {
-            Started::Created(saga_id) => {
-                sqlx::query(
-                    "INSERT INTO orders (id, user_id, package_id, network, size_gb, price_minor, status,
-                         fulfillment_status, phone_number, order_code, saga_id, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'pending', $7, $8, $9, $10, $10)",
-                )
-                .bind(order.id)
-                .bind(order.user_id)
-                .bind(&order.package_id)
-                .bind(&order.network)
-                .bind(order.size_gb)
-                .bind(order.price_minor)
-                .bind(&order.phone_number)
-                .bind(&order.order_code)
-                .bind(saga_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                let placed = self
-                    .bundle_order(order.id)
-                    .await?
-                    .ok_or(crate::store::Error::NotFound)?;
-                Ok(Placed::Created(placed))
-            }
-            Started::Existing(saga_id) => {
-                tx.rollback().await?;
-                let existing = sqlx::query_as::<_, BundleOrder>(&format!(
-                    "SELECT {ORDER_COLUMNS} FROM orders o JOIN sagas s ON s.id = o.saga_id WHERE o.saga_id = $1"
-                ))
-                .bind(saga_id)
-                .fetch_optional(self.pool())
-                .await?
-                .ok_or(crate::store::Error::NotFound)?;
-                Ok(Placed::Existing(existing))
-            }
-        }
+    /// The order a saga was started for (a replayed key answers with it).
+    pub async fn bundle_order_of_saga(&self, saga_id: Uuid) -> Result<Option<BundleOrder>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {ORDER_COLUMNS} FROM orders o JOIN sagas s ON s.id = o.saga_id WHERE o.saga_id = $1"
+        ))
+        .bind(saga_id)
+        .fetch_optional(self.pool())
+        .await?)
     }
 
     pub async fn bundle_order(&self, id: Uuid) -> Result<Option<BundleOrder>> {
@@ -549,4 +502,30 @@ pub async fn write_receipt_in(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Writes the order row in its saga's start transaction (see `Runtime::start`).
+pub(crate) fn insert_order(order: NewBundleOrder) -> StartWrite {
+    Box::new(move |conn, saga_id, now| {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO orders (id, user_id, package_id, network, size_gb, price_minor, status,
+                     fulfillment_status, phone_number, order_code, saga_id, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'pending', $7, $8, $9, $10, $10)",
+            )
+            .bind(order.id)
+            .bind(order.user_id)
+            .bind(&order.package_id)
+            .bind(&order.network)
+            .bind(order.size_gb)
+            .bind(order.price_minor)
+            .bind(&order.phone_number)
+            .bind(&order.order_code)
+            .bind(saga_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
+    })
 }

@@ -144,7 +144,13 @@ impl Family for Hardware {
     }
 
     fn workflows(&self) -> Vec<(&'static str, Arc<dyn SagaHooks>)> {
-        vec![(WORKFLOW, Arc::new(OrderKpis(WORKFLOW)))]
+        vec![(
+            WORKFLOW,
+            Arc::new(OrderKpis {
+                kind: WORKFLOW,
+                placed_at_start: false,
+            }),
+        )]
     }
 
     fn routes(&self, tokens: &Tokens) -> Router<AppState> {

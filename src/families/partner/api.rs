@@ -26,9 +26,12 @@ use uuid::Uuid;
 use crate::api::AppState;
 use crate::domain::money::Minor;
 use crate::domain::tenure::Tenure;
-use crate::families::partner::store::{Duplicate, NewPartnerOrder, PartnerPlaced, Product};
+use crate::engine::runtime::{StartError, StartSaga};
+use crate::families::partner::store::{
+    Duplicate, NewPartnerOrder, PartnerPlaced, Product, insert_partner_order,
+};
 use crate::families::partner::{PartnerAccount, PartnerSettings};
-use crate::store::{NewSaga, Started};
+use crate::store::{Error, Started};
 
 /// Per-router partner state: accounts, the rate limiter and the product cache.
 pub struct PartnerApi {
@@ -129,6 +132,13 @@ impl IntoResponse for PartnerError {
 
 impl From<crate::store::Error> for PartnerError {
     fn from(e: crate::store::Error) -> Self {
+        tracing::error!(error = %e, "partner request failed");
+        PartnerError::internal()
+    }
+}
+
+impl From<StartError> for PartnerError {
+    fn from(e: StartError) -> Self {
         tracing::error!(error = %e, "partner request failed");
         PartnerError::internal()
     }
@@ -334,10 +344,6 @@ pub(crate) async fn fulfilment(
             format!("productId {product_id:?} is not in the catalogue"),
         ));
     }
-    let def =
-        s.rt.catalog
-            .latest(super::WORKFLOW)
-            .ok_or_else(PartnerError::internal)?;
     let canonical = serde_json::to_vec(&req).map_err(|_| PartnerError::internal())?;
     let request_hash = hex::encode(Sha256::digest(canonical));
     let order = NewPartnerOrder {
@@ -353,9 +359,8 @@ pub(crate) async fn fulfilment(
         customer_phone: customer_phone.to_string(),
         tenure: tenure.as_str().to_string(),
     };
-    let saga = NewSaga {
-        workflow: def.name.clone(),
-        workflow_version: def.version,
+    let start = StartSaga {
+        workflow: super::WORKFLOW.into(),
         input: json!({
             "partner_order_id": order.id,
             "partner_id": order.partner_id,
@@ -371,17 +376,8 @@ pub(crate) async fn fulfilment(
     };
     let accepted =
         |order_id: &str| json!({ "success": true, "orderId": order_id, "status": "PROCESSING" });
-    match s
-        .rt
-        .store
-        .place_partner_order(&order, &saga, s.rt.clock.now())
-        .await?
-    {
+    match place(&s, order, start).await? {
         PartnerPlaced::Created(o) => {
-            metrics::counter!(crate::telemetry::SAGAS_STARTED_TOTAL, "workflow" => super::WORKFLOW)
-                .increment(1);
-            crate::telemetry::order_placed(super::WORKFLOW);
-            s.rt.wake.notify_one();
             Ok((StatusCode::ACCEPTED, Json(accepted(&o.order_id))).into_response())
         }
         PartnerPlaced::Replayed(o) => {
@@ -463,14 +459,9 @@ pub(crate) async fn renewal(
                 "no such activationReference",
             )
         })?;
-    let def =
-        s.rt.catalog
-            .latest(super::RENEWAL)
-            .ok_or_else(PartnerError::internal)?;
     let canonical = json!({ "ref": activation_reference, "tenure": tenure });
-    let saga = NewSaga {
-        workflow: def.name.clone(),
-        workflow_version: def.version,
+    let start = StartSaga {
+        workflow: super::RENEWAL.into(),
         input: json!({
             "partner_id": account.id,
             "activation_reference": activation_reference,
@@ -482,9 +473,9 @@ pub(crate) async fn renewal(
         request_hash: Some(hex::encode(Sha256::digest(canonical.to_string()))),
         actor: format!("partner:{}", account.id),
     };
-    let started = match s.rt.store.start_saga(&saga, s.rt.clock.now()).await {
-        Ok(started) => started,
-        Err(crate::store::Error::IdempotencyConflict { .. }) => {
+    match s.rt.start(start, None).await {
+        Ok(_) => {}
+        Err(StartError::Store(crate::store::Error::IdempotencyConflict { .. })) => {
             return Err(PartnerError::new(
                 StatusCode::CONFLICT,
                 "IDEMPOTENCY_KEY_REUSED",
@@ -492,13 +483,50 @@ pub(crate) async fn renewal(
             ));
         }
         Err(e) => return Err(e.into()),
-    };
-    if let Started::Created(_) = started {
-        s.rt.wake.notify_one();
     }
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({ "success": true, "activationReference": activation_reference, "status": "PROCESSING" })),
     )
         .into_response())
+}
+
+/// Places a partner order: an orderId or key seen before answers as a replay or a duplicate;
+/// otherwise the order row and its saga start together. A race between two identical
+/// requests is settled by the unique indexes, and the loser answers like a repeat.
+async fn place(
+    s: &AppState,
+    order: NewPartnerOrder,
+    start: StartSaga,
+) -> Result<PartnerPlaced, PartnerError> {
+    let store = &s.rt.store;
+    if let Some(answer) = store.existing_partner_order(&order).await? {
+        return Ok(answer);
+    }
+    let duplicate = match s
+        .rt
+        .start(start, Some(insert_partner_order(order.clone())))
+        .await
+    {
+        Ok(Started::Created(_)) => {
+            let created = store
+                .partner_order(order.id)
+                .await?
+                .ok_or_else(PartnerError::internal)?;
+            return Ok(PartnerPlaced::Created(created));
+        }
+        Ok(Started::Existing(_)) | Err(StartError::Store(Error::IdempotencyConflict { .. })) => {
+            Duplicate::IdempotencyKey
+        }
+        Err(StartError::Store(Error::Db(sqlx::Error::Database(db))))
+            if db.is_unique_violation() =>
+        {
+            Duplicate::OrderId
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(store
+        .existing_partner_order(&order)
+        .await?
+        .unwrap_or(PartnerPlaced::Duplicate(duplicate)))
 }

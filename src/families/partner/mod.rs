@@ -116,7 +116,13 @@ impl Family for Partner {
     }
 
     fn workflows(&self) -> Vec<(&'static str, Arc<dyn SagaHooks>)> {
-        vec![(WORKFLOW, Arc::new(OrderKpis(WORKFLOW)))]
+        vec![(
+            WORKFLOW,
+            Arc::new(OrderKpis {
+                kind: WORKFLOW,
+                placed_at_start: true,
+            }),
+        )]
     }
 
     fn routes(&self, _tokens: &Tokens) -> Router<AppState> {

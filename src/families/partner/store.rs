@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::domain::money::Minor;
 use crate::families::partner::ProductSeed;
-use crate::store::{Error, NewSaga, Result, Started, Store};
+use crate::store::{Error, Result, StartWrite, Store};
 
 /// A licence product.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -159,68 +159,9 @@ impl Store {
         .await?)
     }
 
-    /// Checks for a duplicate orderId or key, then inserts the order and starts its saga, in
-    /// one transaction. The unique indexes settle a race between two identical requests.
-    pub async fn place_partner_order(
-        &self,
-        order: &NewPartnerOrder,
-        saga: &NewSaga,
-        now: DateTime<Utc>,
-    ) -> Result<PartnerPlaced> {
-        if let Some(answer) = self.existing_partner_order(order).await? {
-            return Ok(answer);
-        }
-        let mut tx = self.pool().begin().await?;
-        let saga_id = match Self::start_saga_in(&mut tx, saga, now).await {
-            Ok(Started::Created(id)) => id,
-            Ok(Started::Existing(_)) | Err(Error::IdempotencyConflict { .. }) => {
-                tx.rollback().await?;
-                return Ok(self
-                    .existing_partner_order(order)
-                    .await?
-                    .unwrap_or(PartnerPlaced::Duplicate(Duplicate::IdempotencyKey)));
-            }
-            Err(e) => return Err(e),
-        };
-        let inserted = sqlx::query(
-            "INSERT INTO partner_orders (id, partner_id, order_id, idempotency_key, request_hash, product_id,
-                 customer_id, customer_name, customer_email, customer_phone, tenure, status, saga_id,
-                 created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'PROCESSING', $12, $13, $13)",
-        )
-        .bind(order.id)
-        .bind(&order.partner_id)
-        .bind(&order.order_id)
-        .bind(&order.idempotency_key)
-        .bind(&order.request_hash)
-        .bind(&order.product_id)
-        .bind(&order.customer_id)
-        .bind(&order.customer_name)
-        .bind(&order.customer_email)
-        .bind(&order.customer_phone)
-        .bind(&order.tenure)
-        .bind(saga_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {
-                tx.commit().await?;
-                let created = self.partner_order(order.id).await?.ok_or(Error::NotFound)?;
-                Ok(PartnerPlaced::Created(created))
-            }
-            Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                tx.rollback().await?;
-                Ok(self
-                    .existing_partner_order(order)
-                    .await?
-                    .unwrap_or(PartnerPlaced::Duplicate(Duplicate::OrderId)))
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    async fn existing_partner_order(
+    /// The order an orderId or key already placed, as the answer to a repeat: the same
+    /// request replayed, or a duplicate of one kind.
+    pub(crate) async fn existing_partner_order(
         &self,
         order: &NewPartnerOrder,
     ) -> Result<Option<PartnerPlaced>> {
@@ -451,4 +392,36 @@ pub async fn renew_licence_in(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// Writes the partner order row in its saga's start transaction (see `Runtime::start`). The
+/// unique indexes on (partner, orderId) and (partner, key) settle a race between two identical
+/// requests: the loser's start rolls back with a unique violation.
+pub(crate) fn insert_partner_order(order: NewPartnerOrder) -> StartWrite {
+    Box::new(move |conn, saga_id, now| {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO partner_orders (id, partner_id, order_id, idempotency_key, request_hash, product_id,
+                     customer_id, customer_name, customer_email, customer_phone, tenure, status, saga_id,
+                     created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'PROCESSING', $12, $13, $13)",
+            )
+            .bind(order.id)
+            .bind(&order.partner_id)
+            .bind(&order.order_id)
+            .bind(&order.idempotency_key)
+            .bind(&order.request_hash)
+            .bind(&order.product_id)
+            .bind(&order.customer_id)
+            .bind(&order.customer_name)
+            .bind(&order.customer_email)
+            .bind(&order.customer_phone)
+            .bind(&order.tenure)
+            .bind(saga_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
+    })
 }

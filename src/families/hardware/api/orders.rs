@@ -24,10 +24,11 @@ use crate::api::{ApiError, ApiJson, AppState};
 use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
 use crate::domain::order_code::new_order_code;
 use crate::domain::pricing::{LineRequest, Scope};
+use crate::engine::runtime::{StartError, StartSaga};
 use crate::families::hardware::pricing::{price_lines, reprice_order};
-use crate::families::hardware::store::{Created, NewHardwareOrder, NewItem};
+use crate::families::hardware::store::{Created, NewHardwareOrder, NewItem, link_checkout_saga};
 use crate::families::hardware::{HardwareSettings, SCENARIOS, WORKFLOW};
-use crate::store::{self, NewSaga, Started};
+use crate::store::{self, Started};
 use crate::telemetry as m;
 
 /// The scenario of a line that names none.
@@ -373,32 +374,26 @@ pub(crate) async fn send_checkout(
     reprice_order(&s.rt.store, &order, &items, settings.strict_prices)
         .await
         .map_err(pricing_error)?;
-    let def = s.rt.catalog.latest(WORKFLOW).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "workflow_unavailable",
-            format!("the {WORKFLOW} workflow is not loaded on this server"),
-        )
-    })?;
     let input = json!({ "order_id": id });
-    let saga = NewSaga {
-        workflow: def.name.clone(),
-        workflow_version: def.version,
+    let start = StartSaga {
+        workflow: WORKFLOW.into(),
         request_hash: Some(hex::encode(Sha256::digest(input.to_string()))),
         input,
         business_key: Some(order.order_code.clone()),
         idempotency_key: Some(format!("{WORKFLOW}:{id}")),
         actor: actor(&who),
     };
-    let started =
-        s.rt.store
-            .start_hardware_checkout(id, &saga, s.rt.clock.now())
-            .await
-            .map_err(store_error("order"))?;
-    if let Started::Created(_) = started {
-        metrics::counter!(m::SAGAS_STARTED_TOTAL, "workflow" => WORKFLOW).increment(1);
-    }
-    s.rt.wake.notify_one();
+    let started = match s.rt.start(start, Some(link_checkout_saga(id))).await {
+        Ok(Started::Created(saga)) => saga,
+        // The key is the order's: another checkout of it started the saga since we looked.
+        Ok(Started::Existing(saga)) => {
+            return Err(conflict(format!(
+                "checkout was already sent for this order (saga {saga})"
+            )));
+        }
+        Err(StartError::Store(e)) => return Err(store_error("order")(e)),
+        Err(e) => return Err(e.into()),
+    };
     let payment_status =
         s.rt.store
             .hardware_order(id)
@@ -409,7 +404,7 @@ pub(crate) async fn send_checkout(
         StatusCode::ACCEPTED,
         Json(json!({
             "order_id": id,
-            "saga_id": started.id(),
+            "saga_id": started,
             "payment_status": payment_status,
         })),
     ))

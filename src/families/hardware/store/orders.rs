@@ -12,7 +12,7 @@ use super::events::{DomainEvent, emit_in};
 use super::{corrupt, decide, lock_tag};
 use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
 use crate::domain::pricing::Resolution;
-use crate::store::{Error, NewSaga, Result, Started, Store};
+use crate::store::{Error, Result, StartWrite, Store};
 
 /// A draft order as the API builds it, lines already priced.
 #[derive(Debug, Clone)]
@@ -286,40 +286,37 @@ impl Store {
             saga_status: s.saga_status,
         }))
     }
+}
 
-    /// Starts the order's saga: the order must be a draft without one. The saga row and the
-    /// order's link to it commit together.
-    pub async fn start_hardware_checkout(
-        &self,
-        order_id: Uuid,
-        saga: &NewSaga,
-        now: DateTime<Utc>,
-    ) -> Result<Started> {
-        let mut tx = self.pool().begin().await?;
-        let row: Option<(String, Option<Uuid>)> = sqlx::query_as(
-            "SELECT payment_status, saga_id FROM hardware_orders WHERE id = $1 FOR UPDATE",
-        )
-        .bind(order_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let (status, saga_id) = row.ok_or(Error::NotFound)?;
-        if let Some(existing) = saga_id {
-            return Err(Error::Conflict(format!(
-                "checkout was already sent for this order (saga {existing}); it is {status}"
-            )));
-        }
-        let from: PaymentStatus = status.parse().map_err(corrupt)?;
-        order::apply(from, PaymentEvent::SendCheckout)?;
-        let started = Store::start_saga_in(&mut tx, saga, now).await?;
-        sqlx::query("UPDATE hardware_orders SET saga_id = $2, updated_at = $3 WHERE id = $1")
+/// Links a new checkout saga to its order, in the saga's start transaction (see
+/// `Runtime::start`): the order must be a draft without a saga, checked again under the row
+/// lock, so two checkouts racing start one saga.
+pub(crate) fn link_checkout_saga(order_id: Uuid) -> StartWrite {
+    Box::new(move |conn, saga_id, now| {
+        Box::pin(async move {
+            let row: Option<(String, Option<Uuid>)> = sqlx::query_as(
+                "SELECT payment_status, saga_id FROM hardware_orders WHERE id = $1 FOR UPDATE",
+            )
             .bind(order_id)
-            .bind(started.id())
-            .bind(now)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
-        tx.commit().await?;
-        Ok(started)
-    }
+            let (status, linked) = row.ok_or(Error::NotFound)?;
+            if let Some(existing) = linked {
+                return Err(Error::Conflict(format!(
+                    "checkout was already sent for this order (saga {existing}); it is {status}"
+                )));
+            }
+            let from: PaymentStatus = status.parse().map_err(corrupt)?;
+            order::apply(from, PaymentEvent::SendCheckout)?;
+            sqlx::query("UPDATE hardware_orders SET saga_id = $2, updated_at = $3 WHERE id = $1")
+                .bind(order_id)
+                .bind(saga_id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        })
+    })
 }
 
 pub async fn order_in(
