@@ -7,10 +7,12 @@ pub mod committer;
 pub mod definition;
 pub mod gauges;
 pub mod lifecycle;
+pub mod operator;
 pub mod outbox;
 pub mod retry;
 pub mod runtime;
 pub mod scheduler;
+pub mod transition;
 pub mod worker;
 
 pub use action::{

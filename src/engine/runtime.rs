@@ -6,11 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::action::ActionRegistry;
+use uuid::Uuid;
+
+use super::action::{ActionRegistry, DomainWrite};
 use super::clock::Clock;
 use super::definition::{Catalog, WorkflowDef};
+use super::lifecycle::{Event, SagaState};
+use super::operator;
 use crate::config::WorkerSettings;
-use crate::store::{self, ClaimedSaga, NewSaga, Started, Store};
+use crate::store::{self, Actor, ClaimedSaga, NewSaga, Started, Store};
 
 /// A saga handed to this process's worker together with the capacity reserved for it.
 pub type Handoff = (ClaimedSaga, OwnedSemaphorePermit);
@@ -96,6 +100,33 @@ impl Runtime {
             self.wake.notify_one();
         }
         Ok(started)
+    }
+
+    /// An operator's retry, resume or cancel on saga `id`, decided against the definition the
+    /// saga is pinned to (see [`operator::apply_with`]), with `write` committing in the same
+    /// transaction. Rings this node's worker, as the saga is usually due now.
+    pub async fn operate(
+        &self,
+        id: Uuid,
+        event: Event,
+        actor: &Actor,
+        write: Option<DomainWrite>,
+    ) -> store::Result<SagaState> {
+        let saga = self.store.get_saga(id).await?;
+        let def = self
+            .definition(&saga.workflow, saga.workflow_version)
+            .await?
+            .ok_or_else(|| {
+                store::Error::Definition(format!(
+                    "{} version {} is not available",
+                    saga.workflow, saga.workflow_version
+                ))
+            })?;
+        let state =
+            operator::apply_with(&self.store, id, event, &def, actor, self.clock.now(), write)
+                .await?;
+        self.wake.notify_one();
+        Ok(state)
     }
 
     /// The definition a saga is pinned to: from the files if loaded, else from the database.

@@ -19,7 +19,8 @@ use super::committer::Committer;
 use super::definition::{StepDef, WorkflowDef};
 use super::lifecycle::{self, Event, Next, SagaState};
 use super::runtime::{Handoff, LocalWorker, Runtime};
-use crate::store::{Checkpoint, ClaimedSaga, NewEvent};
+use super::transition::{self, Holder, LastError};
+use crate::store::{Checkpoint, ClaimedSaga, Lease, NewEvent};
 use crate::telemetry as m;
 
 /// One worker node's claim loop. Cheap to clone; clones share the in-flight table.
@@ -678,42 +679,24 @@ impl Worker {
         if let Some((name, output)) = step.output.take() {
             merge_output(&mut run.data, step.phase, &name, output);
         }
-        let wait_guard = match &d.state {
-            SagaState::Waiting { signal, .. } => Some((signal.clone(), run.signal_seq)),
-            _ => None,
+        let holder = Holder::Lease {
+            until: run.lease_until,
+            length: self.rt.worker.lease,
+            go_on: keep_going,
         };
-        let next_run_at = if keep_going {
-            // Going straight on under the same lease: renew it only when half of it is gone.
-            // Leaving next_run_at alone lets Postgres write the update as HOT (no index
-            // touched), which is most of a checkpoint's cost.
-            let half = chrono::Duration::from_std(self.rt.worker.lease / 2).unwrap_or_default();
-            (run.lease_until - now < half).then(|| {
-                run.lease_until = self.lease_from(now);
-                run.lease_until
-            })
-        } else {
-            match d.next {
-                Next::Now => Some(now),
-                Next::At(t) => Some(t),
-                Next::Idle => None,
-            }
-        };
+        let row = transition::row_update(def, d, now, run.signal_seq, holder)
+            .with_data(run.data.clone())
+            .with_last_error(LastError::of_attempt(step.error.take()));
+        if let Some(until) = row.renewed_lease() {
+            run.lease_until = until;
+        }
         Checkpoint {
             saga_id: run.id,
-            owner: self.id.clone(),
-            version: run.version,
-            state: d.state.clone(),
-            data: run.data.clone(),
-            current_step: d
-                .state
-                .step()
-                .and_then(|i| def.steps.get(i))
-                .map(|s| s.name.clone()),
-            attempt: d.state.attempt() as i32,
-            next_run_at,
-            keep_lease: keep_going,
-            wait_guard,
-            last_error: step.error.take(),
+            lease: Lease {
+                owner: self.id.clone(),
+                version: run.version,
+            },
+            row,
             events,
             consume_signal: step.consume_signal,
             effects: std::mem::take(&mut step.effects),

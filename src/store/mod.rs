@@ -17,9 +17,9 @@ mod signals;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
-pub use audit::{Actor, AuditRow, action_name};
+pub use audit::{Actor, AuditRow, LockedSaga, OperatorWrite, action_name};
 pub use bulk::{BulkItem, BulkProgress, NewBulkJob};
-pub use checkpoint::{Checkpoint, ClaimedSaga, Committed, NewEvent};
+pub use checkpoint::{Checkpoint, ClaimedSaga, Committed, Lease, NewEvent};
 pub use ops::{ExportRow, Order, Overview, QueueRow, SagaSearch, SearchPage, WorkflowStats};
 pub use outbox::{AttemptRecord, DeliveryRow, OutboxItem};
 pub use sagas::{EventRow, ListFilter, NewSaga, Page, SagaRow, Started};

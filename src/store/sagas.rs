@@ -1,4 +1,4 @@
-//! Starting sagas, reading them, listing them, and operator actions on them.
+//! Starting sagas, reading them and listing them.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
