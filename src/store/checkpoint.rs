@@ -9,28 +9,7 @@ use uuid::Uuid;
 
 use super::{Error, Result, Store, WAKE_CHANNEL};
 use crate::engine::action::{Effects, OutboxRow};
-use crate::engine::lifecycle::SagaState;
 use crate::engine::transition::{Due, LastError, SagaRowUpdate};
-
-/// A saga a worker holds the lease on.
-#[derive(Debug, Clone)]
-pub struct ClaimedSaga {
-    pub id: Uuid,
-    pub workflow: String,
-    pub workflow_version: i32,
-    pub state: SagaState,
-    pub data: Value,
-    /// The fence: every later write must match it.
-    pub version: i64,
-    pub signal_seq: i64,
-    /// Set when another worker's lease had expired: a crash being recovered.
-    pub previous_owner: Option<String>,
-    /// When the saga became due, for queue-lag measurement.
-    pub due_at: DateTime<Utc>,
-    /// When the lease this claim took runs out.
-    pub lease_until: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-}
 
 /// A history entry to append.
 #[derive(Debug, Clone)]
@@ -95,7 +74,7 @@ pub(super) struct RowWrite<'a> {
 }
 
 /// The saga-row rules in SQL, once, for the single and the batched checkpoint alike: what a
-/// transition sets, read from an input row `i` whose columns are [`RowValues`]'. `$due_now` is
+/// transition sets, read from an input row `i` whose columns are those of [`RowValues`]. `$due_now` is
 /// when a saga being let go is due at once instead of at `i.next_run_at`: the single
 /// statement's wait guard; the batch carries no waits, so there it is `false`.
 macro_rules! set_row {
@@ -217,56 +196,6 @@ impl<'a> RowValues<'a> {
 }
 
 impl Store {
-    /// Claims up to `limit` due sagas for `owner` until `lease_until`, in one statement that
-    /// commits before any action runs. An expired lease is simply due again: this query is
-    /// also the lease reaper.
-    pub async fn claim(
-        &self,
-        owner: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<ClaimedSaga>> {
-        let rows = sqlx::query(
-            "WITH due AS (
-                SELECT id, lease_owner AS prev_owner, next_run_at AS due_at FROM sagas
-                WHERE next_run_at <= $1
-                ORDER BY next_run_at
-                LIMIT $2
-                FOR UPDATE SKIP LOCKED
-             )
-             UPDATE sagas s SET lease_owner = $3, lease_expires_at = $4, next_run_at = $4, version = s.version + 1
-             FROM due WHERE s.id = due.id
-             RETURNING s.id, s.workflow, s.workflow_version, s.state, s.data, s.version, s.signal_seq,
-                       due.prev_owner, due.due_at, s.created_at",
-        )
-        .bind(now)
-        .bind(limit)
-        .bind(owner)
-        .bind(lease_until)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                let state: Value = r.try_get("state")?;
-                Ok(ClaimedSaga {
-                    id: r.try_get("id")?,
-                    workflow: r.try_get("workflow")?,
-                    workflow_version: r.try_get("workflow_version")?,
-                    state: serde_json::from_value(state)
-                        .map_err(|e| Error::Corrupt(e.to_string()))?,
-                    data: r.try_get("data")?,
-                    version: r.try_get("version")?,
-                    signal_seq: r.try_get("signal_seq")?,
-                    previous_owner: r.try_get("prev_owner")?,
-                    due_at: r.try_get("due_at")?,
-                    lease_until,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .collect()
-    }
-
     /// Writes one worker transition. `Ok(None)` means the fence failed: the lease was lost or
     /// an operator acted, and the result is dropped.
     pub async fn checkpoint(&self, mut cp: Checkpoint) -> Result<Option<Committed>> {
@@ -295,48 +224,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(committed)
-    }
-
-    /// Extends a lease while a long step runs. False when the lease is no longer ours.
-    pub async fn heartbeat(
-        &self,
-        id: Uuid,
-        owner: &str,
-        version: i64,
-        lease_until: DateTime<Utc>,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE sagas SET lease_expires_at = $4, next_run_at = $4
-             WHERE id = $1 AND lease_owner = $2 AND version = $3",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(version)
-        .bind(lease_until)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
-    /// Gives a saga back, due now, without a state change (graceful shutdown).
-    pub async fn release(
-        &self,
-        id: Uuid,
-        owner: &str,
-        version: i64,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE sagas SET lease_owner = NULL, lease_expires_at = NULL, next_run_at = $4
-             WHERE id = $1 AND lease_owner = $2 AND version = $3",
-        )
-        .bind(id)
-        .bind(owner)
-        .bind(version)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
     }
 }
 

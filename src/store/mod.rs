@@ -19,10 +19,10 @@ use sqlx::migrate::Migrator;
 
 pub use audit::{Actor, AuditRow, LockedSaga, OperatorWrite, action_name};
 pub use bulk::{BulkItem, BulkProgress, NewBulkJob};
-pub use checkpoint::{Checkpoint, ClaimedSaga, Committed, Lease, NewEvent};
+pub use checkpoint::{Checkpoint, Committed, Lease, NewEvent};
 pub use ops::{ExportRow, Order, Overview, QueueRow, SagaSearch, SearchPage, WorkflowStats};
 pub use outbox::{AttemptRecord, DeliveryRow, OutboxItem};
-pub use sagas::{EventRow, ListFilter, NewSaga, Page, SagaRow, Started};
+pub use sagas::{ClaimedSaga, EventRow, ListFilter, NewSaga, Page, SagaRow, Started};
 pub use signals::{Delivered, NewSignal};
 
 /// The schema, embedded so `sagaflow migrate` works from anywhere.
