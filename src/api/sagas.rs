@@ -322,23 +322,13 @@ pub async fn apply_action(
 ) -> Result<SagaState, ApiError> {
     let event = action_event(action).ok_or_else(|| ApiError::not_found("no such route"))?;
     let reason = check_reason(reason)?;
-    let saga = s.rt.store.get_saga(id).await?;
-    let def =
-        s.rt.definition(&saga.workflow, saga.workflow_version)
-            .await?
-            .ok_or_else(ApiError::internal)?;
     let actor = Actor {
         name: who.name.clone(),
         role: who.role.as_str().into(),
         reason,
         job_id: None,
     };
-    let state =
-        s.rt.store
-            .operator_action_audited(id, event, &def, &actor, s.rt.clock.now())
-            .await?;
-    s.rt.wake.notify_one();
-    Ok(state)
+    Ok(s.rt.operate(id, event, &actor, None).await?)
 }
 
 /// `POST /v1/sagas/{id}/signals/{name}`: delivers a signal; the `Idempotency-Key` header

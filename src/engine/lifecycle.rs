@@ -80,6 +80,12 @@ impl SagaState {
         )
     }
 
+    /// Finished, or held for an operator (parked, failed): the saga does nothing more on its
+    /// own. Such a transition ends the worker's run and gets a `saga_<status>` history event.
+    pub fn is_settled(&self) -> bool {
+        self.is_terminal() || matches!(self, SagaState::Failed { .. } | SagaState::Parked { .. })
+    }
+
     /// The step index this state is about, if any.
     pub fn step(&self) -> Option<usize> {
         match self {

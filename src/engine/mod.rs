@@ -1,5 +1,9 @@
 //! The durable runtime. It knows nothing about orders: it claims sagas, runs their steps'
 //! actions, asks the lifecycle what comes next and checkpoints the answer.
+//!
+//! A transition, whoever makes it, goes [`lifecycle`] (decide) → [`transition`] (one row
+//! update) → `store` (one fenced write): a worker's through [`worker`] and [`committer`], an
+//! operator's through [`operator`].
 
 pub mod action;
 pub mod clock;
@@ -8,10 +12,12 @@ pub mod definition;
 pub mod gauges;
 pub mod hooks;
 pub mod lifecycle;
+pub mod operator;
 pub mod outbox;
 pub mod retry;
 pub mod runtime;
 pub mod scheduler;
+pub mod transition;
 pub mod worker;
 
 pub use action::{

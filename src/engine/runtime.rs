@@ -7,12 +7,16 @@ use std::sync::{Arc, Mutex};
 use serde_json::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::action::ActionRegistry;
+use uuid::Uuid;
+
+use super::action::{ActionRegistry, DomainWrite};
 use super::clock::Clock;
 use super::definition::{Catalog, WorkflowDef};
 use super::hooks::Hooks;
+use super::lifecycle::{Event, SagaState};
+use super::operator;
 use crate::config::WorkerSettings;
-use crate::store::{self, ClaimedSaga, NewSaga, StartWrite, Started, Store};
+use crate::store::{self, Actor, ClaimedSaga, NewSaga, StartWrite, Started, Store};
 use crate::telemetry as m;
 
 /// A saga to start: its workflow by name (the latest loaded version), its input and who asks.
@@ -153,6 +157,33 @@ impl Runtime {
             }
         }
         Ok(started)
+    }
+
+    /// An operator's retry, resume or cancel on saga `id`, decided against the definition the
+    /// saga is pinned to (see [`operator::apply_with`]), with `write` committing in the same
+    /// transaction. Rings this node's worker, as the saga is usually due now.
+    pub async fn operate(
+        &self,
+        id: Uuid,
+        event: Event,
+        actor: &Actor,
+        write: Option<DomainWrite>,
+    ) -> store::Result<SagaState> {
+        let saga = self.store.get_saga(id).await?;
+        let def = self
+            .definition(&saga.workflow, saga.workflow_version)
+            .await?
+            .ok_or_else(|| {
+                store::Error::Definition(format!(
+                    "{} version {} is not available",
+                    saga.workflow, saga.workflow_version
+                ))
+            })?;
+        let state =
+            operator::apply_with(&self.store, id, event, &def, actor, self.clock.now(), write)
+                .await?;
+        self.wake.notify_one();
+        Ok(state)
     }
 
     /// The definition a saga is pinned to: from the files if loaded, else from the database.

@@ -1,17 +1,18 @@
-//! Operator actions with their audit row: the lifecycle decides, and the saga update, its
-//! history event (actor = the token's name) and the `operator_actions` row commit together.
-
-use std::sync::Arc;
+//! Operator actions, the store's half: lock the saga row for the engine (`engine::operator`
+//! decides), then write the decision with the one transition writer, its history event (actor
+//! = the token's name) and the `operator_actions` row in the same transaction. Also the audit
+//! trail's reader.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::{Error, Result, Store, WAKE_CHANNEL};
-use crate::engine::action::DomainWrite;
-use crate::engine::definition::WorkflowDef;
-use crate::engine::lifecycle::{self, Event, Next, SagaState};
+use super::checkpoint::{Fence, RowWrite, write_row};
+use super::{Error, NewEvent, Result, Store};
+use crate::engine::lifecycle::{Event, SagaState};
+use crate::engine::transition::SagaRowUpdate;
 
 /// Who acts and why; `job_id` is set when a bulk job acts on the operator's behalf.
 #[derive(Debug, Clone)]
@@ -47,125 +48,116 @@ pub fn action_name(event: &Event) -> &'static str {
     }
 }
 
-impl Store {
-    /// Applies an operator's retry, resume or cancel: decided by the lifecycle, recorded in the
-    /// history with the operator's name and reason, fenced against any worker holding the saga
-    /// (the version bump drops that worker's next checkpoint), and written to the audit table
-    /// (with a bulk job's item outcome) in the same transaction.
-    pub async fn operator_action_audited(
-        &self,
-        id: Uuid,
-        event: Event,
-        def: &Arc<WorkflowDef>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-    ) -> Result<SagaState> {
-        self.operator_action_audited_with(id, event, def, actor, now, None)
-            .await
-    }
+/// A saga row locked for an operator's action. The transaction holds `SELECT … FOR UPDATE`
+/// from [`Store::lock_saga`] until [`LockedSaga::commit`], so no checkpoint or other operator
+/// can change the row between the engine reading its state and writing its decision. Dropped
+/// without a commit, it rolls back and the lock goes with it.
+pub struct LockedSaga {
+    tx: Transaction<'static, Postgres>,
+    pub id: Uuid,
+    pub state: SagaState,
+    /// The version under the lock; the write bumps it, which fences out a worker that holds
+    /// the lease (its next checkpoint matches no row and is dropped).
+    pub version: i64,
+    /// For the wait guard, as for a worker: see `engine::transition::WaitGuard`.
+    pub signal_seq: i64,
+}
 
-    /// [`Store::operator_action_audited`] with a domain write (an automation step requeued, a
-    /// fallback recorded) that commits in the same transaction, after the saga row is locked.
-    pub async fn operator_action_audited_with(
-        &self,
-        id: Uuid,
-        event: Event,
-        def: &Arc<WorkflowDef>,
-        actor: &Actor,
-        now: DateTime<Utc>,
-        write: Option<DomainWrite>,
-    ) -> Result<SagaState> {
+/// What an operator's action writes besides the row update: its history event, by
+/// `operator:<name>`, and the audit row.
+pub struct OperatorWrite<'a> {
+    pub row: &'a SagaRowUpdate,
+    pub event: NewEvent,
+    pub actor: &'a Actor,
+    /// The audit trail's name of the action (see [`action_name`]).
+    pub action: &'static str,
+    pub now: DateTime<Utc>,
+}
+
+impl Store {
+    /// Opens a transaction and locks saga `id` in it, for an operator's action.
+    pub async fn lock_saga(&self, id: Uuid) -> Result<LockedSaga> {
         let mut tx = self.pool.begin().await?;
-        let state: Option<Value> =
-            sqlx::query_scalar("SELECT state FROM sagas WHERE id = $1 FOR UPDATE")
+        let row: Option<(Value, i64, i64)> =
+            sqlx::query_as("SELECT state, version, signal_seq FROM sagas WHERE id = $1 FOR UPDATE")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let state: SagaState = serde_json::from_value(state.ok_or(Error::NotFound)?)
-            .map_err(|e| Error::Corrupt(e.to_string()))?;
-        let decision = lifecycle::decide(def, &state, &event, now, rand::random::<f64>())?;
-        if let Some(write) = write {
-            write(&mut tx).await?;
-        }
-        let next_run_at = match decision.next {
-            Next::Now => Some(now),
-            Next::At(t) => Some(t),
-            Next::Idle => None,
-        };
-        let step_name = decision
-            .state
-            .step()
-            .and_then(|i| def.steps.get(i))
-            .map(|s| s.name.clone());
-        let new_state =
-            serde_json::to_value(&decision.state).map_err(|e| Error::Corrupt(e.to_string()))?;
-        let mut detail = json!({
-            "reason": actor.reason,
-            "from": state.status(),
-            "to": decision.state.status(),
-            "role": actor.role,
-        });
-        if let Some(job) = actor.job_id {
-            detail["job_id"] = json!(job);
-        }
-        sqlx::query(
-            "WITH u AS (
-                UPDATE sagas SET status = $2, state = $3, current_step = $4, attempt = $5, next_run_at = $6,
-                       lease_owner = NULL, lease_expires_at = NULL, version = version + 1,
-                       event_seq = event_seq + 1, updated_at = $7,
-                       finished_at = CASE WHEN $8 THEN $7 ELSE NULL END
-                WHERE id = $1 RETURNING id, event_seq
-             )
-             INSERT INTO saga_events (saga_id, seq, step, kind, attempt, detail, actor, created_at)
-             SELECT id, event_seq, $4, $9, $5, $10, $11, $7 FROM u",
+        let (state, version, signal_seq) = row.ok_or(Error::NotFound)?;
+        let state = serde_json::from_value(state).map_err(|e| Error::Corrupt(e.to_string()))?;
+        Ok(LockedSaga {
+            tx,
+            id,
+            state,
+            version,
+            signal_seq,
+        })
+    }
+}
+
+impl LockedSaga {
+    /// The locked transaction, for a domain write that must commit with the action.
+    pub fn conn(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+
+    /// Writes the action with the transition writer every checkpoint uses, then its audit row
+    /// (and a bulk job's item outcome) in the same transaction, and commits.
+    pub async fn commit(mut self, w: OperatorWrite<'_>) -> Result<()> {
+        let from = self.state.status();
+        let actor = format!("operator:{}", w.actor.name);
+        let written = write_row(
+            &mut self.tx,
+            &RowWrite {
+                saga_id: self.id,
+                fence: Fence::RowLock {
+                    version: self.version,
+                },
+                row: w.row,
+                events: std::slice::from_ref(&w.event),
+                actor: &actor,
+                consume_signal: None,
+                outbox: &[],
+                correlations: &[],
+                now: w.now,
+            },
         )
-        .bind(id)
-        .bind(decision.state.status())
-        .bind(&new_state)
-        .bind(&step_name)
-        .bind(decision.state.attempt() as i32)
-        .bind(next_run_at)
-        .bind(now)
-        .bind(decision.state.is_terminal())
-        .bind(decision.kind)
-        .bind(&detail)
-        .bind(format!("operator:{}", actor.name))
-        .execute(&mut *tx)
         .await?;
+        if written.is_none() {
+            return Err(Error::Corrupt(
+                "a locked saga row changed under its lock".into(),
+            ));
+        }
         sqlx::query(
             "INSERT INTO operator_actions (saga_id, action, actor, role, reason, from_status, to_status, job_id, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
-        .bind(id)
-        .bind(action_name(&event))
-        .bind(&actor.name)
-        .bind(&actor.role)
-        .bind(&actor.reason)
-        .bind(state.status())
-        .bind(decision.state.status())
-        .bind(actor.job_id)
-        .bind(now)
-        .execute(&mut *tx)
+        .bind(self.id)
+        .bind(w.action)
+        .bind(&w.actor.name)
+        .bind(&w.actor.role)
+        .bind(&w.actor.reason)
+        .bind(from)
+        .bind(w.row.state.status())
+        .bind(w.actor.job_id)
+        .bind(w.now)
+        .execute(&mut *self.tx)
         .await?;
-        if let Some(job) = actor.job_id {
+        if let Some(job) = w.actor.job_id {
             sqlx::query(
                 "UPDATE bulk_job_items SET outcome = 'done', error = NULL WHERE job_id = $1 AND saga_id = $2",
             )
             .bind(job)
-            .bind(id)
-            .execute(&mut *tx)
+            .bind(self.id)
+            .execute(&mut *self.tx)
             .await?;
         }
-        if next_run_at.is_some() {
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(WAKE_CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(decision.state)
+        self.tx.commit().await?;
+        Ok(())
     }
+}
 
+impl Store {
     /// The audit trail, newest first, optionally for one saga; `before` is the last id seen.
     pub async fn audit(
         &self,

@@ -14,13 +14,13 @@ mod signals;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
-pub use audit::{Actor, AuditRow, action_name};
+pub use audit::{Actor, AuditRow, LockedSaga, OperatorWrite, action_name};
 pub use bulk::{BulkItem, BulkProgress, NewBulkJob};
-pub use checkpoint::{Checkpoint, ClaimedSaga, Committed, NewEvent};
+pub use checkpoint::{Checkpoint, Committed, Lease, NewEvent};
 pub use cron::claim_cron_tick;
 pub use ops::{ExportRow, Order, Overview, QueueRow, SagaSearch, SearchPage, WorkflowStats};
 pub use outbox::{AttemptRecord, DeliveryRow, OutboxItem};
-pub use sagas::{EventRow, ListFilter, NewSaga, Page, SagaRow, StartWrite, Started};
+pub use sagas::{ClaimedSaga, EventRow, ListFilter, NewSaga, Page, SagaRow, StartWrite, Started};
 pub use signals::{Delivered, NewSignal};
 
 /// The schema, embedded so `sagaflow migrate` works from anywhere.

@@ -1,14 +1,35 @@
-//! Starting sagas, reading them, listing them, and operator actions on them.
+//! Starting sagas, claiming them for a worker (and the lease's heartbeat and release),
+//! reading them and listing them. Writing their transitions is `checkpoint.rs`.
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{PgConnection, QueryBuilder};
+use sqlx::{PgConnection, QueryBuilder, Row};
 use uuid::Uuid;
 
-use super::{ClaimedSaga, Error, Result, Store, WAKE_CHANNEL};
+use super::{Error, Result, Store, WAKE_CHANNEL};
 use crate::engine::lifecycle::SagaState;
+
+/// A saga a worker holds the lease on.
+#[derive(Debug, Clone)]
+pub struct ClaimedSaga {
+    pub id: Uuid,
+    pub workflow: String,
+    pub workflow_version: i32,
+    pub state: SagaState,
+    pub data: Value,
+    /// The fence: every later write must match it.
+    pub version: i64,
+    pub signal_seq: i64,
+    /// Set when another worker's lease had expired: a crash being recovered.
+    pub previous_owner: Option<String>,
+    /// When the saga became due, for queue-lag measurement.
+    pub due_at: DateTime<Utc>,
+    /// When the lease this claim took runs out.
+    pub lease_until: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+}
 
 /// A start request, after the API has parsed and checked it.
 #[derive(Debug, Clone)]
@@ -273,5 +294,101 @@ impl Store {
             None
         };
         Ok(Page { items, next })
+    }
+}
+
+/// The lease: a worker claims due sagas, extends the lease while a long step runs, and gives
+/// sagas back when it stops. Every write after the claim is fenced by `(lease_owner, version)`.
+impl Store {
+    /// Claims up to `limit` due sagas for `owner` until `lease_until`, in one statement that
+    /// commits before any action runs. An expired lease is simply due again: this query is
+    /// also the lease reaper.
+    pub async fn claim(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ClaimedSaga>> {
+        let rows = sqlx::query(
+            "WITH due AS (
+                SELECT id, lease_owner AS prev_owner, next_run_at AS due_at FROM sagas
+                WHERE next_run_at <= $1
+                ORDER BY next_run_at
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+             )
+             UPDATE sagas s SET lease_owner = $3, lease_expires_at = $4, next_run_at = $4, version = s.version + 1
+             FROM due WHERE s.id = due.id
+             RETURNING s.id, s.workflow, s.workflow_version, s.state, s.data, s.version, s.signal_seq,
+                       due.prev_owner, due.due_at, s.created_at",
+        )
+        .bind(now)
+        .bind(limit)
+        .bind(owner)
+        .bind(lease_until)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let state: Value = r.try_get("state")?;
+                Ok(ClaimedSaga {
+                    id: r.try_get("id")?,
+                    workflow: r.try_get("workflow")?,
+                    workflow_version: r.try_get("workflow_version")?,
+                    state: serde_json::from_value(state)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                    data: r.try_get("data")?,
+                    version: r.try_get("version")?,
+                    signal_seq: r.try_get("signal_seq")?,
+                    previous_owner: r.try_get("prev_owner")?,
+                    due_at: r.try_get("due_at")?,
+                    lease_until,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Extends a lease while a long step runs. False when the lease is no longer ours.
+    pub async fn heartbeat(
+        &self,
+        id: Uuid,
+        owner: &str,
+        version: i64,
+        lease_until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE sagas SET lease_expires_at = $4, next_run_at = $4
+             WHERE id = $1 AND lease_owner = $2 AND version = $3",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(version)
+        .bind(lease_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Gives a saga back, due now, without a state change (graceful shutdown).
+    pub async fn release(
+        &self,
+        id: Uuid,
+        owner: &str,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE sagas SET lease_owner = NULL, lease_expires_at = NULL, next_run_at = $4
+             WHERE id = $1 AND lease_owner = $2 AND version = $3",
+        )
+        .bind(id)
+        .bind(owner)
+        .bind(version)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

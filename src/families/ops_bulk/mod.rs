@@ -107,8 +107,7 @@ impl BulkApply {
                 d
             }
         };
-        self.store
-            .operator_action_audited(saga, ev, &def, actor, ctx.now)
+        crate::engine::operator::apply(&self.store, saga, ev, &def, actor, ctx.now)
             .await
             .map(|_| ())
             .map_err(|e| match e {

@@ -100,17 +100,16 @@ async fn retry_saga_with(
         reason,
         job_id: None,
     };
-    let done =
-        s.rt.store
-            .operator_action_audited_with(
-                saga.id,
-                Event::OperatorRetry,
-                &def,
-                &who,
-                s.rt.clock.now(),
-                Some(write),
-            )
-            .await;
+    let done = crate::engine::operator::apply_with(
+        &s.rt.store,
+        saga.id,
+        Event::OperatorRetry,
+        &def,
+        &who,
+        s.rt.clock.now(),
+        Some(write),
+    )
+    .await;
     match (done, take(slot)) {
         (Ok(state), _) => Ok(Ok(state.status().to_string())),
         (Err(_), Some(aborted)) => Ok(Err(aborted)),

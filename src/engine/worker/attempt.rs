@@ -1,0 +1,223 @@
+//! One attempt: the work the saga's current state calls for (a step's action, a wait's
+//! signal or poll, a compensation), under the step's timeout, with the lease heartbeating
+//! while it runs. It reports what happened as a [`StepRun`]; `saga.rs` decides on it. No
+//! transaction is open here: actions call providers, and their writes come back as effects.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tracing::{debug, error, warn};
+
+use super::Worker;
+use super::outcome::{Phase, StepRun};
+use super::saga::SagaRun;
+use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::definition::{StepDef, WorkflowDef};
+use crate::engine::lifecycle::{Event, SagaState};
+use crate::telemetry as m;
+
+impl Worker {
+    /// Does the work the current state calls for and reports it as a lifecycle event.
+    /// `None` means there is nothing to do (the saga was released).
+    pub(super) async fn attempt(
+        &self,
+        def: &Arc<WorkflowDef>,
+        run: &mut SagaRun,
+    ) -> Option<StepRun> {
+        match run.state.clone() {
+            SagaState::Running { step, attempt } => {
+                let s = &def.steps[step];
+                Some(self.run_step(run, s, attempt).await)
+            }
+            SagaState::Waiting {
+                step,
+                attempt,
+                signal,
+                until,
+                ..
+            } => {
+                let s = &def.steps[step];
+                self.run_wait(run, s, attempt, &signal, until).await
+            }
+            SagaState::Compensating { step, attempt, .. } => {
+                let s = &def.steps[step];
+                Some(self.run_compensation(run, s, attempt).await)
+            }
+            other => {
+                warn!(
+                    status = other.status(),
+                    "claimed a saga with nothing due; releasing it"
+                );
+                let _ = self
+                    .rt
+                    .store
+                    .release(run.id, &self.id, run.version, self.far_future())
+                    .await;
+                None
+            }
+        }
+    }
+
+    /// Where a claimed saga with nothing to do is put: out of the way of the claim query, so
+    /// it is not claimed again and again, yet still a row an operator can find.
+    fn far_future(&self) -> DateTime<Utc> {
+        self.rt.clock.now() + chrono::Duration::days(3650)
+    }
+
+    /// What the action may read. `suffix` is `:undo` for a compensation: it gets its own
+    /// idempotency key and its own retry budget.
+    fn context(&self, run: &SagaRun, step: &StepDef, attempt: u32, suffix: &str) -> StepContext {
+        let policy = if suffix.is_empty() {
+            &step.retry
+        } else {
+            &step.compensation_retry
+        };
+        StepContext {
+            saga_id: run.id,
+            workflow: run.workflow.clone(),
+            step: step.name.clone(),
+            attempt,
+            max_attempts: policy.max_attempts(),
+            idempotency_key: format!("{}:{}{suffix}", run.id, step.name),
+            input: run.data.get("input").cloned().unwrap_or(Value::Null),
+            outputs: run.data.get("steps").cloned().unwrap_or(Value::Null),
+            now: self.rt.clock.now(),
+        }
+    }
+
+    /// The registered action; one missing on this node parks the saga rather than failing
+    /// it, as another node (or a deploy) may have it.
+    fn action(&self, name: &str) -> Result<Arc<dyn Action>, StepError> {
+        self.rt.registry.get(name).ok_or_else(|| {
+            StepError::park(
+                "action_missing",
+                format!("action {name} is not registered on this node"),
+            )
+        })
+    }
+
+    /// A step's action, counted and timed per workflow and step.
+    async fn run_step(&self, run: &mut SagaRun, step: &StepDef, attempt: u32) -> StepRun {
+        let ctx = self.context(run, step, attempt, "");
+        let started = Instant::now();
+        let result = match self.action(&step.action) {
+            Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await,
+            Err(e) => Err(e),
+        };
+        let elapsed = started.elapsed();
+        metrics::counter!(m::STEP_ATTEMPTS_TOTAL, "workflow" => run.workflow.clone(), "step" => step.name.clone()).increment(1);
+        if attempt > 1 {
+            metrics::counter!(m::STEP_RETRIES_TOTAL, "workflow" => run.workflow.clone(), "step" => step.name.clone()).increment(1);
+        }
+        let outcome_label = if result.is_ok() { "ok" } else { "error" };
+        metrics::histogram!(m::STEP_DURATION_SECONDS, "workflow" => run.workflow.clone(), "step" => step.name.clone(), "outcome" => outcome_label)
+            .record(elapsed.as_secs_f64());
+        StepRun::from_result(step, attempt, result, elapsed, Phase::Action)
+    }
+
+    /// A waiting step: read the oldest matching signal if one came, else go back to sleep
+    /// until the timeout, else (timed out) poll, or fail the attempt when there is no poll.
+    async fn run_wait(
+        &self,
+        run: &mut SagaRun,
+        step: &StepDef,
+        attempt: u32,
+        signal: &str,
+        until: DateTime<Utc>,
+    ) -> Option<StepRun> {
+        let ctx = self.context(run, step, attempt, "");
+        let pending = match self.rt.store.pending_signal(run.id, signal).await {
+            Ok(p) => p,
+            Err(e) => {
+                error!(error = %e, "could not read signals; the lease will expire and this runs again");
+                return None;
+            }
+        };
+        if let Some(sig) = pending {
+            let result = match self.action(&step.action) {
+                Ok(action) => action.on_signal(&ctx, &sig).await,
+                Err(e) => Err(e),
+            };
+            let mut out =
+                StepRun::from_result(step, attempt, result, Duration::ZERO, Phase::Signal);
+            out.consume_signal = Some(sig.id);
+            return Some(out);
+        }
+        if self.rt.clock.now() < until {
+            // Woken early with nothing for this wait: go back to sleep until the timeout.
+            return Some(StepRun::rewait(until));
+        }
+        let poll = step.wait.as_ref().and_then(|w| w.poll.clone());
+        let Some(poll) = poll else {
+            return Some(
+                StepRun::bare(Event::WaitTimedOut).with_detail(json!({ "signal": signal })),
+            );
+        };
+        let started = Instant::now();
+        let result = match self.action(&poll) {
+            Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await,
+            Err(e) => Err(e),
+        };
+        Some(StepRun::from_result(
+            step,
+            attempt,
+            result,
+            started.elapsed(),
+            Phase::Poll,
+        ))
+    }
+
+    /// Undoes a step; its idempotency key ends in `:undo`.
+    async fn run_compensation(&self, run: &mut SagaRun, step: &StepDef, attempt: u32) -> StepRun {
+        let ctx = self.context(run, step, attempt, ":undo");
+        let started = Instant::now();
+        let name = step.compensation.clone().unwrap_or_default();
+        let result = match self.action(&name) {
+            Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await,
+            Err(e) => Err(e),
+        };
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!(m::COMPENSATIONS_TOTAL, "workflow" => run.workflow.clone(), "step" => step.name.clone(), "outcome" => outcome).increment(1);
+        StepRun::from_result(
+            step,
+            attempt,
+            result,
+            started.elapsed(),
+            Phase::Compensation,
+        )
+    }
+
+    /// Runs an action under the step's timeout, extending the lease while it runs.
+    async fn timed(
+        &self,
+        run: &mut SagaRun,
+        timeout: Option<Duration>,
+        fut: impl std::future::Future<Output = Result<StepOutcome, StepError>>,
+    ) -> Result<StepOutcome, StepError> {
+        let limit = timeout.unwrap_or(Duration::from_secs(24 * 3600));
+        let every = (self.rt.worker.lease / 3).max(Duration::from_millis(50));
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let fut = tokio::time::timeout(limit, fut);
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                res = &mut fut => {
+                    return res.unwrap_or_else(|_| Err(StepError::retryable("timeout", format!("step ran longer than {}", humantime::format_duration(limit)))));
+                }
+                _ = beat.tick() => {
+                    let until = self.lease_from(self.rt.clock.now());
+                    match self.rt.store.heartbeat(run.id, &self.id, run.version, until).await {
+                        Ok(true) => {
+                            run.lease_until = until;
+                            debug!("lease extended");
+                        }
+                        Ok(false) => warn!("lease lost while the step ran; its checkpoint will be dropped"),
+                        Err(e) => warn!(error = %e, "heartbeat failed"),
+                    }
+                }
+            }
+        }
+    }
+}
