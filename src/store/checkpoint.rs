@@ -1,6 +1,7 @@
-//! The worker's side of the store, and the one transition writer: claim due sagas in a batch,
-//! write each transition (a worker's checkpoint, alone or batched, or an operator's action)
-//! in one fenced statement, heartbeat long steps, and release leases on shutdown.
+//! Step 5 of a saga's flow: the one transition writer. It applies the `SagaRowUpdate` that
+//! `engine::transition` built, with its history events and what commits with them, in one
+//! fenced statement: a worker's checkpoint alone or batched with others (group commit), or an
+//! operator's action under a row lock (`audit.rs`). Claims and leases are in `sagas.rs`.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -74,9 +75,9 @@ pub(super) struct RowWrite<'a> {
 }
 
 /// The saga-row rules in SQL, once, for the single and the batched checkpoint alike: what a
-/// transition sets, read from an input row `i` whose columns are those of [`RowValues`]. `$due_now` is
-/// when a saga being let go is due at once instead of at `i.next_run_at`: the single
-/// statement's wait guard; the batch carries no waits, so there it is `false`.
+/// transition sets, read from an input row `i` whose columns are those of [`RowValues`].
+/// `$due_now` is when a saga being let go is due at once instead of at `i.next_run_at`: the
+/// single statement's wait guard; the batch carries no waits, so there it is `false`.
 macro_rules! set_row {
     ($due_now:literal) => {
         concat!(
