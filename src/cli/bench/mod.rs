@@ -1,0 +1,139 @@
+//! `sagaflow bench`: the engine's throughput and latency against the rate at which this
+//! Postgres commits a bare checkpoint, measured in the same run, so the ratio means something
+//! on a shared, noisy machine.
+//!
+//! The run, in order: a scratch database (`scratch.rs`), the bare-checkpoint baseline
+//! (`baseline.rs`), finished sagas preloaded if asked (`finished.rs`), one saga at a time
+//! (`sequential.rs`), the load run (`load.rs`), the query plans (`finished.rs`), sagas left
+//! waiting (`waiting.rs`), then the report (`report.rs`). `meters.rs` reads commits and memory.
+
+mod baseline;
+mod finished;
+mod load;
+mod meters;
+mod report;
+mod scratch;
+mod sequential;
+mod waiting;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+
+use sagaflow::app::App;
+use sagaflow::config::Settings;
+use sagaflow::store::NewSaga;
+
+use baseline::baseline;
+use finished::{explain, preload};
+use load::load_run;
+use report::{Report, print_table};
+use scratch::ScratchDb;
+use sequential::sequential;
+use waiting::waiting_run;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Database to run in; a scratch database `<name>_bench_<random>` is created beside it and
+    /// dropped.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+    /// Sagas in the load run.
+    #[arg(long, default_value_t = 10_000)]
+    pub sagas: usize,
+    /// Steps per saga (the sample_six workflow has 6).
+    #[arg(long, default_value_t = 6)]
+    pub steps: usize,
+    /// Client concurrency: baseline connections, and sagas a worker runs at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Worker processes (`sagaflow serve --role worker`); 0 runs one worker in this process.
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Sagas run one at a time for the sequential latency.
+    #[arg(long, default_value_t = 200)]
+    pub sequential: usize,
+    /// Finished sagas to load before the run (the "millions of finished sagas" check).
+    #[arg(long, default_value_t = 0)]
+    pub preload_finished: usize,
+    /// After the load run, start this many sagas that end up waiting for a signal and report
+    /// the worker's resident memory with all of them in flight.
+    #[arg(long, default_value_t = 0)]
+    pub waiting: usize,
+    /// Baseline duration.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub baseline_for: Duration,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    if args.steps != 6 {
+        bail!("the bench workflow (sample_six) has 6 steps; --steps must be 6");
+    }
+    let scratch = ScratchDb::create(&args.database_url).await?;
+    let result = run(&args, &scratch.url).await;
+    scratch.drop_it().await?;
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
+    let mut settings = Settings::load().context("loading settings")?;
+    settings.database.url = url.to_string();
+    settings.database.max_connections = (args.concurrency as u32 + 4).max(8);
+    settings.worker.concurrency = args.concurrency;
+    settings.worker.claim_batch = args.concurrency.max(1) as i64;
+    settings.worker.poll_interval = Duration::from_millis(20);
+    let app = App::build(settings.clone()).await?;
+    let pool = app.store().pool().clone();
+
+    let baseline = baseline(&pool, args.concurrency, args.baseline_for).await?;
+    if args.preload_finished > 0 {
+        preload(&pool, args.preload_finished).await?;
+    }
+    let sequential = sequential(&app, args.sequential).await?;
+    let engine = load_run(&app, args, url).await?;
+    let explain = explain(&pool).await?;
+    let waiting = if args.waiting > 0 {
+        Some(waiting_run(&app, args.waiting, args.concurrency).await?)
+    } else {
+        None
+    };
+    Ok(Report {
+        date: chrono::Utc::now().to_rfc3339(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        sagas: args.sagas,
+        steps: args.steps,
+        concurrency: args.concurrency,
+        workers: args.workers,
+        preload_finished: args.preload_finished,
+        ratio_vs_baseline: engine.steps_per_sec / baseline.tx_per_sec,
+        ratio_vs_single_statement: engine.steps_per_sec / baseline.single_statement_per_sec,
+        baseline,
+        engine,
+        sequential,
+        explain,
+        waiting,
+    })
+}
+
+fn new_saga(i: usize, tag: &str) -> NewSaga {
+    NewSaga {
+        workflow: "sample_six".into(),
+        workflow_version: 1,
+        input: json!({}),
+        business_key: Some(format!("bench-{tag}-{i}")),
+        idempotency_key: Some(format!("bench-{tag}-{i}")),
+        request_hash: None,
+        actor: "bench".into(),
+    }
+}
