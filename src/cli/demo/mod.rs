@@ -1,7 +1,7 @@
 //! `sagaflow demo`: the provider simulator, a full node (API, worker, scheduler, outbox relay)
 //! and a batch of sagas that take every path — success, retry, wait for a signal,
 //! compensation, park and a failed undo — started over HTTP, with a progress bar and a
-//! summary per workflow. Hardware orders (`hardware.rs` here) run beside them: paid and
+//! summary per workflow. Hardware orders (`hardware/` here) run beside them: paid and
 //! shipped by the simulator, one in two shipments, one refused at checkout.
 
 use std::collections::BTreeMap;
