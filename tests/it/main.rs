@@ -1,11 +1,11 @@
 //! The integration tests: one binary, one module per area, around one harness (`support`).
-//! One binary links the crate once, where a binary per area linked it once each.
+//! One binary links the crate once, where a binary per area linked it once each. The one test
+//! outside it, `tests/cli_bench.rs`, says why in its own `//!` lines.
 
 mod support;
 
 mod auth_roles;
 mod browser_console;
-mod cli_bench;
 mod cli_demo;
 mod cli_workflows;
 mod crash_recovery;
