@@ -1,0 +1,352 @@
+//! The console in a real headless Chromium (Debian's `chromium` + `chromedriver`, driven with
+//! fantoccini): log in, filter to failed sagas, open one, retry it with a reason, see it finish,
+//! and check a viewer sees no action buttons. Screenshots of the overview and of a saga detail,
+//! at 1280 px and 390 px, go to `test-artifacts/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::support::*;
+use async_trait::async_trait;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use sagaflow::engine::action::{Action, StepContext, StepError, StepOutcome};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A compensation that fails for good until the test "fixes" the provider.
+struct BrokenRefund {
+    broken: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Action for BrokenRefund {
+    async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StepError::permanent(
+                "refund_rejected",
+                "the processor rejected the refund",
+            ));
+        }
+        Ok(StepOutcome::done(json!({ "undone": ctx.step })))
+    }
+}
+
+/// Kills chromedriver (and its browser) when the test ends, pass or fail.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// True when Chromium can run here; in CI its absence is a failure, elsewhere a loud skip.
+fn browser_available() -> bool {
+    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
+        return true;
+    }
+    let msg = "BROWSER TESTS SKIPPED: /usr/bin/chromium and /usr/bin/chromedriver are missing \
+               (apt-get install chromium chromium-driver, or source scripts/lib/browser.sh and run ensure_browser)";
+    assert!(std::env::var("CI").is_err(), "{msg}");
+    eprintln!("\n{}\n{msg}\n{}\n", "!".repeat(80), "!".repeat(80));
+    false
+}
+
+async fn start_browser(profile: &Path) -> (Driver, Client) {
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver(child);
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1280,900",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    }))
+    .unwrap();
+    // Two rustls crypto backends are linked in; chromedriver is plain HTTP, any will do.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(&url)
+        .await
+        .expect("a chromedriver session");
+    (driver, client)
+}
+
+async fn shot(c: &Client, name: &str, width: u32) {
+    c.set_window_size(width, 900).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let png = c.screenshot().await.unwrap();
+    assert!(png.len() > 1000, "{name} screenshot is empty");
+    std::fs::write(artifacts().join(name), png).unwrap();
+}
+
+/// The page must not scroll sideways at `width` (tables scroll inside their own box).
+async fn assert_fits(c: &Client, width: u32) {
+    c.set_window_size(width, 900).await.unwrap();
+    let w = c
+        .execute("return document.documentElement.scrollWidth;", vec![])
+        .await
+        .unwrap();
+    let inner = c
+        .execute("return window.innerWidth;", vec![])
+        .await
+        .unwrap();
+    assert!(
+        w.as_i64().unwrap() <= inner.as_i64().unwrap(),
+        "page overflows at {width}px: {w} > {inner}"
+    );
+}
+
+async fn login(c: &Client, base: &str, token: &str) {
+    c.goto(&format!("{base}/ui/login")).await.unwrap();
+    c.find(Locator::Css("#token"))
+        .await
+        .unwrap()
+        .send_keys(token)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("section.cards"))
+        .await
+        .expect("the overview after login");
+}
+
+async fn status_text(c: &Client) -> String {
+    c.find(Locator::Css("#saga-status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn operator_retries_a_failed_saga_and_a_viewer_sees_no_actions() {
+    if !browser_available() {
+        return;
+    }
+    let broken = Arc::new(AtomicBool::new(true));
+    let flag = broken.clone();
+    let t = app_with(settings().await, move |r| {
+        r.register("sample.undo", BrokenRefund { broken: flag });
+    })
+    .await;
+    let ok = t.start("sample", json!({})).await;
+    let failed = t
+        .start(
+            "sample",
+            json!({ "steps": { "deliver": { "fail": "permanent" } } }),
+        )
+        .await;
+    t.run().await;
+    assert_eq!(t.status(ok).await, "completed");
+    assert_eq!(t.status(failed).await, "failed");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = t.app.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    // `localhost` is a secure context, so the Secure session cookie is kept over plain HTTP.
+    let base = format!("http://localhost:{port}");
+
+    let profile = tempfile::tempdir().unwrap();
+    let (_driver, c) = start_browser(profile.path()).await;
+
+    login(&c, &base, OPERATOR_TOKEN).await;
+    let page = c.source().await.unwrap();
+    assert!(page.contains("Needs attention"));
+    shot(&c, "overview-1280.png", 1280).await;
+    assert_fits(&c, 390).await;
+    shot(&c, "overview-390.png", 390).await;
+    c.set_window_size(1280, 900).await.unwrap();
+
+    // Filter to failed sagas.
+    c.goto(&format!("{base}/ui/sagas")).await.unwrap();
+    c.find(Locator::Css("#f-status"))
+        .await
+        .unwrap()
+        .select_by_value("failed")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.filters button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The unfiltered page has the same table, so wait for the navigation itself.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .contains("status=failed")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the filter never navigated"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("table.sagas"))
+        .await
+        .unwrap();
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("status=failed")
+    );
+    let rows = c
+        .find_all(Locator::Css("table.sagas tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "only the failed saga is listed");
+
+    // Open it.
+    c.find(Locator::Css(&format!("a[href='/ui/sagas/{failed}']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#saga-status"))
+        .await
+        .unwrap();
+    assert_eq!(status_text(&c).await, "failed");
+    let page = c.source().await.unwrap();
+    assert!(page.contains("refund_rejected"), "the last error is shown");
+    shot(&c, "detail-failed-1280.png", 1280).await;
+    assert_fits(&c, 390).await;
+    shot(&c, "detail-failed-390.png", 390).await;
+    c.set_window_size(1280, 900).await.unwrap();
+
+    // The refund is fixed at the processor; retry with a reason.
+    broken.store(false, Ordering::SeqCst);
+    c.find(Locator::Css("#reason-retry"))
+        .await
+        .unwrap()
+        .send_keys("processor fixed the refund endpoint")
+        .await
+        .unwrap();
+    c.find(Locator::Css("button[data-action=retry]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("p.notice"))
+        .await
+        .unwrap();
+    assert_eq!(status_text(&c).await, "compensating");
+
+    // The worker finishes it; the page shows it done.
+    t.run().await;
+    c.refresh().await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#saga-status"))
+        .await
+        .unwrap();
+    assert_eq!(status_text(&c).await, "compensated");
+    assert!(c.source().await.unwrap().contains("operator:olivia"));
+    shot(&c, "detail-after-retry-1280.png", 1280).await;
+    let (_, audit) = t
+        .call("GET", &format!("/v1/audit?saga_id={failed}"), None, &[])
+        .await;
+    assert_eq!(
+        audit["items"][0]["reason"],
+        "processor fixed the refund endpoint"
+    );
+
+    // A viewer sees the same saga without any action button.
+    c.find(Locator::Css("header form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("#token"))
+        .await
+        .unwrap();
+    login(&c, &base, VIEWER_TOKEN).await;
+    for id in [failed, ok] {
+        c.goto(&format!("{base}/ui/sagas/{id}")).await.unwrap();
+        c.wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css("#saga-status"))
+            .await
+            .unwrap();
+        let buttons = c
+            .find_all(Locator::Css("button[data-action]"))
+            .await
+            .unwrap();
+        assert!(buttons.is_empty(), "a viewer sees no action buttons");
+    }
+    c.goto(&format!("{base}/ui/attention")).await.unwrap();
+    assert!(!c.source().await.unwrap().contains("Retry in bulk"));
+    c.goto(&format!("{base}/ui/sagas/{failed}")).await.unwrap();
+    shot(&c, "detail-viewer-390.png", 390).await;
+    c.close().await.unwrap();
+}

@@ -1,0 +1,39 @@
+//! The integration tests: one binary, one module per area, around one harness (`support`).
+//! One binary links the crate once, where a binary per area linked it once each. The one test
+//! outside it, `tests/cli_bench.rs`, says why in its own `//!` lines.
+
+mod support;
+
+mod auth_roles;
+mod browser_console;
+mod cli_demo;
+mod cli_workflows;
+mod crash_recovery;
+mod dashboards_valid;
+mod data_bundle;
+mod engine_concurrency;
+mod engine_flows;
+mod engine_refused_writes;
+mod hardware_api;
+mod hardware_failures;
+mod hardware_flows;
+mod hardware_invoices;
+mod metrics_counters;
+mod metrics_live;
+mod ops_api;
+mod ops_cli;
+mod ops_console;
+mod ops_export;
+mod partner;
+mod providers_bridge;
+mod providers_cancellations;
+mod providers_clients;
+mod providers_config;
+mod providers_logs;
+mod providers_reseller;
+mod providers_webhooks;
+mod serve_metrics_port;
+mod signatures;
+mod simulator_control;
+mod simulator_replay;
+mod webhooks_outbox;
