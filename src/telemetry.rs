@@ -6,7 +6,7 @@
 //! histograms with explicit buckets, and labels of bounded cardinality only (workflow, step,
 //! outcome, provider, network: never a saga id, phone number or order code).
 //!
-//! `dashboards/` queries these names; `tests/metrics_live.rs` fails when a panel asks for a
+//! `dashboards/` queries these names; `tests/it/metrics_live.rs` fails when a panel asks for a
 //! metric the live exposition does not carry.
 
 /// Installs the tracing subscriber; `RUST_LOG` filters, `SAGAFLOW_LOG_JSON=1` switches to JSON.

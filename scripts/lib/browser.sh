@@ -1,5 +1,5 @@
 # Makes sure Debian's headless Chromium and its WebDriver are installed, for the console's
-# browser tests (tests/browser_console.rs). Sourced by .ci/run; call ensure_browser.
+# browser tests (tests/it/browser_console.rs). Sourced by .ci/run; call ensure_browser.
 
 browser_log() { printf '[browser] %s\n' "$*" >&2; }
 
