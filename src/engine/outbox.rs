@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use super::clock::Clock;
+use super::clock::{Clock, later};
 use super::retry::RetryPolicy;
 use crate::store::{self, AttemptRecord, OutboxItem, Store};
 use crate::telemetry as m;
@@ -74,7 +74,7 @@ impl OutboxRelay {
     /// Delivers every row due now, once each. Returns how many were attempted.
     pub async fn deliver_due(&self) -> store::Result<usize> {
         let now = self.clock.now();
-        let lease = now + chrono::Duration::seconds(60);
+        let lease = later(now, Duration::from_secs(60));
         let items = self.store.claim_outbox(now, lease, 32).await?;
         let n = items.len();
         let runs = items.iter().map(|item| self.deliver_one(item));
@@ -97,15 +97,14 @@ impl OutboxRelay {
             },
         };
         let retry_at = match delivery.outcome {
-            DeliveryOutcome::Retry => self
-                .policy
-                .delay_before(item.attempts as u32 + 1, rand::random())
-                .map(|d| {
-                    now + chrono::Duration::from_std(
-                        d.max(delivery.retry_after.unwrap_or_default()),
-                    )
-                    .unwrap_or_default()
-                }),
+            DeliveryOutcome::Retry => {
+                let next = u32::try_from(item.attempts).unwrap_or(0).saturating_add(1);
+                self.policy.delay_before(next, rand::random()).map(|d| {
+                    // The receiver's Retry-After wins when longer; `later` saturates, so no
+                    // number a receiver sends can overflow the date.
+                    later(now, d.max(delivery.retry_after.unwrap_or_default()))
+                })
+            }
             _ => None,
         };
         let outcome = match delivery.outcome {

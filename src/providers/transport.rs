@@ -302,15 +302,11 @@ fn method_name(method: &reqwest::Method) -> &'static str {
     }
 }
 
-/// Seconds or an HTTP date.
+/// The answer's `Retry-After`, clamped to a day. Wall-clock time: an HTTP date is the
+/// provider's clock, which the engine's clock may not be.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let delta = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    super::retry_after::parse(value, chrono::Utc::now())
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
