@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod retry;
 pub mod runtime;
 pub mod scheduler;
+pub mod unwind;
 pub mod worker;
 
 pub use action::{

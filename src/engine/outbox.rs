@@ -12,6 +12,7 @@ use tracing::{error, warn};
 
 use super::clock::{Clock, later};
 use super::retry::RetryPolicy;
+use super::unwind;
 use crate::store::{self, AttemptRecord, OutboxItem, Store};
 use crate::telemetry as m;
 
@@ -87,7 +88,21 @@ impl OutboxRelay {
     async fn deliver_one(&self, item: &OutboxItem) -> store::Result<()> {
         let now = self.clock.now();
         let delivery = match self.handlers.get(&item.topic) {
-            Some(h) => h.deliver(item, now).await,
+            // A handler that panics fails this attempt only: the row backs off like any other
+            // failed attempt (and goes dead when they are spent), and the relay carries on.
+            Some(h) => unwind::catch(h.deliver(item, now))
+                .await
+                .unwrap_or_else(|panic| {
+                    error!(outbox_id = item.id, topic = %item.topic, attempt = item.attempts, %panic,
+                        "outbox handler panicked; the row backs off as a failed attempt");
+                    Delivery {
+                        outcome: DeliveryOutcome::Retry,
+                        status_code: None,
+                        latency_ms: 0,
+                        error: Some(format!("the {} handler panicked: {panic}", item.topic)),
+                        retry_after: None,
+                    }
+                }),
             None => Delivery {
                 outcome: DeliveryOutcome::Retry,
                 status_code: None,
@@ -129,12 +144,18 @@ impl OutboxRelay {
             .await
     }
 
+    /// Delivers until `shutdown`. A panic anywhere in a round (a handler's is caught per row
+    /// already) is logged and the next round goes on after the poll interval.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
-            let delivered = match self.deliver_due().await {
-                Ok(n) => n,
-                Err(e) => {
+            let delivered = match unwind::catch(self.deliver_due()).await {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
                     error!(error = %e, "outbox relay failed");
+                    0
+                }
+                Err(panic) => {
+                    error!(%panic, "outbox relay round panicked; carrying on");
                     0
                 }
             };
