@@ -5,4 +5,5 @@ pub mod money;
 pub mod order_code;
 pub mod phone;
 pub mod pricing;
+pub mod storable;
 pub mod tenure;

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::money::Minor;
+
 /// Where a line's price came from; stored on the order item as its price type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -118,6 +120,18 @@ pub enum PricingError {
     },
     #[error("line {line} ({sku}): quantity must be at least 1")]
     Quantity { line: usize, sku: String },
+    /// A unit price or line total outside `0..=Minor::MAX`: refused before any total can
+    /// overflow.
+    #[error("line {line} ({sku}): {what} {amount} is outside 0 to {max}", max = Minor(Minor::MAX))]
+    OutOfRange {
+        line: usize,
+        sku: String,
+        what: &'static str,
+        amount: Minor,
+    },
+    /// The lines together come to more than `Minor::MAX`.
+    #[error("the order's lines come to more than {max}", max = Minor(Minor::MAX))]
+    TotalTooLarge,
     #[error(
         "line {line} ({sku}): the processor price {price} of {source_name} entry {entry} is not \
          synced; sync it in the payment processor (or mark the entry synced once it is) and send \
@@ -130,6 +144,31 @@ pub enum PricingError {
         source_name: &'static str,
         entry: String,
     },
+}
+
+/// The total of priced lines, refused when it would pass `Minor::MAX` (each line already
+/// stays within it, so no step can overflow).
+pub fn order_total(lines: &[Resolution]) -> Result<i64, PricingError> {
+    Minor::total(lines.iter().map(|l| l.line_total_minor))
+        .map(|t| t.0)
+        .ok_or(PricingError::TotalTooLarge)
+}
+
+/// A resolution whose unit price and line total are both within `0..=Minor::MAX`.
+fn in_range(line: usize, r: Resolution) -> Result<Resolution, PricingError> {
+    let out_of_range = |what, amount| PricingError::OutOfRange {
+        line,
+        sku: r.sku.clone(),
+        what,
+        amount: Minor(amount),
+    };
+    if Minor::in_range(r.unit_amount_minor).is_none() {
+        return Err(out_of_range("the unit price", r.unit_amount_minor));
+    }
+    if Minor::in_range(r.line_total_minor).is_none() {
+        return Err(out_of_range("the line total", r.line_total_minor));
+    }
+    Ok(r)
 }
 
 /// Who is buying, where and in what currency, and whether unsynced prices are refused.
@@ -145,6 +184,18 @@ pub struct Scope<'a> {
 /// agreement beats both; a bespoke amount beats everything. `strict` refuses a price the
 /// processor cannot charge by id.
 pub fn resolve(
+    line: usize,
+    req: &LineRequest,
+    scope: &Scope<'_>,
+    book: &[Entry],
+    agreements: &dyn PriceAgreements,
+) -> Result<Resolution, PricingError> {
+    // Bounded here, where every price is resolved, so no caller's total can overflow.
+    resolve_price(line, req, scope, book, agreements).and_then(|r| in_range(line, r))
+}
+
+/// [`resolve`] before the range check.
+fn resolve_price(
     line: usize,
     req: &LineRequest,
     scope: &Scope<'_>,
@@ -292,6 +343,48 @@ mod tests {
                 synced: true,
             })
         }
+    }
+
+    #[test]
+    fn amounts_past_the_limit_are_refused_not_overflowed() {
+        let scope = Scope {
+            company_id: "X",
+            region: None,
+            currency: "usd",
+            strict: false,
+        };
+        // A price-book entry too large to multiply, and one whose line total passes the limit.
+        for (unit, qty, what) in [
+            (i64::MAX, 2, "the unit price"),
+            (Minor::MAX / 2, 3, "the line total"),
+            (-1, 1, "the unit price"),
+        ] {
+            let err = resolve(
+                1,
+                &line(qty),
+                &scope,
+                &[entry("g", None, unit, true)],
+                &NoAgreements,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(&err, PricingError::OutOfRange { what: w, .. } if *w == what),
+                "{err}"
+            );
+        }
+        let ok = resolve(
+            1,
+            &line(2),
+            &scope,
+            &[entry("g", None, Minor::MAX / 2, true)],
+            &NoAgreements,
+        )
+        .unwrap();
+        assert_eq!(order_total(std::slice::from_ref(&ok)), Ok(Minor::MAX));
+        assert_eq!(
+            order_total(&[ok.clone(), ok]),
+            Err(PricingError::TotalTooLarge)
+        );
     }
 
     #[test]

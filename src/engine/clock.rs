@@ -9,6 +9,15 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
 }
 
+/// `at` plus `by`, saturating at the latest time chrono can hold instead of panicking: a delay
+/// may be a provider's number, and no number may crash a loop.
+pub fn later(at: DateTime<Utc>, by: std::time::Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|by| at.checked_add_signed(by))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// The wall clock.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
@@ -41,5 +50,25 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn later_saturates_instead_of_panicking() {
+        let now = Utc::now();
+        assert_eq!(
+            later(now, Duration::from_secs(60)),
+            now + chrono::Duration::seconds(60)
+        );
+        assert_eq!(
+            later(now, Duration::from_secs(99_999_999_999_999)),
+            DateTime::<Utc>::MAX_UTC
+        );
+        assert_eq!(later(now, Duration::MAX), DateTime::<Utc>::MAX_UTC);
     }
 }

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
-use tracing::warn;
+use tracing::{error, warn};
 
 use crate::engine::runtime::Runtime;
+use crate::engine::unwind;
 use crate::telemetry as m;
 
 /// How often [`run`] refreshes: well under a scrape interval's multiple, and a handful of
@@ -34,9 +35,12 @@ const IN_FLIGHT_STATUSES: &[&str] = &[
 pub async fn run(rt: Arc<Runtime>, every: Duration, shutdown: CancellationToken) {
     let mut refresher = Refresher::default();
     loop {
-        if let Err(e) = refresher.refresh(&rt).await {
+        match unwind::catch(refresher.refresh(&rt)).await {
+            Ok(Ok(())) => {}
             // A transient database error leaves the last values in place; the next tick retries.
-            warn!(error = %e, "refreshing database gauges failed");
+            Ok(Err(e)) => warn!(error = %e, "refreshing database gauges failed"),
+            // So does a panic: the gauges go stale for one interval, not for good.
+            Err(panic) => error!(%panic, "refreshing database gauges panicked; carrying on"),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -233,7 +233,7 @@ impl Ctx {
     }
 
     fn after(&self, delay: Duration) -> DateTime<Utc> {
-        self.now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+        super::clock::later(self.now, delay)
     }
 
     /// Moves past `step`: the next step, or completion.

@@ -18,6 +18,7 @@ pub mod retry;
 pub mod runtime;
 pub mod scheduler;
 pub mod transition;
+pub mod unwind;
 pub mod worker;
 
 pub use action::{

@@ -10,8 +10,9 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, warn};
 
-use super::clock::Clock;
+use super::clock::{Clock, later};
 use super::retry::RetryPolicy;
+use super::unwind;
 use crate::store::{self, AttemptRecord, OutboxItem, Store};
 use crate::telemetry as m;
 
@@ -74,7 +75,7 @@ impl OutboxRelay {
     /// Delivers every row due now, once each. Returns how many were attempted.
     pub async fn deliver_due(&self) -> store::Result<usize> {
         let now = self.clock.now();
-        let lease = now + chrono::Duration::seconds(60);
+        let lease = later(now, Duration::from_secs(60));
         let items = self.store.claim_outbox(now, lease, 32).await?;
         let n = items.len();
         let runs = items.iter().map(|item| self.deliver_one(item));
@@ -87,7 +88,21 @@ impl OutboxRelay {
     async fn deliver_one(&self, item: &OutboxItem) -> store::Result<()> {
         let now = self.clock.now();
         let delivery = match self.handlers.get(&item.topic) {
-            Some(h) => h.deliver(item, now).await,
+            // A handler that panics fails this attempt only: the row backs off like any other
+            // failed attempt (and goes dead when they are spent), and the relay carries on.
+            Some(h) => unwind::catch(h.deliver(item, now))
+                .await
+                .unwrap_or_else(|panic| {
+                    error!(outbox_id = item.id, topic = %item.topic, attempt = item.attempts, %panic,
+                        "outbox handler panicked; the row backs off as a failed attempt");
+                    Delivery {
+                        outcome: DeliveryOutcome::Retry,
+                        status_code: None,
+                        latency_ms: 0,
+                        error: Some(format!("the {} handler panicked: {panic}", item.topic)),
+                        retry_after: None,
+                    }
+                }),
             None => Delivery {
                 outcome: DeliveryOutcome::Retry,
                 status_code: None,
@@ -97,15 +112,14 @@ impl OutboxRelay {
             },
         };
         let retry_at = match delivery.outcome {
-            DeliveryOutcome::Retry => self
-                .policy
-                .delay_before(item.attempts as u32 + 1, rand::random())
-                .map(|d| {
-                    now + chrono::Duration::from_std(
-                        d.max(delivery.retry_after.unwrap_or_default()),
-                    )
-                    .unwrap_or_default()
-                }),
+            DeliveryOutcome::Retry => {
+                let next = u32::try_from(item.attempts).unwrap_or(0).saturating_add(1);
+                self.policy.delay_before(next, rand::random()).map(|d| {
+                    // The receiver's Retry-After wins when longer; `later` saturates, so no
+                    // number a receiver sends can overflow the date.
+                    later(now, d.max(delivery.retry_after.unwrap_or_default()))
+                })
+            }
             _ => None,
         };
         let outcome = match delivery.outcome {
@@ -130,12 +144,18 @@ impl OutboxRelay {
             .await
     }
 
+    /// Delivers until `shutdown`. A panic anywhere in a round (a handler's is caught per row
+    /// already) is logged and the next round goes on after the poll interval.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
-            let delivered = match self.deliver_due().await {
-                Ok(n) => n,
-                Err(e) => {
+            let delivered = match unwind::catch(self.deliver_due()).await {
+                Ok(Ok(n)) => n,
+                Ok(Err(e)) => {
                     error!(error = %e, "outbox relay failed");
+                    0
+                }
+                Err(panic) => {
+                    error!(%panic, "outbox relay round panicked; carrying on");
                     0
                 }
             };

@@ -14,6 +14,7 @@ use tracing::{error, info, warn};
 
 use super::runtime::Runtime;
 use super::runtime::{StartError, StartSaga};
+use super::unwind;
 use crate::config::CronJob;
 use crate::store::{self, Started, WAKE_CHANNEL};
 use crate::telemetry as m;
@@ -113,46 +114,81 @@ impl Scheduler {
         Ok(fired)
     }
 
+    /// Evaluates cron every interval until `shutdown`. A failed or panicking evaluation is
+    /// logged and the next one goes on: a tick it missed is still due then.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut every = tokio::time::interval(self.interval);
         loop {
             tokio::select! {
-                _ = every.tick() => {
-                    if let Err(e) = self.tick_once().await {
-                        error!(error = %e, "cron evaluation failed");
-                    }
-                }
+                _ = every.tick() => match unwind::catch(self.tick_once()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => error!(error = %e, "cron evaluation failed"),
+                    Err(panic) => error!(%panic, "cron evaluation panicked; carrying on"),
+                },
                 _ = shutdown.cancelled() => return,
             }
         }
     }
 }
 
+/// How one listening session ended.
+enum Session {
+    /// Shutdown: stop relaying.
+    Stop,
+    /// The connection failed or dropped: connect again after a pause.
+    Reconnect,
+}
+
+/// How long to wait before listening again after a failed or panicked session.
+const RELISTEN_AFTER: Duration = Duration::from_secs(5);
+
 /// Relays NOTIFY on the wake channel to this node's workers until shutdown. Polling still
-/// guarantees progress if a notification is missed; this only makes work start sooner.
+/// guarantees progress if a notification is missed; this only makes work start sooner. A
+/// session that panics is logged and replaced by a new one, like one whose connection dropped.
 pub async fn relay_wakeups(rt: Arc<Runtime>, shutdown: CancellationToken) {
     loop {
-        let mut listener = match PgListener::connect_with(rt.store.pool()).await {
-            Ok(l) => l,
-            Err(e) => {
-                warn!(error = %e, "cannot listen for wake-ups; relying on polling");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
-                    _ = shutdown.cancelled() => return,
-                }
+        let pause = match unwind::catch(listen(&rt, &shutdown)).await {
+            Ok(Session::Stop) => return,
+            Ok(Session::Reconnect) => false,
+            Err(panic) => {
+                error!(%panic, "wake-up relay panicked; listening again");
+                true
             }
         };
-        if let Err(e) = listener.listen(WAKE_CHANNEL).await {
-            warn!(error = %e, "LISTEN failed; relying on polling");
-        }
-        loop {
+        if pause {
             tokio::select! {
-                msg = listener.recv() => match msg {
-                    Ok(_) => rt.wake.notify_one(),
-                    Err(e) => { warn!(error = %e, "wake-up listener dropped; reconnecting"); break; }
-                },
+                _ = tokio::time::sleep(RELISTEN_AFTER) => {}
                 _ = shutdown.cancelled() => return,
             }
+        }
+    }
+}
+
+/// One listening session: connect, LISTEN, wake a worker per notification.
+async fn listen(rt: &Runtime, shutdown: &CancellationToken) -> Session {
+    let mut listener = match PgListener::connect_with(rt.store.pool()).await {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for wake-ups; relying on polling");
+            tokio::select! {
+                _ = tokio::time::sleep(RELISTEN_AFTER) => return Session::Reconnect,
+                _ = shutdown.cancelled() => return Session::Stop,
+            }
+        }
+    };
+    if let Err(e) = listener.listen(WAKE_CHANNEL).await {
+        warn!(error = %e, "LISTEN failed; relying on polling");
+    }
+    loop {
+        tokio::select! {
+            msg = listener.recv() => match msg {
+                Ok(_) => rt.wake.notify_one(),
+                Err(e) => {
+                    warn!(error = %e, "wake-up listener dropped; reconnecting");
+                    return Session::Reconnect;
+                }
+            },
+            _ = shutdown.cancelled() => return Session::Stop,
         }
     }
 }

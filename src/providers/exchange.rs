@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::Error;
 use crate::domain::phone::mask_phones_in;
+use crate::domain::storable;
 
 /// Bodies longer than this are cut in the exchange record.
 const MAX_BODY_CHARS: usize = 8 * 1024;
@@ -118,13 +119,16 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    /// Also makes the text storable (no NUL, in the text or behind a JSON escape): every
+    /// exchange record passes through here on its way to a `jsonb` column.
     pub fn redact(&self, text: &str) -> String {
         let mut out = match serde_json::from_str::<serde_json::Value>(text) {
             Ok(mut value) if value.is_object() || value.is_array() => {
                 redact_keys(&mut value);
+                storable::json(&mut value);
                 value.to_string()
             }
-            _ => text.to_string(),
+            _ => storable::text(text).into_owned(),
         };
         for secret in &self.secrets {
             if out.contains(secret.as_str()) {
@@ -177,5 +181,15 @@ mod tests {
         assert!(out.contains("\"size_gb\":5"));
         let form = r.redact("to=%2B233241234567&text=hi+topsecret123");
         assert!(!form.contains("topsecret123"), "{form}");
+    }
+
+    #[test]
+    fn records_carry_no_nul_either_way() {
+        let r = Redactor::new([]);
+        let json = r.redact(r#"{"note":"a\u0000b"}"#);
+        assert!(!json.contains("\\u0000") && !json.contains('\0'), "{json}");
+        assert!(json.contains('\u{FFFD}'), "{json}");
+        let text = r.redact("plain\0text");
+        assert_eq!(text, "plain\u{FFFD}text");
     }
 }

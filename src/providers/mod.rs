@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod partner_webhooks;
 pub mod payments;
 pub mod reseller;
+pub mod retry_after;
 pub mod secret;
 pub mod signature;
 pub mod sms;

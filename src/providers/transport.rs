@@ -1,6 +1,7 @@
 //! The one place that sends provider requests: timeout, error classification, redacted
 //! exchange record, metrics and the log line, shared by every client.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -9,6 +10,7 @@ use serde::de::DeserializeOwned;
 use super::error::Error;
 use super::exchange::{Attempt, Exchange, Redactor};
 use super::metrics::{PROVIDER_REQUEST_DURATION_SECONDS, PROVIDER_REQUESTS_TOTAL};
+use crate::domain::storable;
 
 /// Content type of JSON bodies.
 pub(crate) const JSON: &str = "application/json";
@@ -103,8 +105,7 @@ impl Transport {
         let result = match outcome {
             Ok((status, headers, body)) => {
                 exchange.status = Some(status);
-                exchange.response_body =
-                    Some(self.redactor.redact(&String::from_utf8_lossy(&body)));
+                exchange.response_body = Some(self.redactor.redact(&storable::bytes(&body)));
                 if (200..300).contains(&status) {
                     Ok(Reply { status, body })
                 } else {
@@ -181,6 +182,12 @@ impl Transport {
             .bytes()
             .await
             .map_err(|e| self.transport_error(&e))?;
+        // Cleaned before anything reads it, so neither the exchange record, nor an error
+        // message, nor a decoded field can carry a NUL or invalid UTF-8 into the database.
+        let body = match storable::body(&body) {
+            Cow::Borrowed(_) => body,
+            Cow::Owned(clean) => axum::body::Bytes::from(clean),
+        };
         Ok((status, headers, body))
     }
 
@@ -302,15 +309,11 @@ fn method_name(method: &reqwest::Method) -> &'static str {
     }
 }
 
-/// Seconds or an HTTP date.
+/// The answer's `Retry-After`, clamped to a day. Wall-clock time: an HTTP date is the
+/// provider's clock, which the engine's clock may not be.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    let delta = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
-    Some(delta.to_std().unwrap_or(Duration::ZERO))
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    super::retry_after::parse(value, chrono::Utc::now())
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

@@ -44,6 +44,9 @@ pub struct Fault {
     pub status: Option<u16>,
     /// `Retry-After` seconds sent with a faulted answer.
     pub retry_after_secs: Option<u64>,
+    /// The faulted answer's body, as hex, instead of the JSON error: bytes a real provider
+    /// might send, NUL and invalid UTF-8 included. Invalid hex keeps the JSON error.
+    pub body_hex: Option<String>,
     /// Never answer (until shutdown): the client times out. Nothing is done.
     pub hang: bool,
     /// Do the work, then cut the connection instead of answering: an unknown outcome.

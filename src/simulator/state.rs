@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use super::config::SimulatorConfig;
+use super::config::{Fault, SimulatorConfig};
 use super::records::Records;
 
 /// Requests and deliveries of one endpoint.
@@ -94,7 +94,8 @@ pub(crate) struct Sim(pub Arc<Inner>);
 
 enum Action {
     Proceed,
-    Status(u16, Option<u64>),
+    /// Answer this status, with a `Retry-After` and a raw body when set.
+    Status(u16, Option<u64>, Option<Vec<u8>>),
     Hang,
     Drop,
 }
@@ -172,9 +173,13 @@ impl Sim {
         let action = if !active {
             Action::Proceed
         } else if let Some(status) = fault.status {
-            Action::Status(status, fault.retry_after_secs)
+            Action::Status(status, fault.retry_after_secs, raw_body(&fault))
         } else if fault.error_rate > 0.0 && rand::random::<f64>() < fault.error_rate {
-            Action::Status(fault.error_status.unwrap_or(500), fault.retry_after_secs)
+            Action::Status(
+                fault.error_status.unwrap_or(500),
+                fault.retry_after_secs,
+                raw_body(&fault),
+            )
         } else if fault.hang {
             Action::Hang
         } else if fault.drop_response {
@@ -204,7 +209,7 @@ impl Sim {
         }
         match action {
             Action::Proceed => work.await,
-            Action::Status(status, retry_after) => fault_response(status, retry_after),
+            Action::Status(status, retry_after, body) => fault_response(status, retry_after, body),
             Action::Hang => {
                 self.0.cancel.cancelled().await;
                 StatusCode::SERVICE_UNAVAILABLE.into_response()
@@ -295,12 +300,23 @@ pub(crate) fn json_response(status: u16, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-fn fault_response(status: u16, retry_after: Option<u64>) -> Response {
-    let mut response = json_response(
-        status,
-        json!({"success": false, "message": format!("simulated fault {status}"),
-               "error": {"type": "api_error", "message": format!("simulated fault {status}")}}),
-    );
+/// A fault's raw body, when it sets one in valid hex.
+fn raw_body(fault: &Fault) -> Option<Vec<u8>> {
+    fault.body_hex.as_deref().and_then(|h| hex::decode(h).ok())
+}
+
+fn fault_response(status: u16, retry_after: Option<u64>, body: Option<Vec<u8>>) -> Response {
+    let mut response = match body {
+        Some(bytes) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            (status, bytes).into_response()
+        }
+        None => json_response(
+            status,
+            json!({"success": false, "message": format!("simulated fault {status}"),
+                   "error": {"type": "api_error", "message": format!("simulated fault {status}")}}),
+        ),
+    };
     if let Some(secs) = retry_after {
         if let Ok(value) = secs.to_string().parse() {
             response.headers_mut().insert("retry-after", value);

@@ -7,6 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::{Error, Result, Store};
+use crate::domain::storable;
 
 /// An outbox row claimed for one delivery attempt.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -82,6 +83,9 @@ impl Store {
             (_, Some(_)) => "pending",
             _ => "dead",
         };
+        // A handler's error text often quotes the receiver's answer; Postgres refuses a NUL
+        // in text, and a refused log would leave the row to its lease forever.
+        let error = rec.error.as_deref().map(storable::text);
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO outbox_deliveries (outbox_id, attempt, outcome, status_code, latency_ms, error, created_at)
@@ -91,8 +95,8 @@ impl Store {
         .bind(item.attempts)
         .bind(rec.outcome)
         .bind(rec.status_code.map(i32::from))
-        .bind(rec.latency_ms as i64)
-        .bind(&rec.error)
+        .bind(i64::try_from(rec.latency_ms).unwrap_or(i64::MAX))
+        .bind(error.as_deref())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -104,7 +108,7 @@ impl Store {
         .bind(item.id)
         .bind(status)
         .bind(rec.retry_at)
-        .bind(&rec.error)
+        .bind(error.as_deref())
         .bind(now)
         .execute(&mut *tx)
         .await?;

@@ -7,6 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Result, Store, WAKE_CHANNEL};
+use crate::domain::storable;
 use crate::engine::action::Signal;
 
 /// A signal to store.
@@ -48,18 +49,23 @@ impl Store {
         s: &NewSignal,
         now: DateTime<Utc>,
     ) -> Result<Delivered> {
+        // What a provider or caller sent, made storable: Postgres refuses `\u0000` in jsonb
+        // and NUL in text, and a refused webhook would be sent again and refused again.
+        let payload = storable::json_ref(&s.payload);
+        let (name, dedup_key) = (storable::text(&s.name), storable::text(&s.dedup_key));
+        let correlation_key = s.correlation_key.as_deref().map(storable::text);
         let mut saga_id = s.saga_id;
         if saga_id.is_none() {
-            if let Some(key) = &s.correlation_key {
+            if let Some(key) = &correlation_key {
                 // Pairs with the lock a checkpoint takes when it registers this reference.
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                    .bind(key)
+                    .bind(key.as_ref())
                     .execute(&mut *tx)
                     .await?;
                 saga_id = sqlx::query_scalar(
                     "SELECT saga_id FROM saga_correlations WHERE correlation_key = $1",
                 )
-                .bind(key)
+                .bind(key.as_ref())
                 .fetch_optional(&mut *tx)
                 .await?;
             }
@@ -70,10 +76,10 @@ impl Store {
              ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
         )
         .bind(saga_id)
-        .bind(&s.correlation_key)
-        .bind(&s.name)
-        .bind(&s.dedup_key)
-        .bind(&s.payload)
+        .bind(correlation_key.as_deref())
+        .bind(name.as_ref())
+        .bind(dedup_key.as_ref())
+        .bind(payload.as_ref())
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;

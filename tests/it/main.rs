@@ -32,6 +32,7 @@ mod providers_config;
 mod providers_logs;
 mod providers_reseller;
 mod providers_webhooks;
+mod robustness;
 mod serve_metrics_port;
 mod signatures;
 mod simulator_control;

@@ -307,7 +307,8 @@ pub(crate) struct TopUp {
 const MAX_TOP_UP: f64 = 100_000.0;
 
 #[utoipa::path(post, path = "/v1/wallets/{user_id}/top-ups", tag = "orders", params(("user_id" = String, Path)),
-    responses((status = 200, description = "wallet credited (idempotent by key)")))]
+    responses((status = 200, description = "wallet credited (idempotent by key)"),
+        (status = 422, description = "an amount that is not above 0 and at most 100000 GHS (`invalid_amount`), or a balance that would pass its limit (`wallet_limit`)")))]
 pub(crate) async fn top_up(
     State(s): State<AppState>,
     Path(user): Path<String>,
@@ -332,7 +333,11 @@ pub(crate) async fn top_up(
                 &format!("top-up:{user}:{}", key.0),
                 s.rt.clock.now(),
             )
-            .await?;
+            .await
+            .map_err(|e| match e {
+                crate::store::Error::Invalid(message) => invalid("wallet_limit", message),
+                e => e.into(),
+            })?;
     Ok(Json(
         json!({ "user_id": user, "balance": Minor(balance).to_major_string(), "currency": "GHS" }),
     ))

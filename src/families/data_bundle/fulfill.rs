@@ -41,7 +41,8 @@ fn reference(ctx: &StepContext, attempt: u32) -> String {
 fn waiting_attempt(ctx: &StepContext) -> u32 {
     ctx.output_of("fulfill")
         .and_then(|o| o["attempt"].as_u64())
-        .map_or(ctx.attempt, |a| a as u32)
+        .and_then(|a| u32::try_from(a).ok())
+        .unwrap_or(ctx.attempt)
 }
 
 /// The outcome for an order the provider has: done when delivered, else wait for its webhook.
@@ -149,9 +150,10 @@ impl Fulfill {
                 "failed",
                 None,
                 Some(e.to_string()),
+                // Clamped to a day when read; checked anyway, as a provider's number.
                 e.retry_after()
                     .and_then(|d| chrono::Duration::from_std(d).ok())
-                    .map(|d| ctx.now + d),
+                    .and_then(|d| ctx.now.checked_add_signed(d)),
             ),
         };
         let log = AttemptLog {

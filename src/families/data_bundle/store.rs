@@ -10,8 +10,9 @@ use serde_json::Value;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use crate::domain::money::Minor;
 use crate::families::data_bundle::PackageSeed;
-use crate::store::{Result, StartWrite, Store};
+use crate::store::{Error, Result, StartWrite, Store};
 
 /// One catalogue entry.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -258,12 +259,24 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if inserted.is_some() {
-            sqlx::query("UPDATE wallets SET balance_minor = balance_minor + $2, updated_at = $3 WHERE user_id = $1")
-                .bind(user_id)
-                .bind(amount_minor)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            // A balance stays within Minor::MAX, so no number of top-ups overflows it; the
+            // refused top-up rolls back with its ledger row.
+            let credited = sqlx::query(
+                "UPDATE wallets SET balance_minor = balance_minor + $2, updated_at = $3
+                 WHERE user_id = $1 AND balance_minor <= $4 - $2",
+            )
+            .bind(user_id)
+            .bind(amount_minor)
+            .bind(now)
+            .bind(Minor::MAX)
+            .execute(&mut *tx)
+            .await?;
+            if credited.rows_affected() == 0 {
+                return Err(Error::Invalid(format!(
+                    "a wallet holds at most {} GHS; this top-up would pass it",
+                    Minor(Minor::MAX)
+                )));
+            }
         }
         let balance = sqlx::query_scalar("SELECT balance_minor FROM wallets WHERE user_id = $1")
             .bind(user_id)

@@ -326,7 +326,7 @@ impl Refund {
                 "a paid order without a payment reference",
             ));
         };
-        let paid: i64 = self
+        let paid = self
             .0
             .store
             .payments_for_order(order.id)
@@ -334,8 +334,8 @@ impl Refund {
             .map_err(db_error)?
             .iter()
             .filter(|p| p.kind == "payment")
-            .map(|p| p.amount_minor)
-            .sum();
+            // The processor's amounts: summed without the chance of an overflow panic.
+            .fold(0i64, |sum, p| sum.saturating_add(p.amount_minor));
         let refund = self
             .0
             .providers

@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use serde_json::json;
 
-use super::pricing::{PriceOrderError, reprice_order};
+use super::pricing::{PriceOrderError, reprice_order, repriced_total};
 use super::{Deps, OrderInput, db_error, domain_write};
+use crate::domain::pricing::PricingError;
 use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
 use crate::families::hardware::store::{cancel_unpaid_in, lock_snapshots_in};
 
@@ -24,25 +25,20 @@ impl Action for PriceResolve {
         let lines = reprice_order(&self.0.store, &order, &items, self.0.settings.strict_prices)
             .await
             .map_err(|e| match e {
+                PriceOrderError::Pricing(
+                    p @ (PricingError::OutOfRange { .. } | PricingError::TotalTooLarge),
+                ) => StepError::permanent("amount_too_large", p.to_string()),
                 PriceOrderError::Pricing(p) => {
                     StepError::permanent("price_not_synced", p.to_string())
                 }
                 PriceOrderError::Store(s) => db_error(s),
             })?;
-        let total: i64 = items
-            .iter()
-            .map(|item| {
-                lines.iter().find(|(n, _)| *n == item.line_no).map_or(
-                    item.unit_amount_minor * i64::from(item.quantity),
-                    |(_, p)| p.line_total_minor,
-                )
-            })
-            .sum();
+        // Bounded by the repricing above; refused rather than overflowed all the same.
+        let total = repriced_total(&items, &lines)
+            .map_err(|e| StepError::permanent("amount_too_large", e.to_string()))?;
         // Fixed here, once, so every checkout attempt sends the processor the same request
         // under its idempotency key.
-        let expires = ctx.now
-            + chrono::Duration::from_std(self.0.settings.checkout_expires_after)
-                .unwrap_or(chrono::Duration::hours(1));
+        let expires = crate::engine::clock::later(ctx.now, self.0.settings.checkout_expires_after);
         let output = json!({
             "checkout_expires_at": expires.timestamp(),
             "total_minor": total,

@@ -2,9 +2,10 @@
 //! by `send-checkout` (strict, before the saga starts) and by the `price_resolve` step
 //! (strict, then the snapshots lock).
 
+use crate::domain::money::Minor;
 use crate::domain::pricing::{
     LineRequest, NoAgreements, PriceAgreements, PriceSource, PricingError, Resolution, Scope,
-    resolve,
+    order_total, resolve,
 };
 use crate::families::hardware::store::{HardwareOrder, OrderItemRow};
 use crate::store::Store;
@@ -37,7 +38,26 @@ pub async fn price_lines(
     for (i, line) in lines.iter().enumerate() {
         out.push(resolve(i + 1, line, scope, &book, agreements())?);
     }
+    order_total(&out)?;
     Ok(out)
+}
+
+/// The order's total once `repriced` lines replace their stored price (locked lines keep
+/// theirs), refused past `Minor::MAX` rather than overflowing.
+pub fn repriced_total(
+    items: &[OrderItemRow],
+    repriced: &[(i32, Resolution)],
+) -> Result<i64, PricingError> {
+    let lines = items.iter().map(|item| {
+        repriced.iter().find(|(n, _)| *n == item.line_no).map_or(
+            item.unit_amount_minor
+                .saturating_mul(i64::from(item.quantity)),
+            |(_, p)| p.line_total_minor,
+        )
+    });
+    Minor::total(lines)
+        .map(|t| t.0)
+        .ok_or(PricingError::TotalTooLarge)
 }
 
 /// Re-prices a stored order's lines (bespoke lines keep their agreed amount), keyed by line
@@ -78,5 +98,6 @@ pub async fn reprice_order(
             resolve(line, &request, &scope, &book, agreements())?,
         ));
     }
+    repriced_total(items, &out)?;
     Ok(out)
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::{invalid, no_such, parse_id, required, store_error, to_json};
 use crate::api::{ApiError, ApiJson, AppState};
+use crate::domain::money::Minor;
 
 /// An invoice with its number, status, total and what has been allocated to it.
 #[utoipa::path(get, path = "/v1/invoices/{id}", operation_id = "show_invoice", tag = "hardware", params(("id" = String, Path, description = "invoice id")),
@@ -41,17 +42,21 @@ pub struct ManualPayment {
     request_body = ManualPayment,
     responses((status = 200, description = "the invoice after allocation"), (status = 404, description = "no such invoice"),
         (status = 409, description = "the invoice is void, paid, or asks for less"),
-        (status = 422, description = "a non-positive amount or no reference")))]
+        (status = 422, description = "an amount that is not 1 to 10^15 cents, or no reference")))]
 pub(crate) async fn record_payment(
     State(s): State<AppState>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ManualPayment>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = parse_id(&id, "invoice")?;
-    if req.amount_minor <= 0 {
+    // Bounded like every amount the API takes, so the invoice's sums cannot overflow.
+    if !(1..=Minor::MAX).contains(&req.amount_minor) {
         return Err(invalid(
             "invalid_body",
-            "amount_minor must be a positive number of cents",
+            format!(
+                "amount_minor must be a positive number of cents, at most {}",
+                Minor::MAX
+            ),
         ));
     }
     let reference = required("reference", &req.reference)?;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::{invalid, required, text};
 use crate::api::{ApiError, ApiJson, AppState};
 use crate::domain::money::Minor;
-use crate::domain::pricing::{LineRequest, PricingError, Scope};
+use crate::domain::pricing::{LineRequest, PricingError, Scope, order_total};
 use crate::families::hardware::HardwareSettings;
 use crate::families::hardware::pricing::{PriceOrderError, price_lines};
 
@@ -39,6 +39,9 @@ pub(crate) fn pricing_error(e: PriceOrderError) -> ApiError {
         PriceOrderError::Pricing(p @ PricingError::Unsynced { .. }) => {
             invalid("price_not_synced", p.to_string())
         }
+        PriceOrderError::Pricing(
+            p @ (PricingError::OutOfRange { .. } | PricingError::TotalTooLarge),
+        ) => invalid("amount_too_large", p.to_string()),
         PriceOrderError::Pricing(p) => invalid("pricing_error", p.to_string()),
         PriceOrderError::Store(e) => e.into(),
     }
@@ -75,12 +78,16 @@ pub(crate) fn line_request(
     let bespoke = match bespoke {
         None => None,
         Some(b) => {
+            // Bounded so that no quantity or number of lines can make a total overflow.
             let amount = Minor::from_major(b.unit_amount)
-                .filter(|m| m.0 > 0)
+                .filter(|m| m.0 > 0 && m.0 <= Minor::MAX)
                 .ok_or_else(|| {
                     invalid(
                         "invalid_bespoke",
-                        format!("line {line} ({sku}): bespoke.unit_amount must be above 0"),
+                        format!(
+                            "line {line} ({sku}): bespoke.unit_amount must be above 0 and at most {}",
+                            Minor(Minor::MAX)
+                        ),
                     )
                 })?;
             let notes = text(&format!("line {line} ({sku}): bespoke.notes"), &b.notes)?;
@@ -89,8 +96,8 @@ pub(crate) fn line_request(
     };
     Ok(LineRequest {
         sku,
-        // Bounded by MAX_QUANTITY above.
-        quantity: quantity as i32,
+        // Within MAX_QUANTITY, checked above.
+        quantity: i32::try_from(quantity).unwrap_or(i32::MAX),
         bespoke,
     })
 }
@@ -188,7 +195,8 @@ pub(crate) async fn quote(
             })
         })
         .collect();
-    let total: i64 = priced.iter().map(|p| p.line_total_minor).sum();
+    // price_lines refused a total past Minor::MAX, so this sum cannot overflow.
+    let total = order_total(&priced).map_err(|e| invalid("amount_too_large", e.to_string()))?;
     Ok(Json(json!({
         "lines": items,
         "total_minor": total,

@@ -11,7 +11,8 @@ use super::catalogue::upsert_company_in;
 use super::events::{DomainEvent, emit_in};
 use super::{corrupt, decide, lock_tag};
 use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
-use crate::domain::pricing::Resolution;
+use crate::domain::money::Minor;
+use crate::domain::pricing::{PricingError, Resolution};
 use crate::store::{Error, Result, StartWrite, Store};
 
 /// A draft order as the API builds it, lines already priced.
@@ -147,7 +148,11 @@ impl Store {
             now,
         )
         .await?;
-        let total: i64 = new.items.iter().map(|i| i.price.line_total_minor).sum();
+        // The API priced these lines with `price_lines`, which refuses a total past
+        // Minor::MAX; refused here too rather than overflowed.
+        let total = Minor::total(new.items.iter().map(|i| i.price.line_total_minor))
+            .ok_or_else(|| Error::Invalid(PricingError::TotalTooLarge.to_string()))?
+            .0;
         sqlx::query(
             "INSERT INTO hardware_orders (id, order_code, company_id, billing_contact, billing_address,
                  shipping_address, region, currency, courier_code, payment_status, total_minor, options,

@@ -43,11 +43,12 @@ pub(super) fn required<'a>(
     value
         .as_deref()
         .map(str::trim)
-        .filter(|v| !v.is_empty() && v.len() <= 200)
+        // Control characters are refused: Postgres would refuse a NUL with a 500.
+        .filter(|v| !v.is_empty() && v.len() <= 200 && !v.contains(char::is_control))
         .ok_or_else(|| {
             PartnerError::invalid(
                 "VALIDATION_ERROR",
-                format!("{field} is required (at most 200 characters)"),
+                format!("{field} is required (at most 200 characters, no control characters)"),
             )
         })
 }
