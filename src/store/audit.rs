@@ -39,7 +39,7 @@ pub struct AuditRow {
 }
 
 /// The audit-trail name of an operator event.
-pub fn action_name(event: &Event) -> &'static str {
+pub(crate) fn action_name(event: &Event) -> &'static str {
     match event {
         Event::OperatorRetry => "retry",
         Event::OperatorResume => "resume",
@@ -76,7 +76,7 @@ pub struct OperatorWrite<'a> {
 
 impl Store {
     /// Opens a transaction and locks saga `id` in it, for an operator's action.
-    pub async fn lock_saga(&self, id: Uuid) -> Result<LockedSaga> {
+    pub(crate) async fn lock_saga(&self, id: Uuid) -> Result<LockedSaga> {
         let mut tx = self.pool.begin().await?;
         let row: Option<(Value, i64, i64)> =
             sqlx::query_as("SELECT state, version, signal_seq FROM sagas WHERE id = $1 FOR UPDATE")

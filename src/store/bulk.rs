@@ -76,7 +76,7 @@ pub struct BulkItem {
 }
 
 impl Store {
-    pub async fn bulk_job(&self, id: Uuid) -> Result<BulkProgress> {
+    pub(crate) async fn bulk_job(&self, id: Uuid) -> Result<BulkProgress> {
         sqlx::query_as(
             "SELECT j.id, j.action, j.reason, j.actor, j.total,
                 (SELECT count(*) FROM bulk_job_items i WHERE i.job_id = j.id AND i.outcome = 'done') AS done,
@@ -91,7 +91,7 @@ impl Store {
     }
 
     /// The job's settings and the targets still to act on, a batch at a time.
-    pub async fn bulk_open_items(&self, job: Uuid, limit: i64) -> Result<Vec<BulkItem>> {
+    pub(crate) async fn bulk_open_items(&self, job: Uuid, limit: i64) -> Result<Vec<BulkItem>> {
         Ok(sqlx::query_as(
             "SELECT saga_id FROM bulk_job_items WHERE job_id = $1 AND outcome IS NULL ORDER BY saga_id LIMIT $2",
         )
@@ -102,7 +102,7 @@ impl Store {
     }
 
     /// Records that acting on one target failed (illegal in its state, or gone).
-    pub async fn bulk_item_failed(&self, job: Uuid, saga: Uuid, error: &str) -> Result<()> {
+    pub(crate) async fn bulk_item_failed(&self, job: Uuid, saga: Uuid, error: &str) -> Result<()> {
         sqlx::query(
             "UPDATE bulk_job_items SET outcome = 'failed', error = $3 WHERE job_id = $1 AND saga_id = $2",
         )
@@ -115,7 +115,10 @@ impl Store {
     }
 
     /// The job's row: action, reason, actor and role.
-    pub async fn bulk_settings(&self, job: Uuid) -> Result<(String, String, String, String)> {
+    pub(crate) async fn bulk_settings(
+        &self,
+        job: Uuid,
+    ) -> Result<(String, String, String, String)> {
         sqlx::query_as("SELECT action, reason, actor, role FROM bulk_jobs WHERE id = $1")
             .bind(job)
             .fetch_optional(&self.pool)

@@ -323,7 +323,7 @@ SELECT u.id, u.version, u.signal_seq FROM u LEFT JOIN wake ON true"
 
 impl Checkpoint {
     /// True when the checkpoint can ride in a batch: nothing but the saga row and its events.
-    pub fn is_lean(&self) -> bool {
+    pub(crate) fn is_lean(&self) -> bool {
         self.effects.is_empty() && self.row.wait_guard.is_none() && self.consume_signal.is_none()
     }
 
@@ -345,7 +345,10 @@ impl Checkpoint {
 impl Store {
     /// Writes lean checkpoints of several sagas in one statement (group commit). Answers in the
     /// input's order; `None` where the fence failed.
-    pub async fn checkpoint_batch(&self, cps: &[Checkpoint]) -> Result<Vec<Option<Committed>>> {
+    pub(crate) async fn checkpoint_batch(
+        &self,
+        cps: &[Checkpoint],
+    ) -> Result<Vec<Option<Committed>>> {
         let n = cps.len();
         let mut ids = Vec::with_capacity(n);
         let mut versions = Vec::with_capacity(n);

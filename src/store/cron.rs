@@ -6,7 +6,7 @@ use super::{Result, StartWrite, Store};
 
 impl Store {
     /// The newest tick already fired for a job, if any.
-    pub async fn last_cron_tick(&self, job: &str) -> Result<Option<DateTime<Utc>>> {
+    pub(crate) async fn last_cron_tick(&self, job: &str) -> Result<Option<DateTime<Utc>>> {
         Ok(
             sqlx::query_scalar("SELECT max(scheduled_for) FROM cron_runs WHERE job = $1")
                 .bind(job)
@@ -19,7 +19,11 @@ impl Store {
 /// Claims a cron tick in its saga's start transaction (see `engine::Runtime::start`), so any
 /// number of nodes fire it once. A tick already claimed refuses the start with
 /// [`Error::Conflict`](super::Error::Conflict), which rolls the saga back.
-pub fn claim_cron_tick(job: String, scheduled_for: DateTime<Utc>, node: String) -> StartWrite {
+pub(crate) fn claim_cron_tick(
+    job: String,
+    scheduled_for: DateTime<Utc>,
+    node: String,
+) -> StartWrite {
     Box::new(move |conn, saga_id, now| {
         Box::pin(async move {
             let claimed = sqlx::query(

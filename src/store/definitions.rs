@@ -9,7 +9,11 @@ impl Store {
     /// Stores every loaded definition. A (name, version) already stored with a different body
     /// is an error: editing a workflow means bumping its version, or running sagas would
     /// change under their feet.
-    pub async fn register_definitions(&self, catalog: &Catalog, now: DateTime<Utc>) -> Result<()> {
+    pub(crate) async fn register_definitions(
+        &self,
+        catalog: &Catalog,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         for def in catalog.all() {
             let body =
                 serde_json::to_value(def.as_ref()).map_err(|e| Error::Corrupt(e.to_string()))?;
@@ -38,7 +42,11 @@ impl Store {
     }
 
     /// A stored definition, for sagas pinned to a version no longer in `workflows/`.
-    pub async fn load_definition(&self, name: &str, version: i32) -> Result<Option<WorkflowDef>> {
+    pub(crate) async fn load_definition(
+        &self,
+        name: &str,
+        version: i32,
+    ) -> Result<Option<WorkflowDef>> {
         let body: Option<serde_json::Value> = sqlx::query_scalar(
             "SELECT body FROM workflow_definitions WHERE name = $1 AND version = $2",
         )

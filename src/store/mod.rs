@@ -14,13 +14,14 @@ mod signals;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
-pub use audit::{Actor, AuditRow, LockedSaga, OperatorWrite, action_name};
+pub(crate) use audit::action_name;
+pub use audit::{Actor, AuditRow, LockedSaga, OperatorWrite};
 pub use bulk::{BulkItem, BulkProgress, NewBulkJob};
 pub use checkpoint::{Checkpoint, Committed, Lease, NewEvent};
-pub use cron::claim_cron_tick;
+pub(crate) use cron::claim_cron_tick;
 pub use ops::{ExportRow, Order, Overview, QueueRow, SagaSearch, SearchPage, WorkflowStats};
 pub use outbox::{AttemptRecord, DeliveryRow, OutboxItem};
-pub use sagas::{ClaimedSaga, EventRow, ListFilter, NewSaga, Page, SagaRow, StartWrite, Started};
+pub use sagas::{ClaimedSaga, EventRow, NewSaga, SagaRow, StartWrite, Started};
 pub use signals::{Delivered, NewSignal};
 
 /// The schema, embedded so `sagaflow migrate` works from anywhere.

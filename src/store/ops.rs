@@ -167,7 +167,7 @@ pub struct Overview {
 
 impl Store {
     /// A keyset page of sagas matching `f`, stable on (created_at, id).
-    pub async fn search_sagas(
+    pub(crate) async fn search_sagas(
         &self,
         f: &SagaSearch,
         order: Order,
@@ -200,7 +200,7 @@ impl Store {
     }
 
     /// The ids of every saga matching `f` (bulk targets), newest first, at most `cap`.
-    pub async fn search_ids(&self, f: &SagaSearch, cap: i64) -> Result<Vec<Uuid>> {
+    pub(crate) async fn search_ids(&self, f: &SagaSearch, cap: i64) -> Result<Vec<Uuid>> {
         let mut q = QueryBuilder::new("SELECT id FROM sagas WHERE true");
         push_filters(&mut q, f);
         q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
@@ -210,7 +210,7 @@ impl Store {
 
     /// Streams every matching row from one server-side cursor: memory stays flat however many
     /// rows there are.
-    pub fn export_sagas(&self, f: SagaSearch) -> BoxStream<'static, Result<ExportRow>> {
+    pub(crate) fn export_sagas(&self, f: SagaSearch) -> BoxStream<'static, Result<ExportRow>> {
         let pool = self.pool.clone();
         let (tx, rx) = futures::channel::mpsc::channel::<Result<ExportRow>>(64);
         tokio::spawn(async move {
@@ -234,7 +234,7 @@ impl Store {
     }
 
     /// Outcomes of sagas started since `since`, and in-flight counts, per workflow.
-    pub async fn workflow_stats(&self, since: DateTime<Utc>) -> Result<Vec<WorkflowStats>> {
+    pub(crate) async fn workflow_stats(&self, since: DateTime<Utc>) -> Result<Vec<WorkflowStats>> {
         Ok(sqlx::query_as(
             "WITH s AS (
                 SELECT id, workflow, status, created_at, finished_at, created_at >= $1 AS recent
@@ -317,7 +317,7 @@ impl Store {
     }
 
     /// The actor of a saga's first history event: who started it.
-    pub async fn started_by(&self, id: Uuid) -> Result<Option<String>> {
+    pub(crate) async fn started_by(&self, id: Uuid) -> Result<Option<String>> {
         Ok(
             sqlx::query_scalar("SELECT actor FROM saga_events WHERE saga_id = $1 AND seq = 1")
                 .bind(id)

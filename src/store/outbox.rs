@@ -52,7 +52,7 @@ const ITEM_COLUMNS: &str = "id, saga_id, topic, destination, payload, attempts, 
 impl Store {
     /// Claims due rows; each claim pushes `next_attempt_at` to `lease_until`, so a relay that
     /// dies mid-delivery only delays the row.
-    pub async fn claim_outbox(
+    pub(crate) async fn claim_outbox(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
@@ -72,7 +72,7 @@ impl Store {
     }
 
     /// Logs an attempt and moves the row on: delivered, due again, or dead.
-    pub async fn record_delivery(
+    pub(crate) async fn record_delivery(
         &self,
         item: &OutboxItem,
         rec: &AttemptRecord,
@@ -117,7 +117,7 @@ impl Store {
     }
 
     /// Queues a row for another delivery now, whatever became of it before.
-    pub async fn replay_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<OutboxItem> {
+    pub(crate) async fn replay_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<OutboxItem> {
         sqlx::query_as::<_, OutboxItem>(&format!(
             "UPDATE outbox SET status = 'pending', next_attempt_at = $2 WHERE id = $1 RETURNING {ITEM_COLUMNS}"
         ))
@@ -128,7 +128,7 @@ impl Store {
         .ok_or(Error::NotFound)
     }
 
-    pub async fn outbox_item(&self, id: i64) -> Result<(OutboxItem, Vec<DeliveryRow>)> {
+    pub(crate) async fn outbox_item(&self, id: i64) -> Result<(OutboxItem, Vec<DeliveryRow>)> {
         let item = sqlx::query_as::<_, OutboxItem>(&format!(
             "SELECT {ITEM_COLUMNS} FROM outbox WHERE id = $1"
         ))
@@ -147,7 +147,7 @@ impl Store {
     }
 
     /// Rows of a saga, or of a status, newest first.
-    pub async fn list_outbox(
+    pub(crate) async fn list_outbox(
         &self,
         saga_id: Option<Uuid>,
         status: Option<&str>,

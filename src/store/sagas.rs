@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{PgConnection, QueryBuilder, Row};
+use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 use super::{Error, Result, Store, WAKE_CHANNEL};
@@ -100,24 +100,6 @@ pub struct EventRow {
     pub detail: Value,
     pub actor: String,
     pub created_at: DateTime<Utc>,
-}
-
-/// Filters of the saga list.
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    pub workflow: Option<String>,
-    pub statuses: Vec<String>,
-    pub business_key: Option<String>,
-    /// Keyset position: the (created_at, id) of the last row of the previous page.
-    pub after: Option<(DateTime<Utc>, Uuid)>,
-    pub limit: i64,
-}
-
-/// A page of sagas and the position of its last row when more follow.
-#[derive(Debug, Clone)]
-pub struct Page {
-    pub items: Vec<SagaRow>,
-    pub next: Option<(DateTime<Utc>, Uuid)>,
 }
 
 const SAGA_COLUMNS: &str = "id, workflow, workflow_version, business_key, status, state, data, current_step, attempt, \
@@ -246,7 +228,7 @@ impl Store {
         }
     }
 
-    pub async fn get_saga(&self, id: Uuid) -> Result<SagaRow> {
+    pub(crate) async fn get_saga(&self, id: Uuid) -> Result<SagaRow> {
         sqlx::query_as::<_, SagaRow>(&format!("SELECT {SAGA_COLUMNS} FROM sagas WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -261,39 +243,6 @@ impl Store {
         .bind(id)
         .fetch_all(&self.pool)
         .await?)
-    }
-
-    /// Newest first, keyset-paginated on (created_at, id) so pages stay stable and indexed.
-    pub async fn list_sagas(&self, f: &ListFilter) -> Result<Page> {
-        let mut q = QueryBuilder::new(format!("SELECT {SAGA_COLUMNS} FROM sagas WHERE true"));
-        if let Some(w) = &f.workflow {
-            q.push(" AND workflow = ").push_bind(w);
-        }
-        if !f.statuses.is_empty() {
-            q.push(" AND status = ANY(")
-                .push_bind(&f.statuses)
-                .push(")");
-        }
-        if let Some(k) = &f.business_key {
-            q.push(" AND business_key = ").push_bind(k);
-        }
-        if let Some((ts, id)) = f.after {
-            q.push(" AND (created_at, id) < (")
-                .push_bind(ts)
-                .push(", ")
-                .push_bind(id)
-                .push(")");
-        }
-        q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
-            .push_bind(f.limit + 1);
-        let mut items: Vec<SagaRow> = q.build_query_as().fetch_all(&self.pool).await?;
-        let next = if items.len() as i64 > f.limit {
-            items.truncate(f.limit as usize);
-            items.last().map(|r| (r.created_at, r.id))
-        } else {
-            None
-        };
-        Ok(Page { items, next })
     }
 }
 

@@ -35,7 +35,11 @@ pub enum Delivered {
 }
 
 impl Store {
-    pub async fn deliver_signal(&self, s: &NewSignal, now: DateTime<Utc>) -> Result<Delivered> {
+    pub(crate) async fn deliver_signal(
+        &self,
+        s: &NewSignal,
+        now: DateTime<Utc>,
+    ) -> Result<Delivered> {
         let mut tx = self.pool.begin().await?;
         let delivered = Self::deliver_signal_in(&mut tx, s, now).await?;
         tx.commit().await?;
@@ -44,7 +48,7 @@ impl Store {
 
     /// [`Store::deliver_signal`] inside a caller's transaction, so the signal commits with
     /// the change it announces.
-    pub async fn deliver_signal_in(
+    pub(crate) async fn deliver_signal_in(
         tx: &mut PgConnection,
         s: &NewSignal,
         now: DateTime<Utc>,
@@ -110,7 +114,7 @@ impl Store {
 
     /// The oldest unconsumed signal of that name for the saga. `name` may list alternatives
     /// separated by `|` (a step whose provider is chosen at run time waits for either).
-    pub async fn pending_signal(&self, saga_id: Uuid, name: &str) -> Result<Option<Signal>> {
+    pub(crate) async fn pending_signal(&self, saga_id: Uuid, name: &str) -> Result<Option<Signal>> {
         let row: Option<(i64, String, Value)> = sqlx::query_as(
             "SELECT id, name, payload FROM saga_signals
              WHERE saga_id = $1 AND name = ANY(string_to_array($2, '|')) AND consumed_at IS NULL

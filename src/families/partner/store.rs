@@ -105,7 +105,7 @@ const LICENCE_COLUMNS: &str = "l.id, l.partner_order_id, l.partner_id, l.activat
 
 impl Store {
     /// Upserts the configured licence catalogue; products no longer configured are hidden.
-    pub async fn seed_partner_products(
+    pub(crate) async fn seed_partner_products(
         &self,
         seeds: &[ProductSeed],
         now: DateTime<Utc>,
@@ -190,7 +190,7 @@ impl Store {
         ))
     }
 
-    pub async fn partner_order(&self, id: Uuid) -> Result<Option<PartnerOrder>> {
+    pub(crate) async fn partner_order(&self, id: Uuid) -> Result<Option<PartnerOrder>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM partner_orders WHERE id = $1"
         ))
@@ -215,7 +215,7 @@ impl Store {
 
     /// Notes that a sales order was asked for, and its id once known. Committed on its own,
     /// straight after the CRM call, so a compensation can always find what to cancel.
-    pub async fn note_sales_order(
+    pub(crate) async fn note_sales_order(
         &self,
         partner_order_id: Uuid,
         sales_order_id: Option<&str>,
@@ -243,7 +243,7 @@ impl Store {
         .await?)
     }
 
-    pub async fn licence_by_activation(
+    pub(crate) async fn licence_by_activation(
         &self,
         partner_id: &str,
         activation_reference: &str,
@@ -259,7 +259,7 @@ impl Store {
     }
 
     /// Active licences expiring in `[from, to]` that have had no reminder for that expiry.
-    pub async fn licences_due_reminder(
+    pub(crate) async fn licences_due_reminder(
         &self,
         from: NaiveDate,
         to: NaiveDate,
@@ -302,7 +302,7 @@ pub struct NewLicence {
     pub expires_on: NaiveDate,
 }
 
-pub async fn fulfil_partner_order_in(
+pub(crate) async fn fulfil_partner_order_in(
     conn: &mut PgConnection,
     l: &NewLicence,
     price_minor: i64,
@@ -339,7 +339,7 @@ pub async fn fulfil_partner_order_in(
     Ok(())
 }
 
-pub async fn fail_partner_order_in(
+pub(crate) async fn fail_partner_order_in(
     conn: &mut PgConnection,
     partner_order_id: Uuid,
     now: DateTime<Utc>,
@@ -355,7 +355,7 @@ pub async fn fail_partner_order_in(
 /// Claims one reminder per (licence, expiry). A plain INSERT on purpose: if another run got
 /// there first, the conflict aborts the whole checkpoint (outbox rows included), and the step,
 /// run again, no longer sees that licence as due. So a reminder is never sent twice.
-pub async fn claim_reminders_in(
+pub(crate) async fn claim_reminders_in(
     conn: &mut PgConnection,
     due: &[(i64, NaiveDate)],
     saga_id: Uuid,
@@ -376,7 +376,7 @@ pub async fn claim_reminders_in(
 }
 
 /// Extends a licence after a renewal.
-pub async fn renew_licence_in(
+pub(crate) async fn renew_licence_in(
     conn: &mut PgConnection,
     licence_id: i64,
     new_expiry: NaiveDate,

@@ -53,7 +53,7 @@ const COLUMNS: &str =
     fallback_triggered_at, created_at, updated_at";
 
 impl Store {
-    pub async fn automation_step(&self, id: Uuid) -> Result<Option<AutomationRow>> {
+    pub(crate) async fn automation_step(&self, id: Uuid) -> Result<Option<AutomationRow>> {
         Ok(sqlx::query_as::<_, AutomationRow>(&format!(
             "SELECT {COLUMNS} FROM automation_steps WHERE id = $1"
         ))
@@ -62,13 +62,16 @@ impl Store {
         .await?)
     }
 
-    pub async fn automation_steps_for_order(&self, order_id: Uuid) -> Result<Vec<AutomationRow>> {
+    pub(crate) async fn automation_steps_for_order(
+        &self,
+        order_id: Uuid,
+    ) -> Result<Vec<AutomationRow>> {
         let mut conn = self.pool().acquire().await?;
         Ok(automation_steps_in(&mut conn, order_id).await?)
     }
 }
 
-pub async fn automation_steps_in(
+pub(crate) async fn automation_steps_in(
     conn: &mut PgConnection,
     order_id: Uuid,
 ) -> Result<Vec<AutomationRow>, sqlx::Error> {
@@ -200,7 +203,7 @@ pub async fn record_attempt_in(
 }
 
 /// An operator's retry: a failed step is queued again with a fresh set of attempts.
-pub async fn requeue_automation_in(
+pub(crate) async fn requeue_automation_in(
     conn: &mut PgConnection,
     id: Uuid,
     actor: &str,
@@ -228,7 +231,7 @@ pub async fn requeue_automation_in(
 }
 
 /// An operator ran the scenario's manual fallback: the step is resolved with their note.
-pub async fn fallback_automation_in(
+pub(crate) async fn fallback_automation_in(
     conn: &mut PgConnection,
     id: Uuid,
     note: &str,
@@ -259,7 +262,7 @@ pub async fn fallback_automation_in(
 }
 
 /// True when no automation step of the order is still failed.
-pub async fn no_failed_automation_in(
+pub(crate) async fn no_failed_automation_in(
     conn: &mut PgConnection,
     order_id: Uuid,
 ) -> Result<bool, Error> {

@@ -53,7 +53,11 @@ struct EntryRow {
 impl Store {
     /// Upserts the configured price book. Entries no longer configured stay (old snapshots
     /// name them) but their products are marked inactive when no entry remains.
-    pub async fn seed_price_book(&self, seeds: &[PriceSeed], now: DateTime<Utc>) -> Result<()> {
+    pub(crate) async fn seed_price_book(
+        &self,
+        seeds: &[PriceSeed],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         for seed in seeds {
             let amount = Minor::from_major(seed.unit_amount)
@@ -93,7 +97,7 @@ impl Store {
     }
 
     /// Every entry of the given products (active products only).
-    pub async fn price_entries(&self, skus: &[String]) -> Result<Vec<Entry>> {
+    pub(crate) async fn price_entries(&self, skus: &[String]) -> Result<Vec<Entry>> {
         let rows = sqlx::query_as::<_, EntryRow>(
             "SELECT e.id, e.sku, p.name, e.region, e.currency, e.unit_amount_minor,
                     e.processor_price_id, e.synced
@@ -142,7 +146,7 @@ impl Store {
 }
 
 /// Creates the company or refreshes its name; a given shipping address becomes its default.
-pub async fn upsert_company_in(
+pub(crate) async fn upsert_company_in(
     conn: &mut PgConnection,
     id: &str,
     name: &str,
@@ -165,7 +169,7 @@ pub async fn upsert_company_in(
 }
 
 /// A company, if known.
-pub async fn company_in(
+pub(crate) async fn company_in(
     conn: &mut PgConnection,
     id: &str,
 ) -> Result<Option<CompanyRow>, sqlx::Error> {

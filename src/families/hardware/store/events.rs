@@ -33,7 +33,7 @@ pub struct EventRow {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn emit_in(
+pub(crate) async fn emit_in(
     conn: &mut PgConnection,
     event: &DomainEvent,
     now: DateTime<Utc>,
@@ -53,17 +53,4 @@ pub async fn emit_in(
     Ok(())
 }
 
-impl crate::store::Store {
-    /// Every event of an order's aggregates, oldest first.
-    pub async fn domain_events_for_order(
-        &self,
-        order_id: Uuid,
-    ) -> crate::store::Result<Vec<EventRow>> {
-        Ok(sqlx::query_as::<_, EventRow>(
-            "SELECT * FROM domain_events WHERE order_id = $1 ORDER BY id",
-        )
-        .bind(order_id)
-        .fetch_all(self.pool())
-        .await?)
-    }
-}
+impl crate::store::Store {}

@@ -43,7 +43,7 @@ pub struct FulfillmentView {
 }
 
 impl Store {
-    pub async fn fulfillment_view(&self, id: Uuid) -> Result<Option<FulfillmentView>> {
+    pub(crate) async fn fulfillment_view(&self, id: Uuid) -> Result<Option<FulfillmentView>> {
         let mut conn = self.pool().acquire().await?;
         let Some(fulfillment) = fulfillment_in(&mut conn, id).await? else {
             return Ok(None);
@@ -57,7 +57,10 @@ impl Store {
         }))
     }
 
-    pub async fn fulfillment_for_order(&self, order_id: Uuid) -> Result<Option<FulfillmentRow>> {
+    pub(crate) async fn fulfillment_for_order(
+        &self,
+        order_id: Uuid,
+    ) -> Result<Option<FulfillmentRow>> {
         Ok(sqlx::query_as::<_, FulfillmentRow>(
             "SELECT id, order_id, status, created_at, updated_at FROM fulfillment_orders WHERE order_id = $1",
         )
@@ -67,7 +70,7 @@ impl Store {
     }
 }
 
-pub async fn fulfillment_in(
+pub(crate) async fn fulfillment_in(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<FulfillmentRow>, sqlx::Error> {
@@ -79,7 +82,7 @@ pub async fn fulfillment_in(
     .await
 }
 
-pub async fn fulfillment_items_in(
+pub(crate) async fn fulfillment_items_in(
     conn: &mut PgConnection,
     fulfillment_id: Uuid,
 ) -> Result<Vec<FulfillmentItemRow>, sqlx::Error> {
@@ -94,7 +97,7 @@ pub async fn fulfillment_items_in(
 }
 
 /// The items with what is left, locked: allocation reads and writes them in one transaction.
-pub async fn open_items_in(
+pub(crate) async fn open_items_in(
     conn: &mut PgConnection,
     fulfillment_id: Uuid,
 ) -> Result<Vec<Open>, sqlx::Error> {
@@ -178,7 +181,7 @@ fn target(event: FulfillmentEvent) -> FulfillmentStatus {
 
 /// Moves a fulfilment and records `fulfillment.<new status>`. A fulfilment in transit that
 /// sees another shipment readied stays in transit without an event.
-pub async fn move_fulfillment_in(
+pub(crate) async fn move_fulfillment_in(
     conn: &mut PgConnection,
     id: Uuid,
     event: FulfillmentEvent,
@@ -220,7 +223,7 @@ pub async fn move_fulfillment_in(
 /// Cancels the order's fulfilment while nothing has gone out (drafts are cancelled with it,
 /// giving their quantities back). A completed fulfilment stays completed; one with goods in
 /// transit cannot be undone here and says so.
-pub async fn cancel_fulfillment_in(
+pub(crate) async fn cancel_fulfillment_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     now: DateTime<Utc>,

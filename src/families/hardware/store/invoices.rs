@@ -42,7 +42,7 @@ const COLUMNS: &str =
     paid_at, voided_at, void_reason";
 
 impl Store {
-    pub async fn invoice_for_order(&self, order_id: Uuid) -> Result<Option<InvoiceRow>> {
+    pub(crate) async fn invoice_for_order(&self, order_id: Uuid) -> Result<Option<InvoiceRow>> {
         let mut conn = self.pool().acquire().await?;
         Ok(invoice_of_in(&mut conn, order_id).await?)
     }
@@ -67,7 +67,7 @@ impl Store {
     }
 }
 
-pub async fn invoice_of_in(
+pub(crate) async fn invoice_of_in(
     conn: &mut PgConnection,
     order_id: Uuid,
 ) -> Result<Option<InvoiceRow>, sqlx::Error> {
@@ -144,7 +144,7 @@ pub async fn issue_invoice_in(
     invoice_in(conn, id).await?.ok_or(Error::NotFound)
 }
 
-pub async fn invoice_in(
+pub(crate) async fn invoice_in(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<InvoiceRow>, sqlx::Error> {
@@ -155,7 +155,7 @@ pub async fn invoice_in(
 }
 
 /// Records money in (positive) or out (negative) once per provider reference.
-pub async fn record_payment_in(
+pub(crate) async fn record_payment_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     kind: &str,
@@ -182,7 +182,7 @@ pub async fn record_payment_in(
 
 /// Allocates the order's unallocated payments to its invoice, up to what the invoice still
 /// asks: `invoice.partially_paid` or `invoice.paid`. A void invoice takes nothing (409).
-pub async fn allocate_payments_in(
+pub(crate) async fn allocate_payments_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     now: DateTime<Utc>,
@@ -262,7 +262,7 @@ pub async fn allocate_payments_in(
 }
 
 /// Voids the order's invoice (if it has one that is not void yet) with the reason.
-pub async fn void_invoice_in(
+pub(crate) async fn void_invoice_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     reason: &str,
@@ -310,7 +310,7 @@ impl Store {
     /// A payment received outside the processor (a bank transfer Support recorded): stored
     /// once per reference and allocated to the invoice, in one transaction. An invoice that
     /// cannot take it (void, already paid, still a draft) is a conflict and nothing is kept.
-    pub async fn record_manual_payment(
+    pub(crate) async fn record_manual_payment(
         &self,
         invoice_id: Uuid,
         amount_minor: i64,

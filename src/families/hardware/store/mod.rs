@@ -36,7 +36,7 @@ impl From<crate::domain::hardware::IllegalTransition> for crate::store::Error {
 
 /// Turns a store error into the `sqlx::Error` a checkpoint's domain write returns, keeping the
 /// message (an illegal transition aborts the checkpoint and says why).
-pub fn into_sqlx(e: crate::store::Error) -> sqlx::Error {
+pub(crate) fn into_sqlx(e: crate::store::Error) -> sqlx::Error {
     match e {
         crate::store::Error::Db(e) => e,
         other => sqlx::Error::Protocol(other.to_string()),

@@ -23,7 +23,7 @@ impl Store {
 
     /// Cancels a draft order that has no saga, recording who and why on `order.cancelled`.
     /// Checked under the order's row lock, so a checkout started meanwhile wins cleanly.
-    pub async fn cancel_draft_order_because(
+    pub(crate) async fn cancel_draft_order_because(
         &self,
         order_id: Uuid,
         actor: &str,
@@ -59,7 +59,7 @@ impl Store {
     /// Drafts an operator's shipment under the allocation guardrail and, in the same
     /// transaction, delivers `signal` (the saga books the draft with the courier when it sees
     /// it): either both commit or neither.
-    pub async fn draft_shipment_with_signal(
+    pub(crate) async fn draft_shipment_with_signal(
         &self,
         new: &NewShipment,
         signal: &NewSignal,
@@ -88,7 +88,7 @@ impl Store {
 
     /// Queues a failed automation step again, on its own (its saga is not waiting on an
     /// operator). Returns the step's order.
-    pub async fn requeue_automation(
+    pub(crate) async fn requeue_automation(
         &self,
         id: Uuid,
         actor: &str,
@@ -102,7 +102,7 @@ impl Store {
 
     /// Records an operator's manual fallback for an automation step, on its own. Returns the
     /// step's order.
-    pub async fn fallback_automation(
+    pub(crate) async fn fallback_automation(
         &self,
         id: Uuid,
         note: &str,

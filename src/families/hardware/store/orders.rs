@@ -224,14 +224,14 @@ impl Store {
         Ok(order_in(&mut conn, id).await?)
     }
 
-    pub async fn hardware_order_items(&self, order_id: Uuid) -> Result<Vec<OrderItemRow>> {
+    pub(crate) async fn hardware_order_items(&self, order_id: Uuid) -> Result<Vec<OrderItemRow>> {
         let mut conn = self.pool().acquire().await?;
         Ok(items_in(&mut conn, order_id).await?)
     }
 
     /// The order with its lines, fulfilment, invoice and balance; `None` if it is not a
     /// hardware order.
-    pub async fn hardware_order_view(&self, id: Uuid) -> Result<Option<OrderView>> {
+    pub(crate) async fn hardware_order_view(&self, id: Uuid) -> Result<Option<OrderView>> {
         let mut conn = self.pool().acquire().await?;
         let Some(order) = order_in(&mut conn, id).await? else {
             return Ok(None);
@@ -324,7 +324,7 @@ pub(crate) fn link_checkout_saga(order_id: Uuid) -> StartWrite {
     })
 }
 
-pub async fn order_in(
+pub(crate) async fn order_in(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<HardwareOrder>, sqlx::Error> {
@@ -339,7 +339,7 @@ pub async fn order_in(
     .await
 }
 
-pub async fn items_in(
+pub(crate) async fn items_in(
     conn: &mut PgConnection,
     order_id: Uuid,
 ) -> Result<Vec<OrderItemRow>, sqlx::Error> {
@@ -356,7 +356,7 @@ pub async fn items_in(
 
 /// Writes the checkout-time prices and locks every snapshot of the order; a locked line is
 /// left alone (the trigger would refuse a change anyway).
-pub async fn lock_snapshots_in(
+pub(crate) async fn lock_snapshots_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     lines: &[(i32, Resolution)],
@@ -419,7 +419,7 @@ fn payment_event_type(to: PaymentStatus) -> &'static str {
 
 /// Moves the order's payment status and records the event (with `payload`). `None` when the
 /// order already was there.
-pub async fn move_payment_in(
+pub(crate) async fn move_payment_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     event: PaymentEvent,
@@ -456,7 +456,7 @@ pub(super) async fn lock_status_of_order(
 }
 
 /// Records the checkout session the processor opened for the order.
-pub async fn set_checkout_in(
+pub(crate) async fn set_checkout_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     session: &str,
@@ -476,7 +476,7 @@ pub async fn set_checkout_in(
 }
 
 /// Records the processor's payment reference once paid.
-pub async fn set_payment_intent_in(
+pub(crate) async fn set_payment_intent_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     intent: &str,
@@ -493,7 +493,7 @@ pub async fn set_payment_intent_in(
 
 /// Cancels an order that never got past checkout (a draft or an open checkout); an order
 /// that was paid, refunded or expired keeps its status.
-pub async fn cancel_unpaid_in(
+pub(crate) async fn cancel_unpaid_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     now: DateTime<Utc>,

@@ -22,7 +22,7 @@ pub struct Payment {
 }
 
 /// The processor says a checkout is paying but not paid yet (an async payment method).
-pub async fn mark_processing_in(
+pub(crate) async fn mark_processing_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     session_id: &str,
@@ -37,7 +37,7 @@ pub async fn mark_processing_in(
 
 /// A paid checkout: the order passes through payment processing to paid, the payment is
 /// recorded, and (the order being prepaid) its invoice is issued and the payment allocated.
-pub async fn settle_payment_in(
+pub(crate) async fn settle_payment_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     payment: &Payment,
@@ -68,7 +68,7 @@ pub async fn settle_payment_in(
 
 /// A refund went through: the order is refunded, the refund recorded (negative) and the
 /// invoice voided.
-pub async fn refund_payment_in(
+pub(crate) async fn refund_payment_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     refund_id: &str,

@@ -66,7 +66,7 @@ const COLUMNS: &str = "id, fulfillment_id, seq, status, address_snapshot, courie
     tracking_url, created_by, created_at, ready_at, in_transit_at, delivered_at, cancelled_at, updated_at";
 
 impl Store {
-    pub async fn shipment_view(&self, id: Uuid) -> Result<Option<ShipmentView>> {
+    pub(crate) async fn shipment_view(&self, id: Uuid) -> Result<Option<ShipmentView>> {
         let mut conn = self.pool().acquire().await?;
         let Some(shipment) = shipment_in(&mut conn, id).await? else {
             return Ok(None);
@@ -75,20 +75,8 @@ impl Store {
         Ok(Some(ShipmentView { shipment, items }))
     }
 
-    /// An operator's extra shipment: drafted under the guardrail, in one transaction.
-    pub async fn draft_shipment(
-        &self,
-        new: &NewShipment,
-        now: DateTime<Utc>,
-    ) -> Result<ShipmentRow> {
-        let mut tx = self.pool().begin().await?;
-        let row = draft_shipment_in(&mut tx, new, now).await?;
-        tx.commit().await?;
-        Ok(row)
-    }
-
     /// Changes a draft's destination or courier; anything past draft is refused.
-    pub async fn edit_draft_shipment(
+    pub(crate) async fn edit_draft_shipment(
         &self,
         id: Uuid,
         address: Option<&Value>,
@@ -119,7 +107,7 @@ impl Store {
     }
 }
 
-pub async fn shipment_in(
+pub(crate) async fn shipment_in(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<ShipmentRow>, sqlx::Error> {
@@ -129,19 +117,7 @@ pub async fn shipment_in(
         .await
 }
 
-pub async fn shipment_by_tracking_in(
-    conn: &mut PgConnection,
-    tracking: &str,
-) -> Result<Option<ShipmentRow>, sqlx::Error> {
-    sqlx::query_as::<_, ShipmentRow>(&format!(
-        "SELECT {COLUMNS} FROM shipments WHERE tracking_number = $1"
-    ))
-    .bind(tracking)
-    .fetch_optional(conn)
-    .await
-}
-
-pub async fn shipment_items_in(
+pub(crate) async fn shipment_items_in(
     conn: &mut PgConnection,
     shipment_id: Uuid,
 ) -> Result<Vec<ShipmentItemRow>, sqlx::Error> {
@@ -156,7 +132,7 @@ pub async fn shipment_items_in(
 }
 
 /// Every shipment of a fulfilment with its items, in the order they were made.
-pub async fn shipments_of_in(
+pub(crate) async fn shipments_of_in(
     conn: &mut PgConnection,
     fulfillment_id: Uuid,
 ) -> Result<Vec<ShipmentView>, sqlx::Error> {
@@ -176,7 +152,7 @@ pub async fn shipments_of_in(
 
 /// Drafts a shipment: the fulfilment must still be open, and every quantity must fit what its
 /// item has left (checked under row locks, and again by the column's CHECK).
-pub async fn draft_shipment_in(
+pub(crate) async fn draft_shipment_in(
     conn: &mut PgConnection,
     new: &NewShipment,
     now: DateTime<Utc>,
@@ -367,20 +343,4 @@ pub async fn move_shipment_in(
         .await?;
     }
     Ok(Some(to))
-}
-
-/// True when nothing is left to allocate and every live shipment is delivered.
-pub async fn everything_delivered_in(
-    conn: &mut PgConnection,
-    fulfillment_id: Uuid,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT NOT EXISTS (SELECT 1 FROM fulfillment_items WHERE fulfillment_id = $1 AND remaining > 0)
-            AND NOT EXISTS (SELECT 1 FROM shipments WHERE fulfillment_id = $1
-                            AND status NOT IN ('delivered', 'cancelled'))
-            AND EXISTS (SELECT 1 FROM shipments WHERE fulfillment_id = $1 AND status = 'delivered')",
-    )
-    .bind(fulfillment_id)
-    .fetch_one(conn)
-    .await
 }
