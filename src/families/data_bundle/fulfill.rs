@@ -24,6 +24,7 @@ use crate::families::data_bundle::store::{
 };
 use crate::providers::Error as ProviderError;
 use crate::providers::exchange::Exchange;
+use crate::providers::webhooks;
 
 /// What the customer is told when an attempt failed and another follows.
 pub(crate) const RETRY_TEXT: &str = "Failed to deliver data. Retrying…";
@@ -410,7 +411,7 @@ impl Action for Fulfill {
     ) -> Result<StepOutcome, StepError> {
         let order = OrderInput::from_ctx(ctx)?;
         let p = &signal.payload;
-        let (status, message, external) = if signal.name.starts_with("ishare") {
+        let (status, message, external) = if signal.name == webhooks::ishare::ORDER_STATUS {
             (
                 p["status"].as_str(),
                 p["message"].as_str(),
