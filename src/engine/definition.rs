@@ -1,5 +1,5 @@
 //! Workflow definitions: parse `workflows/*.toml`, validate them against the registered
-//! actions, and render them as Mermaid. Errors name the file and line.
+//! actions and the declared signals, and render them as Mermaid. Errors name the file and line.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -125,6 +125,23 @@ pub struct DefinitionError {
     pub message: String,
 }
 
+/// The names a definition may use, as the layers above the engine know them: the registered
+/// actions and the signals something declares it sends. The engine names neither; its caller
+/// says (`App::build` and `sagaflow workflows check` from the families and providers).
+#[derive(Clone, Copy)]
+pub struct Known<'a> {
+    pub action: &'a dyn Fn(&str) -> bool,
+    pub signal: &'a dyn Fn(&str) -> bool,
+}
+
+impl Known<'static> {
+    /// Accepts every name: for tests and benchmarks that parse a definition on its own.
+    pub const ANY: Known<'static> = Known {
+        action: &|_| true,
+        signal: &|_| true,
+    };
+}
+
 /// Every loaded workflow, by name and version.
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
@@ -153,12 +170,9 @@ impl Catalog {
         self.by_name.values().flat_map(|v| v.values())
     }
 
-    /// Loads every `*.toml` in `dir`, validating action names with `known_action`. All errors
-    /// are collected, so one run of `workflows check` reports every broken file.
-    pub fn load_dir(
-        dir: &Path,
-        known_action: &dyn Fn(&str) -> bool,
-    ) -> Result<Self, Vec<DefinitionError>> {
+    /// Loads every `*.toml` in `dir`, validating action and signal names with `known`. All
+    /// errors are collected, so one run of `workflows check` reports every broken file.
+    pub fn load_dir(dir: &Path, known: &Known<'_>) -> Result<Self, Vec<DefinitionError>> {
         let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -188,7 +202,7 @@ impl Catalog {
                     continue;
                 }
             };
-            match parse(&file, &text, known_action) {
+            match parse(&file, &text, known) {
                 Ok(def) => {
                     let key = (def.name.clone(), def.version);
                     if let Some(other) = seen.get(&key) {
@@ -257,7 +271,7 @@ struct RawRetry {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWait {
-    signal: String,
+    signal: Spanned<String>,
     timeout: String,
     poll: Option<String>,
     max_polls: Option<u32>,
@@ -271,7 +285,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 struct Checker<'a> {
     file: &'a Path,
     text: &'a str,
-    known_action: &'a dyn Fn(&str) -> bool,
+    known: &'a Known<'a>,
     errors: Vec<DefinitionError>,
 }
 
@@ -295,8 +309,22 @@ impl Checker<'_> {
     }
 
     fn action(&mut self, name: &str, offset: usize, role: &str) {
-        if !(self.known_action)(name) {
+        if !(self.known.action)(name) {
             self.error(offset, format!("unknown {role} action {name:?}"));
+        }
+    }
+
+    /// A wait's signal, or each of its `a|b` alternatives, must be one something sends: a
+    /// misspelt name would otherwise be found only when a saga waits for it forever. Split as
+    /// the store matches them (`string_to_array(…, '|')`), so `"a | b"` is refused too.
+    fn signal(&mut self, signal: &Spanned<String>) {
+        for name in signal.get_ref().split('|') {
+            if !(self.known.signal)(name) {
+                self.error(
+                    signal.span().start,
+                    format!("wait for unknown signal {name:?}: no provider or family sends it"),
+                );
+            }
         }
     }
 
@@ -361,12 +389,13 @@ impl Checker<'_> {
         let wait = match &s.wait {
             Some(w) => {
                 let (wr, at) = (w.get_ref(), w.span().start);
+                self.signal(&wr.signal);
                 if let Some(p) = &wr.poll {
                     self.action(p, at, "poll");
                 }
                 self.duration(&format!("step {name} wait timeout"), &wr.timeout, at)
                     .map(|timeout| WaitDef {
-                        signal: wr.signal.clone(),
+                        signal: wr.signal.get_ref().clone(),
                         timeout,
                         poll: wr.poll.clone(),
                         max_polls: wr.max_polls.unwrap_or(10),
@@ -410,12 +439,12 @@ impl Checker<'_> {
 pub fn parse(
     file: &Path,
     text: &str,
-    known_action: &dyn Fn(&str) -> bool,
+    known: &Known<'_>,
 ) -> Result<WorkflowDef, Vec<DefinitionError>> {
     let mut check = Checker {
         file,
         text,
-        known_action,
+        known,
         errors: Vec::new(),
     };
     let raw: RawWorkflow = match toml::from_str(text) {
@@ -496,9 +525,18 @@ mod opt_duration {
 mod tests {
     use super::*;
 
-    fn known(name: &str) -> bool {
+    fn known_action(name: &str) -> bool {
         name.starts_with("ok.")
     }
+
+    fn known_signal(name: &str) -> bool {
+        matches!(name, "delivered" | "cancelled")
+    }
+
+    const KNOWN: Known<'static> = Known {
+        action: &known_action,
+        signal: &known_signal,
+    };
 
     const GOOD: &str = r#"
 name = "demo"
@@ -521,7 +559,7 @@ retry = { initial = "1s", multiplier = 3.0, cap = "1m", jitter = 0.0, max_attemp
 
     #[test]
     fn parses_a_full_definition() {
-        let def = parse(Path::new("demo.toml"), GOOD, &known).unwrap();
+        let def = parse(Path::new("demo.toml"), GOOD, &KNOWN).unwrap();
         assert_eq!(def.version, 2);
         assert_eq!(def.steps.len(), 2);
         assert_eq!(def.steps[0].retry.max_attempts(), 4);
@@ -540,7 +578,7 @@ retry = { initial = "1s", multiplier = 3.0, cap = "1m", jitter = 0.0, max_attemp
     #[test]
     fn unknown_action_names_file_and_line() {
         let text = GOOD.replace("ok.deliver", "nope.deliver");
-        let errs = parse(Path::new("demo.toml"), &text, &known).unwrap_err();
+        let errs = parse(Path::new("demo.toml"), &text, &KNOWN).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert_eq!(
             errs[0].to_string(),
@@ -553,7 +591,7 @@ retry = { initial = "1s", multiplier = 3.0, cap = "1m", jitter = 0.0, max_attemp
         let text = GOOD
             .replace("\"deliver\"", "\"reserve\"")
             .replace("\"15m\"", "\"15 parsecs\"");
-        let errs = parse(Path::new("demo.toml"), &text, &known).unwrap_err();
+        let errs = parse(Path::new("demo.toml"), &text, &KNOWN).unwrap_err();
         let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
         assert!(all.iter().any(|e| e.contains("bad duration \"15 parsecs\"") && e.starts_with("demo.toml:9:")), "{all:?}");
         assert!(
@@ -569,7 +607,7 @@ retry = { initial = "1s", multiplier = 3.0, cap = "1m", jitter = 0.0, max_attemp
         let errs = parse(
             Path::new("x.toml"),
             "name = \"x\"\nversion = 1\n[[steps]]\nname = \"a\"\naction = \"ok.a\"\nretries = 3\n",
-            &known,
+            &KNOWN,
         )
         .unwrap_err();
         assert_eq!(errs[0].line, 6, "{}", errs[0]);
@@ -578,12 +616,71 @@ retry = { initial = "1s", multiplier = 3.0, cap = "1m", jitter = 0.0, max_attemp
 
     #[test]
     fn mermaid_shows_steps_and_compensation_chain() {
-        let def = parse(Path::new("demo.toml"), GOOD, &known).unwrap();
+        let def = parse(Path::new("demo.toml"), GOOD, &KNOWN).unwrap();
         let m = def.mermaid();
         assert!(m.starts_with("flowchart TD"));
         assert!(m.contains("s0 --> s1"));
         assert!(m.contains("s0 -. exhausted .-> c0"));
         assert!(m.contains("s1 -. exhausted .-> parked"));
         assert!(m.contains("c0 --> compensated"));
+    }
+
+    #[test]
+    fn a_wait_for_a_misspelt_signal_names_file_and_line() {
+        let text = GOOD.replace("\"delivered\"", "\"delivred\"");
+        let errs = parse(Path::new("demo.toml"), &text, &KNOWN).unwrap_err();
+        let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+        assert_eq!(
+            all,
+            ["demo.toml:14: wait for unknown signal \"delivred\": no provider or family sends it"]
+        );
+    }
+
+    #[test]
+    fn each_alternative_of_a_wait_must_be_declared() {
+        let wait = |signal: &str| {
+            let text = GOOD.replace("\"delivered\"", &format!("\"{signal}\""));
+            parse(Path::new("demo.toml"), &text, &KNOWN)
+                .map(|_| Vec::new())
+                .unwrap_or_else(|errs| errs.into_iter().map(|e| e.message).collect())
+        };
+        assert_eq!(wait("delivered|cancelled"), Vec::<String>::new());
+        assert_eq!(
+            wait("delivered|canceled"),
+            ["wait for unknown signal \"canceled\": no provider or family sends it"]
+        );
+        // The store splits on the bare bar, so a space would be part of the name.
+        assert_eq!(
+            wait("delivered | cancelled"),
+            [
+                "wait for unknown signal \"delivered \": no provider or family sends it",
+                "wait for unknown signal \" cancelled\": no provider or family sends it"
+            ]
+        );
+        assert_eq!(wait("").len(), 1);
+        // Tests and benchmarks that parse a file on its own accept any name.
+        let text = GOOD.replace("\"delivered\"", "\"anything\"");
+        assert!(parse(Path::new("demo.toml"), &text, &Known::ANY).is_ok());
+    }
+
+    #[test]
+    fn loading_a_folder_refuses_a_misspelt_signal_with_its_file() {
+        let dir = std::env::temp_dir().join(format!("sagaflow-defs-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("good.toml"), GOOD).unwrap();
+        let bad = GOOD
+            .replace("\"demo\"", "\"other\"")
+            .replace("\"delivered\"", "\"deliverd\"");
+        std::fs::write(dir.join("bad.toml"), bad).unwrap();
+        let errs = Catalog::load_dir(&dir, &KNOWN).unwrap_err();
+        let file = dir.join("bad.toml");
+        assert_eq!(
+            errs.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+            [format!(
+                "{}:14: wait for unknown signal \"deliverd\": no provider or family sends it",
+                file.display()
+            )]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
