@@ -19,6 +19,7 @@ use super::{Deps, LowBalance, OrderInput, RESELLER_BALANCE, db_error};
 use crate::domain::phone::PhoneNumber;
 use crate::engine::action::{Action, Signal, StepContext, StepError, StepOutcome};
 use crate::families::data_bundle::customer_sms;
+use crate::families::data_bundle::status::{AttemptStatus, FulfillmentStatus, OrderStatus};
 use crate::families::data_bundle::store::{
     AttemptLog, NewNotification, complete_fulfillment_in, notify_in_app_in, set_order_status_in,
 };
@@ -75,7 +76,14 @@ fn adopt(
             .correlate(route.correlation(&found.external_id))
             .with_write(Box::new(move |conn| {
                 Box::pin(async move {
-                    set_order_status_in(conn, order_id, "pending", "processing", now).await
+                    set_order_status_in(
+                        conn,
+                        order_id,
+                        OrderStatus::Pending,
+                        FulfillmentStatus::Processing,
+                        now,
+                    )
+                    .await
                 })
             })),
     }
@@ -145,9 +153,14 @@ impl Fulfill {
     ) -> Result<(), StepError> {
         let (api_request, api_response) = exchange_json(exchange);
         let (status, external, error, retry_after) = match outcome {
-            Ok(external) => ("processing", external.map(str::to_string), None, None),
+            Ok(external) => (
+                AttemptStatus::Processing,
+                external.map(str::to_string),
+                None,
+                None,
+            ),
             Err(e) => (
-                "failed",
+                AttemptStatus::Failed,
                 None,
                 Some(e.to_string()),
                 e.retry_after()
