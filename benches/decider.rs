@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use chrono::Utc;
-use sagaflow::engine::definition::{WorkflowDef, parse};
+use sagaflow::engine::definition::{Known, WorkflowDef, parse};
 use sagaflow::engine::lifecycle::{Event, SagaState, decide};
 
 fn main() {
@@ -17,7 +17,7 @@ const SIX: &str = include_str!("../workflows/sample_six.toml");
 const SAMPLE: &str = include_str!("../workflows/sample.toml");
 
 fn six() -> Arc<WorkflowDef> {
-    Arc::new(parse(Path::new("sample_six.toml"), SIX, &|_| true).expect("sample_six parses"))
+    Arc::new(parse(Path::new("sample_six.toml"), SIX, &Known::ANY).expect("sample_six parses"))
 }
 
 #[divan::bench]
@@ -86,16 +86,20 @@ fn state_json_round_trip(bencher: divan::Bencher) {
 
 #[divan::bench]
 fn parse_sample_six() -> WorkflowDef {
-    parse(Path::new("sample_six.toml"), divan::black_box(SIX), &|_| {
-        true
-    })
+    parse(
+        Path::new("sample_six.toml"),
+        divan::black_box(SIX),
+        &Known::ANY,
+    )
     .expect("parses")
 }
 
 #[divan::bench]
 fn parse_sample_with_wait_and_retries() -> WorkflowDef {
-    parse(Path::new("sample.toml"), divan::black_box(SAMPLE), &|_| {
-        true
-    })
+    parse(
+        Path::new("sample.toml"),
+        divan::black_box(SAMPLE),
+        &Known::ANY,
+    )
     .expect("parses")
 }

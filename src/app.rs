@@ -11,7 +11,7 @@ use crate::api::AppState;
 use crate::config::Settings;
 use crate::engine::action::ActionRegistry;
 use crate::engine::clock::{Clock, SystemClock};
-use crate::engine::definition::{Catalog, DefinitionError};
+use crate::engine::definition::{Catalog, DefinitionError, Known};
 use crate::engine::outbox::OutboxRelay;
 use crate::engine::runtime::Runtime;
 use crate::engine::scheduler::{self, Scheduler};
@@ -97,8 +97,12 @@ impl App {
         if let Some(extra) = opts.extra_actions {
             extra(&mut registry);
         }
-        let catalog = Catalog::load_dir(&settings.workflows.dir, &|name| registry.contains(name))
-            .map_err(Error::Definitions)?;
+        let known = Known {
+            action: &|name| registry.contains(name),
+            signal: &|name| families.declares_signal(name),
+        };
+        let catalog =
+            Catalog::load_dir(&settings.workflows.dir, &known).map_err(Error::Definitions)?;
         let clock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         store.register_definitions(&catalog, clock.now()).await?;
         families.seed(&store, clock.now()).await?;

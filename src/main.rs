@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use sagaflow::app::{App, Role};
 use sagaflow::config::Settings;
-use sagaflow::engine::definition::Catalog;
+use sagaflow::engine::definition::{Catalog, Known};
 
 #[path = "cli/mod.rs"]
 mod cli;
@@ -131,8 +131,11 @@ fn workflows(command: WorkflowsCommand) -> anyhow::Result<ExitCode> {
         providers: &providers,
         settings: &settings,
     })?;
-    let registry = &families.registry;
-    let catalog = match Catalog::load_dir(&dir, &|name| registry.contains(name)) {
+    let known = Known {
+        action: &|name| families.registry.contains(name),
+        signal: &|name| families.declares_signal(name),
+    };
+    let catalog = match Catalog::load_dir(&dir, &known) {
         Ok(c) => c,
         Err(errors) => {
             for e in errors {

@@ -1,6 +1,7 @@
 //! `POST /v1/webhooks/{provider}`: verify the signature over the raw bytes before parsing,
 //! then store the event as a signal for the saga its reference names (deduplicated by the
-//! provider's event id) and wake that saga, in one transaction.
+//! provider's event id) and wake that saga, in one transaction. The providers, their
+//! verification and their metric labels are `providers::webhooks::INBOUND`.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -10,7 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
-use crate::providers::webhooks::{WebhookError, verify_inbound};
+use crate::providers::webhooks::{self, Webhook, WebhookError};
 use crate::store::{Delivered, NewSignal};
 use crate::telemetry as m;
 
@@ -34,22 +35,37 @@ pub async fn receive(
         )
     })?;
     let now = s.rt.clock.now();
-    let event = verify_inbound(&provider, &headers, &body, &s.settings.providers, now).map_err(|e| {
+    let Some(contract) = webhooks::inbound(&provider) else {
+        let e = WebhookError::UnknownProvider(provider);
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_provider",
+            e.to_string(),
+        ));
+    };
+    let webhook = Webhook {
+        path: &provider,
+        headers: &headers,
+        body: &body,
+        cfg: &s.settings.providers,
+        now,
+    };
+    let event = contract.verify(&webhook).map_err(|e| {
         let (status, code, result) = match &e {
             WebhookError::UnknownProvider(_) => (StatusCode::NOT_FOUND, "unknown_provider", None),
             WebhookError::BadSignature(_) => (StatusCode::UNAUTHORIZED, "bad_signature", Some("bad_signature")),
             WebhookError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed", Some("malformed")),
         };
-        // The path is caller-chosen: only known providers become metric labels.
+        // The path is caller-chosen: only a known provider's name becomes a metric label.
         if let Some(result) = result {
-            metrics::counter!(m::WEBHOOKS_RECEIVED_TOTAL, "provider" => provider_label(&provider), "result" => result).increment(1);
+            metrics::counter!(m::WEBHOOKS_RECEIVED_TOTAL, "provider" => contract.name, "result" => result).increment(1);
         }
         ApiError::new(status, code, e.to_string())
     })?;
     let signal = NewSignal {
         saga_id: None,
         correlation_key: Some(event.reference.clone()),
-        name: event.signal.clone(),
+        name: event.signal.to_string(),
         dedup_key: format!("{}:{}", event.provider, event.event_id),
         payload: event.payload,
     };
@@ -59,7 +75,8 @@ pub async fn receive(
         Delivered::Duplicate => (StatusCode::OK, "duplicate"),
         Delivered::Uncorrelated => (StatusCode::ACCEPTED, "uncorrelated"),
     };
-    metrics::counter!(m::WEBHOOKS_RECEIVED_TOTAL, "provider" => event.provider.clone(), "result" => result).increment(1);
+    metrics::counter!(m::WEBHOOKS_RECEIVED_TOTAL, "provider" => event.provider, "result" => result)
+        .increment(1);
     if let Delivered::Accepted(_) = delivered {
         s.rt.wake.notify_one();
     }
@@ -67,14 +84,4 @@ pub async fn receive(
         status,
         Json(json!({ "result": result, "event_id": event.event_id, "reference": event.reference })),
     ))
-}
-
-fn provider_label(path: &str) -> &'static str {
-    match path {
-        "reseller" => "reseller",
-        "ishare" => "ishare",
-        "payments" => "payments",
-        p if p == "courier" || p.starts_with("courier-") => "courier",
-        _ => "unknown",
-    }
 }

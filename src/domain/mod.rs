@@ -7,3 +7,20 @@ pub mod phone;
 pub mod pricing;
 pub mod storable;
 pub mod tenure;
+
+/// A status string read from the database that no variant matches.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {entity} status {value:?}")]
+pub struct UnknownStatus {
+    pub entity: &'static str,
+    pub value: String,
+}
+
+impl UnknownStatus {
+    pub(crate) fn new(entity: &'static str, value: &str) -> Self {
+        UnknownStatus {
+            entity,
+            value: value.to_string(),
+        }
+    }
+}

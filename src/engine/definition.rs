@@ -1,5 +1,5 @@
 //! Workflow definitions: parse `workflows/*.toml`, validate them against the registered
-//! actions, and render them as Mermaid. Errors name the file and line.
+//! actions and the declared signals, and render them as Mermaid. Errors name the file and line.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -125,6 +125,23 @@ pub struct DefinitionError {
     pub message: String,
 }
 
+/// The names a definition may use, as the layers above the engine know them: the registered
+/// actions and the signals something declares it sends. The engine names neither; its caller
+/// says (`App::build` and `sagaflow workflows check` from the families and providers).
+#[derive(Clone, Copy)]
+pub struct Known<'a> {
+    pub action: &'a dyn Fn(&str) -> bool,
+    pub signal: &'a dyn Fn(&str) -> bool,
+}
+
+impl Known<'static> {
+    /// Accepts every name: for tests and benchmarks that parse a definition on its own.
+    pub const ANY: Known<'static> = Known {
+        action: &|_| true,
+        signal: &|_| true,
+    };
+}
+
 /// Every loaded workflow, by name and version.
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
@@ -153,12 +170,9 @@ impl Catalog {
         self.by_name.values().flat_map(|v| v.values())
     }
 
-    /// Loads every `*.toml` in `dir`, validating action names with `known_action`. All errors
-    /// are collected, so one run of `workflows check` reports every broken file.
-    pub fn load_dir(
-        dir: &Path,
-        known_action: &dyn Fn(&str) -> bool,
-    ) -> Result<Self, Vec<DefinitionError>> {
+    /// Loads every `*.toml` in `dir`, validating action and signal names with `known`. All
+    /// errors are collected, so one run of `workflows check` reports every broken file.
+    pub fn load_dir(dir: &Path, known: &Known<'_>) -> Result<Self, Vec<DefinitionError>> {
         let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -188,7 +202,7 @@ impl Catalog {
                     continue;
                 }
             };
-            match parse(&file, &text, known_action) {
+            match parse(&file, &text, known) {
                 Ok(def) => {
                     let key = (def.name.clone(), def.version);
                     if let Some(other) = seen.get(&key) {
@@ -257,7 +271,7 @@ struct RawRetry {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawWait {
-    signal: String,
+    signal: Spanned<String>,
     timeout: String,
     poll: Option<String>,
     max_polls: Option<u32>,
@@ -271,7 +285,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 struct Checker<'a> {
     file: &'a Path,
     text: &'a str,
-    known_action: &'a dyn Fn(&str) -> bool,
+    known: &'a Known<'a>,
     errors: Vec<DefinitionError>,
 }
 
@@ -295,8 +309,22 @@ impl Checker<'_> {
     }
 
     fn action(&mut self, name: &str, offset: usize, role: &str) {
-        if !(self.known_action)(name) {
+        if !(self.known.action)(name) {
             self.error(offset, format!("unknown {role} action {name:?}"));
+        }
+    }
+
+    /// A wait's signal, or each of its `a|b` alternatives, must be one something sends: a
+    /// misspelt name would otherwise be found only when a saga waits for it forever. Split as
+    /// the store matches them (`string_to_array(…, '|')`), so `"a | b"` is refused too.
+    fn signal(&mut self, signal: &Spanned<String>) {
+        for name in signal.get_ref().split('|') {
+            if !(self.known.signal)(name) {
+                self.error(
+                    signal.span().start,
+                    format!("wait for unknown signal {name:?}: no provider or family sends it"),
+                );
+            }
         }
     }
 
@@ -361,12 +389,13 @@ impl Checker<'_> {
         let wait = match &s.wait {
             Some(w) => {
                 let (wr, at) = (w.get_ref(), w.span().start);
+                self.signal(&wr.signal);
                 if let Some(p) = &wr.poll {
                     self.action(p, at, "poll");
                 }
                 self.duration(&format!("step {name} wait timeout"), &wr.timeout, at)
                     .map(|timeout| WaitDef {
-                        signal: wr.signal.clone(),
+                        signal: wr.signal.get_ref().clone(),
                         timeout,
                         poll: wr.poll.clone(),
                         max_polls: wr.max_polls.unwrap_or(10),
@@ -410,12 +439,12 @@ impl Checker<'_> {
 pub fn parse(
     file: &Path,
     text: &str,
-    known_action: &dyn Fn(&str) -> bool,
+    known: &Known<'_>,
 ) -> Result<WorkflowDef, Vec<DefinitionError>> {
     let mut check = Checker {
         file,
         text,
-        known_action,
+        known,
         errors: Vec::new(),
     };
     let raw: RawWorkflow = match toml::from_str(text) {
@@ -493,97 +522,5 @@ mod opt_duration {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn known(name: &str) -> bool {
-        name.starts_with("ok.")
-    }
-
-    const GOOD: &str = r#"
-name = "demo"
-version = 2
-
-[[steps]]
-name = "reserve"
-action = "ok.reserve"
-compensation = "ok.release"
-retry = { schedule = ["5m", "15m", "1h"] }
-
-[[steps]]
-name = "deliver"
-action = "ok.deliver"
-wait = { signal = "delivered", timeout = "10m", poll = "ok.poll" }
-timeout = "30s"
-on_exhausted = "park"
-retry = { initial = "1s", multiplier = 3.0, cap = "1m", jitter = 0.0, max_attempts = 5 }
-"#;
-
-    #[test]
-    fn parses_a_full_definition() {
-        let def = parse(Path::new("demo.toml"), GOOD, &known).unwrap();
-        assert_eq!(def.version, 2);
-        assert_eq!(def.steps.len(), 2);
-        assert_eq!(def.steps[0].retry.max_attempts(), 4);
-        assert_eq!(def.steps[1].on_exhausted, OnExhausted::Park);
-        assert_eq!(
-            def.steps[1].wait.as_ref().unwrap().poll.as_deref(),
-            Some("ok.poll")
-        );
-        assert_eq!(def.steps[1].timeout, Some(Duration::from_secs(30)));
-        assert_eq!(def.compensable_at_or_before(1), Some(0));
-        // Stored as JSON in workflow_definitions: must round-trip exactly.
-        let json = serde_json::to_value(&def).unwrap();
-        assert_eq!(serde_json::from_value::<WorkflowDef>(json).unwrap(), def);
-    }
-
-    #[test]
-    fn unknown_action_names_file_and_line() {
-        let text = GOOD.replace("ok.deliver", "nope.deliver");
-        let errs = parse(Path::new("demo.toml"), &text, &known).unwrap_err();
-        assert_eq!(errs.len(), 1);
-        assert_eq!(
-            errs[0].to_string(),
-            "demo.toml:13: unknown step action \"nope.deliver\""
-        );
-    }
-
-    #[test]
-    fn duplicate_steps_and_bad_durations_are_reported() {
-        let text = GOOD
-            .replace("\"deliver\"", "\"reserve\"")
-            .replace("\"15m\"", "\"15 parsecs\"");
-        let errs = parse(Path::new("demo.toml"), &text, &known).unwrap_err();
-        let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-        assert!(all.iter().any(|e| e.contains("bad duration \"15 parsecs\"") && e.starts_with("demo.toml:9:")), "{all:?}");
-        assert!(
-            all.iter()
-                .any(|e| e.contains("duplicate step name \"reserve\"")
-                    && e.starts_with("demo.toml:12:")),
-            "{all:?}"
-        );
-    }
-
-    #[test]
-    fn syntax_errors_and_unknown_keys_have_lines() {
-        let errs = parse(
-            Path::new("x.toml"),
-            "name = \"x\"\nversion = 1\n[[steps]]\nname = \"a\"\naction = \"ok.a\"\nretries = 3\n",
-            &known,
-        )
-        .unwrap_err();
-        assert_eq!(errs[0].line, 6, "{}", errs[0]);
-        assert!(errs[0].message.contains("retries"));
-    }
-
-    #[test]
-    fn mermaid_shows_steps_and_compensation_chain() {
-        let def = parse(Path::new("demo.toml"), GOOD, &known).unwrap();
-        let m = def.mermaid();
-        assert!(m.starts_with("flowchart TD"));
-        assert!(m.contains("s0 --> s1"));
-        assert!(m.contains("s0 -. exhausted .-> c0"));
-        assert!(m.contains("s1 -. exhausted .-> parked"));
-        assert!(m.contains("c0 --> compensated"));
-    }
-}
+#[path = "definition_tests.rs"]
+mod tests;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::*;
-use crate::engine::definition::parse;
+use crate::engine::definition::{Known, parse};
 
 const DEF: &str = r#"
 name = "t"
@@ -39,7 +39,7 @@ on_exhausted = "park"
 "#;
 
 fn def() -> Arc<WorkflowDef> {
-    Arc::new(parse(Path::new("t.toml"), DEF, &|_| true).unwrap())
+    Arc::new(parse(Path::new("t.toml"), DEF, &Known::ANY).unwrap())
 }
 
 fn now() -> DateTime<Utc> {
@@ -169,7 +169,7 @@ fn exhausted_or_permanent_compensates_from_the_failed_step_down() {
 #[test]
 fn failure_with_nothing_to_undo_ends_compensated() {
     let text = DEF.replace("compensation = \"undo\"\n", "");
-    let d = Arc::new(parse(Path::new("t.toml"), &text, &|_| true).unwrap());
+    let d = Arc::new(parse(Path::new("t.toml"), &text, &Known::ANY).unwrap());
     let out = decide(&d, &running(0, 3), &failed(true), now(), 0.5).unwrap();
     assert_eq!(out.state, SagaState::Compensated);
 }

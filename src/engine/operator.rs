@@ -93,7 +93,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::engine::definition::parse;
+    use crate::engine::definition::{Known, parse};
     use crate::engine::transition::{Due, LastError};
 
     const DEF: &str = r#"
@@ -111,7 +111,7 @@ action = "x"
 "#;
 
     fn def() -> Arc<WorkflowDef> {
-        Arc::new(parse(Path::new("t.toml"), DEF, &|_| true).unwrap())
+        Arc::new(parse(Path::new("t.toml"), DEF, &Known::ANY).unwrap())
     }
 
     fn actor(job: Option<Uuid>) -> Actor {

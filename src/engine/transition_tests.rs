@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::engine::definition::parse;
+use crate::engine::definition::{Known, parse};
 use crate::engine::lifecycle::{Cause, Event, decide};
 
 const DEF: &str = r#"
@@ -31,7 +31,7 @@ on_exhausted = "park"
 const LEASE: Duration = Duration::from_secs(30);
 
 fn def() -> Arc<WorkflowDef> {
-    Arc::new(parse(Path::new("t.toml"), DEF, &|_| true).unwrap())
+    Arc::new(parse(Path::new("t.toml"), DEF, &Known::ANY).unwrap())
 }
 
 fn now() -> DateTime<Utc> {

@@ -1,8 +1,8 @@
 //! What a workflow family contributes, as one trait, and the assembly that joins every
-//! family's parts for the engine, the API and the outbox relay, refusing two parts with one
-//! name instead of letting the later one silently win.
+//! family's parts for the engine, the API, the outbox relay and the workflow check, refusing
+//! two parts with one name instead of letting the later one silently win.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,7 +15,7 @@ use crate::config::{SectionError, Settings};
 use crate::engine::action::ActionRegistry;
 use crate::engine::hooks::{Hooks, SagaHooks};
 use crate::engine::outbox::OutboxHandler;
-use crate::providers::Providers;
+use crate::providers::{Providers, webhooks};
 use crate::store::{self, Store};
 
 /// What a family is built from.
@@ -68,6 +68,13 @@ pub trait Family: Send + Sync {
 
     /// Describes its metrics, so `/metrics` carries a `# HELP` line for each.
     fn describe_metrics(&self) {}
+
+    /// The signals it sends its own sagas (an operator's route, say), which its workflow
+    /// files may wait on. Providers' webhook signals are declared by the providers
+    /// (`providers::webhooks::INBOUND`), not here.
+    fn signals(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// Start-up errors of the assembly. Each names what clashed.
@@ -84,6 +91,14 @@ pub enum Error {
         first: &'static str,
         second: &'static str,
     },
+    #[error(
+        "the family {family} declares the signal {name:?}, which the {provider} provider's webhooks produce"
+    )]
+    ProviderSignal {
+        name: &'static str,
+        family: &'static str,
+        provider: &'static str,
+    },
 }
 
 /// Every family's parts, joined.
@@ -92,6 +107,8 @@ pub struct Assembly {
     pub registry: ActionRegistry,
     pub hooks: Hooks,
     pub outbox: HashMap<String, Arc<dyn OutboxHandler>>,
+    /// Every signal a workflow may wait on: the providers' webhook signals and the families'.
+    signals: BTreeSet<&'static str>,
 }
 
 /// Remembers which family first used each name of one kind.
@@ -122,13 +139,17 @@ impl Names {
 }
 
 impl Assembly {
-    /// Joins `families`, refusing a family name, action, workflow or outbox topic that two
-    /// of them register.
+    /// Joins `families`, refusing a family name, action, workflow, outbox topic or signal
+    /// that two of them register, and a signal a provider's webhooks already produce.
     pub fn new(families: Vec<Arc<dyn Family>>) -> Result<Self, Error> {
         let mut names = Names::new("the family name");
         let mut actions = Names::new("the action");
         let mut workflows = Names::new("hooks for the workflow");
         let mut topics = Names::new("the outbox topic");
+        let mut signals = Names::new("the signal");
+        let providers: BTreeMap<&'static str, &'static str> =
+            webhooks::signals().map(|(p, s)| (s, p)).collect();
+        let mut declared: BTreeSet<&'static str> = providers.keys().copied().collect();
         let mut registry = ActionRegistry::default();
         let mut hooks = Hooks::default();
         let mut outbox = HashMap::new();
@@ -158,13 +179,36 @@ impl Assembly {
                 topics.claim(topic, name)?;
                 outbox.insert(topic.to_string(), handler);
             }
+            for &signal in family.signals() {
+                if let Some(&provider) = providers.get(signal) {
+                    return Err(Error::ProviderSignal {
+                        name: signal,
+                        family: name,
+                        provider,
+                    });
+                }
+                signals.claim(signal, name)?;
+                declared.insert(signal);
+            }
         }
         Ok(Self {
             families,
             registry,
             hooks,
             outbox,
+            signals: declared,
         })
+    }
+
+    /// Whether a provider's webhooks or a family produce `signal`: what a workflow's wait may
+    /// name.
+    pub fn declares_signal(&self, signal: &str) -> bool {
+        self.signals.contains(signal)
+    }
+
+    /// Every declared signal, sorted.
+    pub fn signals(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.signals.iter().copied()
     }
 
     /// Every family's routes, API document and order view, for the router. Overlapping
@@ -195,5 +239,81 @@ impl Assembly {
         for family in &self.families {
             family.describe_metrics();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A family that only declares signals.
+    struct Signals(&'static str, &'static [&'static str]);
+
+    impl Family for Signals {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+
+        fn register_actions(&self, _registry: &mut ActionRegistry) {}
+
+        fn signals(&self) -> &'static [&'static str] {
+            self.1
+        }
+    }
+
+    fn assemble(families: Vec<Signals>) -> Result<Assembly, Error> {
+        Assembly::new(
+            families
+                .into_iter()
+                .map(|f| Arc::new(f) as Arc<dyn Family>)
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn declared_signals_are_the_providers_and_the_families() {
+        let joined = assemble(vec![
+            Signals("one", &["one.done"]),
+            Signals("two", &["two.done", "two.again"]),
+        ])
+        .expect("no clash");
+        for signal in [
+            "one.done",
+            "two.done",
+            "two.again",
+            webhooks::courier::TRACKING,
+        ] {
+            assert!(joined.declares_signal(signal), "{signal}");
+        }
+        assert!(!joined.declares_signal("one.dnoe"));
+        assert!(!joined.declares_signal(""));
+        let count = webhooks::signals().count() + 3;
+        assert_eq!(joined.signals().count(), count);
+    }
+
+    #[test]
+    fn two_families_declaring_one_signal_are_refused() {
+        let err = assemble(vec![
+            Signals("one", &["shared.done"]),
+            Signals("two", &["shared.done"]),
+        ])
+        .err()
+        .expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "two families register the signal \"shared.done\" (one and two)"
+        );
+    }
+
+    #[test]
+    fn a_family_declaring_a_providers_signal_is_refused() {
+        let err = assemble(vec![Signals("one", &[webhooks::payments::CHECKOUT])])
+            .err()
+            .expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "the family one declares the signal \"payments.checkout\", which the payments \
+             provider's webhooks produce"
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::events::{SignedEvent, post};
 use super::state::{CallbackRecord, Sim};
+use crate::providers::webhooks::Inbound;
 
 /// Runs `work` after `delay`, abandoned if the simulator shuts down first.
 pub(crate) fn after(sim: &Sim, delay: Duration, work: impl Future<Output = ()> + Send + 'static) {
@@ -18,8 +19,10 @@ pub(crate) fn after(sim: &Sim, delay: Duration, work: impl Future<Output = ()> +
     });
 }
 
-/// Posts `event` to the callback URL configured for `provider` and records the result.
-pub(crate) async fn send(sim: &Sim, provider: &str, reference: &str, event: SignedEvent) {
+/// Posts `event` to the callback URL configured for `to` and records the result under the
+/// correlation key sagaflow will read for `id` (`reseller:123`).
+pub(crate) async fn send(sim: &Sim, to: &Inbound, id: &str, event: SignedEvent) {
+    let (provider, reference) = (to.name, (to.reference)(id));
     let url = {
         let state = sim.lock();
         let cb = &state.config.callbacks;
@@ -41,7 +44,7 @@ pub(crate) async fn send(sim: &Sim, provider: &str, reference: &str, event: Sign
     sim.record_callback(CallbackRecord {
         provider: provider.to_string(),
         event_id: event.event_id,
-        reference: reference.to_string(),
+        reference,
         url,
         status,
         error,

@@ -18,6 +18,7 @@ use super::events::{SignedEvent, courier_event};
 use super::records::{Records, ShipmentRecord};
 use super::state::{Sim, State as SimState, bearer_ok, header, json_response};
 use crate::providers::courier::{ALREADY_IN_TRANSIT, NewShipment, Shipment, TrackingEvent};
+use crate::providers::webhooks;
 
 /// The status of a cancelled shipment; auto-progress never moves it on.
 const CANCELLED: &str = "cancelled";
@@ -167,7 +168,7 @@ fn move_to(state: &mut SimState, tracking: &str, status: &str) -> Option<SignedE
 }
 
 async fn post_event(sim: &Sim, tracking: &str, event: SignedEvent) {
-    callbacks::send(sim, "courier", &format!("courier:{tracking}"), event).await;
+    callbacks::send(sim, &webhooks::courier::CONTRACT, tracking, event).await;
 }
 
 /// Moves a shipment to `status` and posts the signed courier event (`/_sim/courier/…/advance`:

@@ -21,6 +21,7 @@ use super::state::{Sim, header, json_response};
 use crate::domain::phone::{Network, PhoneNumber};
 use crate::providers::ishare::Fulfillment;
 use crate::providers::signature::verify_ishare_request;
+use crate::providers::webhooks;
 
 pub(crate) fn routes() -> Router<Sim> {
     Router::new()
@@ -209,7 +210,7 @@ fn schedule_completion(sim: &Sim, reference: String, delay: Duration) {
             record.fulfillment.message.as_deref().unwrap_or(""),
             Utc::now(),
         );
-        callbacks::send(&s, "ishare", &format!("ishare:{reference}"), event).await;
+        callbacks::send(&s, &webhooks::ishare::CONTRACT, &reference, event).await;
     });
 }
 

@@ -19,6 +19,7 @@ use super::callbacks;
 use super::events::{SignedEvent, payment_event};
 use super::state::{Sim, bearer_ok, header, json_response};
 use crate::providers::payments::{CheckoutSession, Refund, SESSION_NOT_OPEN};
+use crate::providers::webhooks;
 
 /// Price of a line that names a synced `price_…` id, in minor units, when the simulator has no
 /// price list (`SimulatorConfig::prices` empty).
@@ -253,7 +254,7 @@ fn transition(
 async fn settle(sim: &Sim, id: &str, how: Settlement) -> Option<CheckoutSession> {
     let (session, event) = transition(sim, id, how)?;
     if let Some(event) = event {
-        callbacks::send(sim, "payments", &format!("payments:{id}"), event).await;
+        callbacks::send(sim, &webhooks::payments::CONTRACT, id, event).await;
     }
     Some(session)
 }
@@ -332,9 +333,8 @@ async fn expire_session(
                 };
                 s2.record_delivery("payments.expire_session", key2.as_deref().unwrap_or(&id));
                 let s3 = s2.clone();
-                let reference = format!("payments:{id}");
                 callbacks::after(&s2, Duration::ZERO, async move {
-                    callbacks::send(&s3, "payments", &reference, event).await;
+                    callbacks::send(&s3, &webhooks::payments::CONTRACT, &id, event).await;
                 });
                 (200, session_json(&session))
             },

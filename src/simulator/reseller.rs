@@ -19,6 +19,7 @@ use super::events::reseller_event;
 use super::state::{Sim, header, json_response};
 use crate::domain::phone::{Network, PhoneNumber};
 use crate::providers::reseller::ResellerOrder;
+use crate::providers::webhooks;
 
 pub(crate) fn routes() -> Router<Sim> {
     Router::new()
@@ -139,7 +140,7 @@ fn schedule_completion(sim: &Sim, id: i64, phone: PhoneNumber, delay: Duration) 
             (order.clone(), secret)
         };
         let event = reseller_event(secret.expose(), &order, Utc::now());
-        callbacks::send(&s, "reseller", &format!("reseller:{id}"), event).await;
+        callbacks::send(&s, &webhooks::reseller::CONTRACT, &id.to_string(), event).await;
     });
 }
 

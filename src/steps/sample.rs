@@ -176,6 +176,10 @@ impl Action for Noop {
     }
 }
 
+/// The signal `workflows/sample.toml`'s deliver step waits for. Nothing but tests, the demo
+/// and operators send it (`POST /v1/sagas/{id}/signals/sample.delivered`).
+pub const DELIVERED: &str = "sample.delivered";
+
 /// The sample family: scripted actions for engine tests, the demo and the bench.
 pub struct Sample {
     pool: PgPool,
@@ -216,5 +220,9 @@ impl Family for Sample {
             .register("sample.undo", Undo { pool: pool.clone() })
             .register("sample.poll", Poll { pool: pool.clone() })
             .register("sample.noop", Noop);
+    }
+
+    fn signals(&self) -> &'static [&'static str] {
+        &[DELIVERED]
     }
 }

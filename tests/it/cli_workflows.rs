@@ -55,6 +55,38 @@ fn check_names_file_and_line_of_every_error_and_exits_1() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A wait names a signal some provider's webhooks or some family sends; a misspelt one is
+/// refused here rather than found when a saga waits for it forever.
+#[test]
+fn check_refuses_a_wait_for_a_signal_nobody_sends() {
+    let dir = std::env::temp_dir().join(format!("sagaflow-signals-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/data_bundle.toml"),
+    )
+    .unwrap();
+    let wait = "signal = \"reseller.order_status|ishare.order_status\"";
+    assert!(shipped.contains(wait), "the data-bundle wait moved");
+    let line = shipped.lines().position(|l| l.contains(wait)).unwrap() + 1;
+    let misspelt = shipped.replace(
+        wait,
+        "signal = \"reseller.order_status|ishare.orderstatus\"",
+    );
+    std::fs::write(dir.join("data_bundle.toml"), misspelt).unwrap();
+    let out = sagaflow(&["workflows", "check", "--dir", dir.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let file = dir.join("data_bundle.toml");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "{}:{line}: wait for unknown signal \"ishare.orderstatus\": no provider or family sends it",
+            file.display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn graph_prints_mermaid_with_compensations() {
     let out = sagaflow(&["workflows", "graph", "sample"]);

@@ -19,22 +19,7 @@ pub struct IllegalTransition {
     pub event: &'static str,
 }
 
-/// A status string read from the database that no variant matches.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {entity} status {value:?}")]
-pub struct UnknownStatus {
-    pub entity: &'static str,
-    pub value: String,
-}
-
-impl UnknownStatus {
-    fn new(entity: &'static str, value: &str) -> Self {
-        UnknownStatus {
-            entity,
-            value: value.to_string(),
-        }
-    }
-}
+pub use super::UnknownStatus;
 
 /// statig's context for every decider. A self-transition and an ignored event leave the same
 /// state behind, so the handler that accepts an event says so here.

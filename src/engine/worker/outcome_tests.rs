@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::*;
 use crate::engine::action::OutboxRow;
-use crate::engine::definition::{WorkflowDef, parse};
+use crate::engine::definition::{Known, WorkflowDef, parse};
 
 const DEF: &str = r#"
 name = "t"
@@ -20,7 +20,7 @@ compensation = "undo"
 "#;
 
 fn def() -> WorkflowDef {
-    parse(Path::new("t.toml"), DEF, &|_| true).unwrap()
+    parse(Path::new("t.toml"), DEF, &Known::ANY).unwrap()
 }
 
 fn run(result: Result<StepOutcome, StepError>, phase: Phase) -> StepRun {

@@ -80,7 +80,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::engine::definition::parse;
+    use crate::engine::definition::{Known, parse};
     use crate::engine::lifecycle::{Event, SagaState};
 
     const DEF: &str = r#"
@@ -145,7 +145,7 @@ action = "x"
 
     #[test]
     fn the_replacement_is_a_retryable_failure_of_the_same_attempt() {
-        let def = parse(Path::new("t.toml"), DEF, &|_| true).unwrap();
+        let def = parse(Path::new("t.toml"), DEF, &Known::ANY).unwrap();
         let run = SagaRun::for_test(
             SagaState::Running {
                 step: 0,

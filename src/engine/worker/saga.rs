@@ -255,7 +255,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::engine::definition::parse;
+    use crate::engine::definition::{Known, parse};
 
     const DEF: &str = r#"
 name = "t"
@@ -268,7 +268,7 @@ wait = { signal = "done", timeout = "10m" }
 "#;
 
     fn def() -> Arc<WorkflowDef> {
-        Arc::new(parse(Path::new("t.toml"), DEF, &|_| true).unwrap())
+        Arc::new(parse(Path::new("t.toml"), DEF, &Known::ANY).unwrap())
     }
 
     fn now() -> DateTime<Utc> {

@@ -19,6 +19,7 @@ use crate::domain::order_code::new_order_code;
 use crate::domain::phone::{Network, PhoneNumber};
 use crate::engine::runtime::StartSaga;
 use crate::families::data_bundle::package_id;
+use crate::families::data_bundle::status::{FulfillmentStatus, OrderStatus};
 use crate::families::data_bundle::store::{BundleOrder, NewBundleOrder, Package, insert_order};
 use crate::store::Started;
 
@@ -135,8 +136,8 @@ pub struct OrderView {
     pub order_id: Uuid,
     pub order_code: String,
     pub saga_id: Uuid,
-    pub status: String,
-    pub fulfillment_status: String,
+    pub status: OrderStatus,
+    pub fulfillment_status: FulfillmentStatus,
     pub package_id: String,
     pub network: String,
     pub size_gb: i32,
@@ -155,8 +156,8 @@ impl From<&BundleOrder> for OrderView {
             order_id: o.id,
             order_code: o.order_code.clone(),
             saga_id: o.saga_id,
-            status: o.status.clone(),
-            fulfillment_status: o.fulfillment_status.clone(),
+            status: o.status,
+            fulfillment_status: o.fulfillment_status,
             package_id: o.package_id.clone(),
             network: o.network.clone(),
             size_gb: o.size_gb,

@@ -7,6 +7,7 @@ use serde_json::json;
 use super::{Deps, OrderInput, db_error, step_key};
 use crate::domain::money::Minor;
 use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::families::data_bundle::status::{FulfillmentStatus, OrderStatus};
 use crate::families::data_bundle::store::{debit_wallet_in, refund_wallet_in, set_order_status_in};
 
 pub(crate) struct Checkout(pub Deps);
@@ -46,7 +47,14 @@ impl Action for Checkout {
                 move |conn| {
                     Box::pin(async move {
                         debit_wallet_in(conn, user, order_id, price, &key, now).await?;
-                        set_order_status_in(conn, order_id, "pending", "processing", now).await
+                        set_order_status_in(
+                            conn,
+                            order_id,
+                            OrderStatus::Pending,
+                            FulfillmentStatus::Processing,
+                            now,
+                        )
+                        .await
                     })
                 },
             )),

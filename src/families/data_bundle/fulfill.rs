@@ -19,11 +19,13 @@ use super::{Deps, LowBalance, OrderInput, RESELLER_BALANCE, db_error};
 use crate::domain::phone::PhoneNumber;
 use crate::engine::action::{Action, Signal, StepContext, StepError, StepOutcome};
 use crate::families::data_bundle::customer_sms;
+use crate::families::data_bundle::status::{AttemptStatus, FulfillmentStatus, OrderStatus};
 use crate::families::data_bundle::store::{
     AttemptLog, NewNotification, complete_fulfillment_in, notify_in_app_in, set_order_status_in,
 };
 use crate::providers::Error as ProviderError;
 use crate::providers::exchange::Exchange;
+use crate::providers::webhooks;
 
 /// What the customer is told when an attempt failed and another follows.
 pub(crate) const RETRY_TEXT: &str = "Failed to deliver data. Retrying…";
@@ -75,7 +77,14 @@ fn adopt(
             .correlate(route.correlation(&found.external_id))
             .with_write(Box::new(move |conn| {
                 Box::pin(async move {
-                    set_order_status_in(conn, order_id, "pending", "processing", now).await
+                    set_order_status_in(
+                        conn,
+                        order_id,
+                        OrderStatus::Pending,
+                        FulfillmentStatus::Processing,
+                        now,
+                    )
+                    .await
                 })
             })),
     }
@@ -145,9 +154,14 @@ impl Fulfill {
     ) -> Result<(), StepError> {
         let (api_request, api_response) = exchange_json(exchange);
         let (status, external, error, retry_after) = match outcome {
-            Ok(external) => ("processing", external.map(str::to_string), None, None),
+            Ok(external) => (
+                AttemptStatus::Processing,
+                external.map(str::to_string),
+                None,
+                None,
+            ),
             Err(e) => (
-                "failed",
+                AttemptStatus::Failed,
                 None,
                 Some(e.to_string()),
                 // Clamped to a day when read; checked anyway, as a provider's number.
@@ -412,7 +426,7 @@ impl Action for Fulfill {
     ) -> Result<StepOutcome, StepError> {
         let order = OrderInput::from_ctx(ctx)?;
         let p = &signal.payload;
-        let (status, message, external) = if signal.name.starts_with("ishare") {
+        let (status, message, external) = if signal.name == webhooks::ishare::ORDER_STATUS {
             (
                 p["status"].as_str(),
                 p["message"].as_str(),

@@ -7,6 +7,7 @@ use super::{Deps, OrderInput};
 use crate::domain::phone::{Network, PhoneNumber};
 use crate::engine::action::StepError;
 use crate::providers::reseller::NewOrder;
+use crate::providers::webhooks::{self, Inbound};
 
 /// Which provider delivers a network's bundles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,16 +26,21 @@ impl Route {
         }
     }
 
-    pub fn provider(self) -> &'static str {
+    /// The provider's inbound contract: its name, its webhook's signal and correlation keys.
+    pub fn contract(self) -> &'static Inbound {
         match self {
-            Route::Reseller => "reseller",
-            Route::Ishare => "ishare",
+            Route::Reseller => &webhooks::reseller::CONTRACT,
+            Route::Ishare => &webhooks::ishare::CONTRACT,
         }
     }
 
-    /// The reference webhooks address (see `providers::webhooks`).
+    pub fn provider(self) -> &'static str {
+        self.contract().name
+    }
+
+    /// The reference the provider's webhooks name.
     pub fn correlation(self, external_id: &str) -> String {
-        format!("{}:{external_id}", self.provider())
+        (self.contract().reference)(external_id)
     }
 }
 

@@ -10,6 +10,7 @@ mod lookup;
 pub mod metrics;
 mod notify;
 mod settings;
+pub mod status;
 pub mod store;
 mod validate;
 

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::domain::money::Minor;
 use crate::families::data_bundle::PackageSeed;
+use crate::families::data_bundle::status::{AttemptStatus, FulfillmentStatus, OrderStatus};
 use crate::store::{Error, Result, StartWrite, Store};
 
 /// One catalogue entry.
@@ -46,8 +47,10 @@ pub struct BundleOrder {
     pub network: String,
     pub size_gb: i32,
     pub price_minor: i64,
-    pub status: String,
-    pub fulfillment_status: String,
+    #[sqlx(try_from = "String")]
+    pub status: OrderStatus,
+    #[sqlx(try_from = "String")]
+    pub fulfillment_status: FulfillmentStatus,
     pub phone_number: String,
     pub order_code: String,
     pub saga_id: Uuid,
@@ -63,7 +66,7 @@ pub struct AttemptLog {
     pub order_id: Uuid,
     pub network: String,
     pub phone_masked: String,
-    pub status: &'static str,
+    pub status: AttemptStatus,
     pub attempt_number: i32,
     pub max_attempts: i32,
     pub provider: String,
@@ -80,7 +83,8 @@ pub struct AttemptLog {
 pub struct AttemptRow {
     pub attempt_number: i32,
     pub max_attempts: i32,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: AttemptStatus,
     pub provider: String,
     pub network: String,
     pub phone_masked: String,
@@ -195,7 +199,7 @@ impl Store {
         .bind(log.order_id)
         .bind(&log.network)
         .bind(&log.phone_masked)
-        .bind(log.status)
+        .bind(log.status.as_str())
         .bind(log.attempt_number)
         .bind(log.max_attempts)
         .bind(&log.provider)
@@ -220,13 +224,15 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE fulfillment_logs SET status = 'failed', error_message = COALESCE(error_message, $3), updated_at = $4
-             WHERE order_id = $1 AND attempt_number < $2 AND status IN ('pending', 'processing')",
+            "UPDATE fulfillment_logs SET status = $5, error_message = COALESCE(error_message, $3), updated_at = $4
+             WHERE order_id = $1 AND attempt_number < $2 AND status = ANY($6)",
         )
         .bind(order_id)
         .bind(before_attempt)
         .bind(reason)
         .bind(now)
+        .bind(AttemptStatus::Failed.as_str())
+        .bind(AttemptStatus::open_tags())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -408,16 +414,16 @@ pub async fn refund_wallet_in(
 pub async fn set_order_status_in(
     conn: &mut PgConnection,
     order_id: Uuid,
-    status: &str,
-    fulfillment_status: &str,
+    status: OrderStatus,
+    fulfillment_status: FulfillmentStatus,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE orders SET status = $2, fulfillment_status = $3, updated_at = $4 WHERE id = $1",
     )
     .bind(order_id)
-    .bind(status)
-    .bind(fulfillment_status)
+    .bind(status.as_str())
+    .bind(fulfillment_status.as_str())
     .bind(now)
     .execute(&mut *conn)
     .await?;
@@ -433,7 +439,7 @@ pub async fn complete_fulfillment_in(
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE fulfillment_logs SET status = 'success', fulfilled_at = $3, error_message = NULL,
+        "UPDATE fulfillment_logs SET status = $5, fulfilled_at = $3, error_message = NULL,
              external_order_id = COALESCE($4, external_order_id), updated_at = $3
          WHERE order_id = $1 AND attempt_number = $2",
     )
@@ -441,9 +447,17 @@ pub async fn complete_fulfillment_in(
     .bind(attempt)
     .bind(now)
     .bind(external_order_id)
+    .bind(AttemptStatus::Success.as_str())
     .execute(&mut *conn)
     .await?;
-    set_order_status_in(conn, order_id, "completed", "completed", now).await
+    set_order_status_in(
+        conn,
+        order_id,
+        OrderStatus::Completed,
+        FulfillmentStatus::Completed,
+        now,
+    )
+    .await
 }
 
 /// Marks every open attempt failed and the order failed.
@@ -453,14 +467,23 @@ pub async fn fail_order_in(
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE fulfillment_logs SET status = 'failed', updated_at = $2
-         WHERE order_id = $1 AND status IN ('pending', 'processing')",
+        "UPDATE fulfillment_logs SET status = $3, updated_at = $2
+         WHERE order_id = $1 AND status = ANY($4)",
     )
     .bind(order_id)
     .bind(now)
+    .bind(AttemptStatus::Failed.as_str())
+    .bind(AttemptStatus::open_tags())
     .execute(&mut *conn)
     .await?;
-    set_order_status_in(conn, order_id, "failed", "failed", now).await
+    set_order_status_in(
+        conn,
+        order_id,
+        OrderStatus::Failed,
+        FulfillmentStatus::Failed,
+        now,
+    )
+    .await
 }
 
 /// An in-app notification.
@@ -524,7 +547,7 @@ pub(crate) fn insert_order(order: NewBundleOrder) -> StartWrite {
             sqlx::query(
                 "INSERT INTO orders (id, user_id, package_id, network, size_gb, price_minor, status,
                      fulfillment_status, phone_number, order_code, saga_id, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, 'pending', 'pending', $7, $8, $9, $10, $10)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $11, $12, $7, $8, $9, $10, $10)",
             )
             .bind(order.id)
             .bind(order.user_id)
@@ -536,6 +559,8 @@ pub(crate) fn insert_order(order: NewBundleOrder) -> StartWrite {
             .bind(&order.order_code)
             .bind(saga_id)
             .bind(now)
+            .bind(OrderStatus::Pending.as_str())
+            .bind(FulfillmentStatus::Pending.as_str())
             .execute(&mut *conn)
             .await?;
             Ok(())

@@ -19,6 +19,7 @@ use crate::families::hardware::store::{
 use crate::families::provider_error;
 use crate::providers::Error as ProviderError;
 use crate::providers::payments::{CheckoutSession, LineItem, NewCheckoutSession, NewRefund};
+use crate::providers::webhooks;
 
 /// Recorded on the refund, the voided invoice and a checkout called off.
 const UNDO_REASON: &str = "order undone";
@@ -85,7 +86,7 @@ impl Action for Checkout {
             "checkout_url": session.url,
             "amount_total": session.amount_total,
         }))
-        .correlate(format!("payments:{}", session.id))
+        .correlate(webhooks::payments::reference(&session.id))
         .with_write(domain_write(move |conn| {
             Box::pin(async move {
                 set_checkout_in(conn, order_id, &id, url.as_deref(), now).await?;

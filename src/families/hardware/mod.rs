@@ -174,4 +174,8 @@ impl Family for Hardware {
     fn describe_metrics(&self) {
         metrics::describe();
     }
+
+    fn signals(&self) -> &'static [&'static str] {
+        &[SHIPMENT_DRAFTED]
+    }
 }

@@ -19,6 +19,7 @@ use crate::families::hardware::store::{
 use crate::families::provider_error;
 use crate::providers::Error as ProviderError;
 use crate::providers::courier::{Address, NewShipment as CourierShipment, Parcel};
+use crate::providers::webhooks;
 
 /// Grams per unit, for the parcel the courier prices.
 const UNIT_WEIGHT_GRAMS: u32 = 300;
@@ -102,7 +103,7 @@ impl Ship {
                 .result
                 .map_err(provider_error)?;
             let url = courier.tracking_url(&b.courier, &label.tracking_number);
-            out = out.correlate(format!("courier:{}", label.tracking_number));
+            out = out.correlate(webhooks::courier::reference(&label.tracking_number));
             booked.push((b.id, b.new, label.tracking_number, url));
         }
         let summary: Vec<Value> = booked
@@ -172,7 +173,7 @@ impl Action for Ship {
         // Shipments booked before (an operator retry of this step) keep being tracked.
         for s in &view.shipments {
             if let Some(tracking) = &s.shipment.tracking_number {
-                waiting = waiting.correlate(format!("courier:{tracking}"));
+                waiting = waiting.correlate(webhooks::courier::reference(tracking));
             }
         }
         self.book(ctx, &order, bookings, waiting).await
@@ -235,7 +236,7 @@ impl Action for Track {
                 .await
                 .result
                 .map_err(provider_error)?;
-            let status = crate::providers::webhooks::normalise_courier_status(&answer.status);
+            let status = webhooks::normalise_courier_status(&answer.status);
             // A courier may report delivered without the in-transit scan we missed.
             let events: Vec<ShipmentEvent> = match (s.shipment.status.as_str(), event_for(&status))
             {

@@ -14,6 +14,7 @@ use super::{
 use crate::api::auth::Principal;
 use crate::api::{ApiError, ApiJson, AppState};
 use crate::domain::hardware::shipment::{self, ShipmentEvent, ShipmentStatus};
+use crate::providers::webhooks;
 use crate::store::NewSignal;
 
 /// A shipment with its items.
@@ -147,8 +148,8 @@ pub(crate) async fn report_status(
         (Some(tracking), _) => {
             let signal = NewSignal {
                 saga_id: None,
-                correlation_key: Some(format!("courier:{tracking}")),
-                name: "courier.tracking".into(),
+                correlation_key: Some(webhooks::courier::reference(tracking)),
+                name: webhooks::courier::TRACKING.into(),
                 dedup_key: format!("operator:{id}:{requested}"),
                 payload: json!({
                     "courier": view.shipment.courier_code,

@@ -7,6 +7,7 @@ use serde_json::Value;
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use crate::providers::webhooks::courier;
 use crate::store::{Result, Store};
 
 /// One line of a timeline.
@@ -27,7 +28,8 @@ pub struct TimelineEntry {
 
 /// Ordered by writing transaction, which puts a cause before its effect: a courier event is
 /// stored before the checkpoint that consumes it. Within one checkpoint the domain rows (what
-/// the step did) come before its history event.
+/// the step did) come before its history event. `$2` is the courier's tracking signal and `$3`
+/// what its correlation keys start with, both from the courier's inbound contract.
 const UNION: &str = "
     SELECT at, source, kind, subject, step, actor, detail FROM (
     SELECT created_at AS at, 'domain' AS source, event_type AS kind, aggregate_id AS subject,
@@ -36,11 +38,16 @@ const UNION: &str = "
     UNION ALL
     SELECT g.received_at, 'courier', coalesce(g.payload->>'status', g.name), NULL::uuid, NULL, NULL,
            g.payload - 'raw', g.xact, 0, g.id
-    FROM saga_signals g WHERE g.name = 'courier.tracking' AND {courier}
+    FROM saga_signals g WHERE g.name = $2 AND {courier}
     UNION ALL
     SELECT e.created_at, 'saga', e.kind, e.saga_id, e.step, e.actor, e.detail, e.xact, 2, e.seq
     FROM saga_events e WHERE {saga}
     ) t ORDER BY xact, rank, seq";
+
+/// What every courier correlation key starts with: the key of an empty tracking number.
+fn courier_key_prefix() -> String {
+    courier::reference("")
+}
 
 impl Store {
     /// Everything that happened to an order, oldest first.
@@ -49,7 +56,7 @@ impl Store {
             .replace("{domain}", "order_id = $1")
             .replace(
                 "{courier}",
-                "g.correlation_key IN (SELECT 'courier:' || s.tracking_number FROM shipments s
+                "g.correlation_key IN (SELECT $3 || s.tracking_number FROM shipments s
                    JOIN fulfillment_orders f ON f.id = s.fulfillment_id
                    WHERE f.order_id = $1 AND s.tracking_number IS NOT NULL)",
             )
@@ -59,6 +66,8 @@ impl Store {
             );
         Ok(sqlx::query_as::<_, TimelineEntry>(&sql)
             .bind(order_id)
+            .bind(courier::TRACKING)
+            .bind(courier_key_prefix())
             .fetch_all(self.pool())
             .await?)
     }
@@ -76,7 +85,7 @@ impl Store {
             )
             .replace(
                 "{courier}",
-                "g.correlation_key = (SELECT 'courier:' || tracking_number FROM shipments WHERE id = $1)",
+                "g.correlation_key = (SELECT $3 || tracking_number FROM shipments WHERE id = $1)",
             )
             .replace(
                 "{saga}",
@@ -86,6 +95,8 @@ impl Store {
             );
         Ok(sqlx::query_as::<_, TimelineEntry>(&sql)
             .bind(shipment_id)
+            .bind(courier::TRACKING)
+            .bind(courier_key_prefix())
             .fetch_all(self.pool())
             .await?)
     }
