@@ -101,7 +101,7 @@ const ORDER_COLUMNS: &str = "o.id, o.user_id, o.package_id, o.network, o.size_gb
 
 impl Store {
     /// Upserts the configured catalogue; packages no longer configured are deactivated.
-    pub async fn seed_packages(&self, seeds: &[PackageSeed], now: DateTime<Utc>) -> Result<()> {
+    pub(crate) async fn seed_packages(&self, seeds: &[PackageSeed], now: DateTime<Utc>) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         let mut ids = Vec::with_capacity(seeds.len());
         for seed in seeds {
@@ -150,7 +150,7 @@ impl Store {
     }
 
     /// The order a saga was started for (a replayed key answers with it).
-    pub async fn bundle_order_of_saga(&self, saga_id: Uuid) -> Result<Option<BundleOrder>> {
+    pub(crate) async fn bundle_order_of_saga(&self, saga_id: Uuid) -> Result<Option<BundleOrder>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders o JOIN sagas s ON s.id = o.saga_id WHERE o.saga_id = $1"
         ))
@@ -159,7 +159,7 @@ impl Store {
         .await?)
     }
 
-    pub async fn bundle_order(&self, id: Uuid) -> Result<Option<BundleOrder>> {
+    pub(crate) async fn bundle_order(&self, id: Uuid) -> Result<Option<BundleOrder>> {
         Ok(sqlx::query_as(&format!(
             "SELECT {ORDER_COLUMNS} FROM orders o JOIN sagas s ON s.id = o.saga_id WHERE o.id = $1"
         ))
@@ -169,7 +169,7 @@ impl Store {
     }
 
     /// Every logged provider attempt of an order, oldest first.
-    pub async fn fulfillment_attempts(&self, order_id: Uuid) -> Result<Vec<AttemptRow>> {
+    pub(crate) async fn fulfillment_attempts(&self, order_id: Uuid) -> Result<Vec<AttemptRow>> {
         Ok(sqlx::query_as(
             "SELECT attempt_number, max_attempts, status, provider, network, phone_masked, reference,
                     external_order_id, error_message, retry_after, fulfilled_at
@@ -182,7 +182,7 @@ impl Store {
 
     /// Records one provider attempt. It commits on its own, before the checkpoint: the call
     /// happened whatever becomes of the step. A rerun of the same attempt overwrites its row.
-    pub async fn log_attempt(&self, log: &AttemptLog, now: DateTime<Utc>) -> Result<()> {
+    pub(crate) async fn log_attempt(&self, log: &AttemptLog, now: DateTime<Utc>) -> Result<()> {
         sqlx::query(
             "INSERT INTO fulfillment_logs (order_id, network, phone_masked, status, attempt_number, max_attempts,
                  provider, reference, external_order_id, api_request, api_response, error_message, retry_after,
@@ -216,7 +216,7 @@ impl Store {
     }
 
     /// Marks earlier attempts that are still open as failed (a retry only starts after one).
-    pub async fn close_open_attempts(
+    pub(crate) async fn close_open_attempts(
         &self,
         order_id: Uuid,
         before_attempt: i32,
@@ -239,7 +239,7 @@ impl Store {
     }
 
     /// Credits a wallet (creating it) once per idempotency key; returns the balance.
-    pub async fn top_up_wallet(
+    pub(crate) async fn top_up_wallet(
         &self,
         user_id: Uuid,
         amount_minor: i64,
@@ -313,7 +313,7 @@ impl Store {
     }
 
     /// Whether a ledger row exists for this key (a debit already made).
-    pub async fn ledger_has(&self, key: &str) -> Result<bool> {
+    pub(crate) async fn ledger_has(&self, key: &str) -> Result<bool> {
         Ok(sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM wallet_ledger WHERE idempotency_key = $1)",
         )
@@ -324,7 +324,7 @@ impl Store {
 
     /// An in-app notification, written once per dedup key.
     /// Records an in-app notification; false when one with its dedup key already exists.
-    pub async fn notify_in_app(&self, n: &NewNotification, now: DateTime<Utc>) -> Result<bool> {
+    pub(crate) async fn notify_in_app(&self, n: &NewNotification, now: DateTime<Utc>) -> Result<bool> {
         Ok(notify_in_app_in(&mut *self.pool().acquire().await?, n, now).await?)
     }
 }
@@ -332,7 +332,7 @@ impl Store {
 /// Debits a wallet once per key. The UPDATE only matches when the balance covers the amount
 /// (the CHECK backs it up); when it does not, the error aborts the whole checkpoint and the
 /// step, run again, sees the short balance and fails with a clear reason.
-pub async fn debit_wallet_in(
+pub(crate) async fn debit_wallet_in(
     conn: &mut PgConnection,
     user_id: Uuid,
     order_id: Uuid,
@@ -371,7 +371,7 @@ pub async fn debit_wallet_in(
 
 /// Refunds what `debit_key` took, once (keyed by `refund_key`). Nothing to do when no debit
 /// was made, so it is safe as the compensation of a checkout that failed.
-pub async fn refund_wallet_in(
+pub(crate) async fn refund_wallet_in(
     conn: &mut PgConnection,
     debit_key: &str,
     refund_key: &str,
@@ -411,7 +411,7 @@ pub async fn refund_wallet_in(
 }
 
 /// Sets an order's status and fulfilment status.
-pub async fn set_order_status_in(
+pub(crate) async fn set_order_status_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     status: OrderStatus,
@@ -431,7 +431,7 @@ pub async fn set_order_status_in(
 }
 
 /// Marks one attempt delivered and the order completed.
-pub async fn complete_fulfillment_in(
+pub(crate) async fn complete_fulfillment_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     attempt: i32,
@@ -461,7 +461,7 @@ pub async fn complete_fulfillment_in(
 }
 
 /// Marks every open attempt failed and the order failed.
-pub async fn fail_order_in(
+pub(crate) async fn fail_order_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     now: DateTime<Utc>,
@@ -497,7 +497,7 @@ pub struct NewNotification {
 }
 
 /// Records an in-app notification once per dedup key; true when this call recorded it.
-pub async fn notify_in_app_in(
+pub(crate) async fn notify_in_app_in(
     conn: &mut PgConnection,
     n: &NewNotification,
     now: DateTime<Utc>,
@@ -518,7 +518,7 @@ pub async fn notify_in_app_in(
 }
 
 /// The receipt of a completed order, written once.
-pub async fn write_receipt_in(
+pub(crate) async fn write_receipt_in(
     conn: &mut PgConnection,
     order_id: Uuid,
     receipt_no: &str,

@@ -51,7 +51,7 @@ fn courier_key_prefix() -> String {
 
 impl Store {
     /// Everything that happened to an order, oldest first.
-    pub async fn order_timeline(&self, order_id: Uuid) -> Result<Vec<TimelineEntry>> {
+    pub(crate) async fn order_timeline(&self, order_id: Uuid) -> Result<Vec<TimelineEntry>> {
         let sql = UNION
             .replace("{domain}", "order_id = $1")
             .replace(
@@ -74,7 +74,7 @@ impl Store {
 
     /// One shipment: its own events and its items' automation, its courier events, and its
     /// saga's `ship` and `automate` history.
-    pub async fn shipment_timeline(&self, shipment_id: Uuid) -> Result<Vec<TimelineEntry>> {
+    pub(crate) async fn shipment_timeline(&self, shipment_id: Uuid) -> Result<Vec<TimelineEntry>> {
         let sql = UNION
             .replace(
                 "{domain}",
