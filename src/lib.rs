@@ -25,7 +25,6 @@ pub mod engine;
 pub mod families;
 pub mod providers;
 pub mod simulator;
-pub mod steps;
 pub mod store;
 pub mod telemetry;
 

@@ -7,6 +7,7 @@ pub mod family;
 pub mod hardware;
 pub mod ops_bulk;
 pub mod partner;
+pub mod sample;
 
 use std::sync::Arc;
 
@@ -39,7 +40,7 @@ pub fn all(cx: &Context<'_>) -> Result<Vec<Arc<dyn Family>>, family::Error> {
         Arc::new(partner::Partner::new(cx)?),
         Arc::new(hardware::Hardware::new(cx)?),
         Arc::new(ops_bulk::OpsBulk::new(cx)),
-        Arc::new(crate::steps::sample::Sample::new(cx)),
+        Arc::new(sample::Sample::new(cx)),
     ])
 }
 

@@ -67,7 +67,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             workflow: "sample",
             input: json!({ "steps": { "deliver": { "wait": true } } }),
-            signal: Some(sagaflow::steps::sample::DELIVERED),
+            signal: Some(sagaflow::families::sample::DELIVERED),
         },
         Scenario {
             workflow: "sample",

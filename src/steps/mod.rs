@@ -1,3 +1,0 @@
-//! Workflow actions not yet moved into a family folder.
-
-pub mod sample;
