@@ -101,7 +101,11 @@ const ORDER_COLUMNS: &str = "o.id, o.user_id, o.package_id, o.network, o.size_gb
 
 impl Store {
     /// Upserts the configured catalogue; packages no longer configured are deactivated.
-    pub(crate) async fn seed_packages(&self, seeds: &[PackageSeed], now: DateTime<Utc>) -> Result<()> {
+    pub(crate) async fn seed_packages(
+        &self,
+        seeds: &[PackageSeed],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         let mut ids = Vec::with_capacity(seeds.len());
         for seed in seeds {
@@ -324,7 +328,11 @@ impl Store {
 
     /// An in-app notification, written once per dedup key.
     /// Records an in-app notification; false when one with its dedup key already exists.
-    pub(crate) async fn notify_in_app(&self, n: &NewNotification, now: DateTime<Utc>) -> Result<bool> {
+    pub(crate) async fn notify_in_app(
+        &self,
+        n: &NewNotification,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         Ok(notify_in_app_in(&mut *self.pool().acquire().await?, n, now).await?)
     }
 }
