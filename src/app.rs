@@ -7,7 +7,7 @@ use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::api::AppState;
+use crate::api::{AppState, Extensions};
 use crate::config::Settings;
 use crate::engine::action::ActionRegistry;
 use crate::engine::clock::{Clock, SystemClock};
@@ -40,6 +40,8 @@ pub enum Error {
     Providers(#[from] crate::providers::Error),
     #[error(transparent)]
     Families(#[from] crate::families::family::Error),
+    #[error("a family's routes overlap the core routes: {0}")]
+    Routes(String),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -70,6 +72,8 @@ pub struct App {
     pub providers: Arc<Providers>,
     /// Every workflow family's parts: routes, outbox handlers and the rest.
     families: Arc<Assembly>,
+    /// The families' routes, document and order views, joined once at start-up.
+    api: Arc<Extensions>,
 }
 
 impl App {
@@ -103,6 +107,8 @@ impl App {
         };
         let catalog =
             Catalog::load_dir(&settings.workflows.dir, &known).map_err(Error::Definitions)?;
+        let tokens = crate::api::auth::Tokens::from_settings(&settings.auth);
+        let api = families.api(&tokens)?;
         let clock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         store.register_definitions(&catalog, clock.now()).await?;
         families.seed(&store, clock.now()).await?;
@@ -116,11 +122,19 @@ impl App {
             settings.worker.clone(),
             families.hooks.clone(),
         ));
+        // A family route that overlaps a core route panics in axum: build the router once here
+        // so that is a start-up error naming the route, not a panic on the first request.
+        let state = AppState::new(rt.clone(), settings.clone(), &api);
+        let _checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::api::router(state, api.routes.clone())
+        }))
+        .map_err(|p| Error::Routes(crate::families::family::panic_message(p)))?;
         Ok(Self {
             settings,
             rt,
             providers,
             families: Arc::new(families),
+            api: Arc::new(api),
         })
     }
 
@@ -129,10 +143,8 @@ impl App {
     }
 
     pub fn router(&self) -> axum::Router {
-        let tokens = crate::api::auth::Tokens::from_settings(&self.settings.auth);
-        let ext = self.families.api(&tokens);
-        let state = AppState::new(self.rt.clone(), self.settings.clone(), &ext);
-        crate::api::router(state, ext.routes)
+        let state = AppState::new(self.rt.clone(), self.settings.clone(), &self.api);
+        crate::api::router(state, self.api.routes.clone())
     }
 
     pub fn worker(&self, name: &str) -> Worker {

@@ -1,6 +1,9 @@
 //! The saga lifecycle as a statig state machine, used as a pure decider: an event goes in with
 //! the saga's persisted state, the next state and when the saga is next due come out. No I/O
 //! happens here, so restoring the machine (which re-runs entry actions) is always safe.
+//!
+//! Over 500 lines on purpose: it is one statig machine, whose states and their handlers read
+//! best side by side; its tests already live in `lifecycle_tests.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;

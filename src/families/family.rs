@@ -84,6 +84,11 @@ pub enum Error {
     Settings(#[from] SectionError),
     #[error("provider settings are invalid: {0}")]
     Providers(#[from] crate::providers::Error),
+    #[error("the {family} family's routes overlap routes already served: {message}")]
+    Route {
+        family: &'static str,
+        message: String,
+    },
     #[error("two families register {kind} {name:?} ({first} and {second})")]
     Duplicate {
         kind: &'static str,
@@ -99,6 +104,20 @@ pub enum Error {
         family: &'static str,
         provider: &'static str,
     },
+}
+
+/// Merges two routers, turning axum's panic on an overlapping route into its message.
+pub fn merge_routes(a: Router<AppState>, b: Router<AppState>) -> Result<Router<AppState>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.merge(b))).map_err(panic_message)
+}
+
+/// The text of a caught panic (axum's overlap panics carry the route).
+pub fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "overlapping routes".into())
 }
 
 /// Every family's parts, joined.
@@ -211,12 +230,17 @@ impl Assembly {
         self.signals.iter().copied()
     }
 
-    /// Every family's routes, API document and order view, for the router. Overlapping
-    /// routes are refused by axum itself when the router is built.
-    pub fn api(&self, tokens: &Tokens) -> Extensions {
+    /// Every family's routes, API document and order view, for the router. A route another
+    /// family already serves (same path and method) is refused: axum panics on the overlap,
+    /// which this turns into the family's start-up error.
+    pub fn api(&self, tokens: &Tokens) -> Result<Extensions, Error> {
         let mut ext = Extensions::default();
         for family in &self.families {
-            ext.routes = std::mem::take(&mut ext.routes).merge(family.routes(tokens));
+            let (ours, theirs) = (std::mem::take(&mut ext.routes), family.routes(tokens));
+            ext.routes = merge_routes(ours, theirs).map_err(|message| Error::Route {
+                family: family.name(),
+                message,
+            })?;
             if let Some(doc) = family.openapi() {
                 ext.openapi.merge(doc);
             }
@@ -224,7 +248,7 @@ impl Assembly {
                 ext.order_views.push(view);
             }
         }
-        ext
+        Ok(ext)
     }
 
     /// Seeds every family's catalogue.
@@ -314,6 +338,139 @@ mod tests {
             err.to_string(),
             "the family one declares the signal \"payments.checkout\", which the payments \
              provider's webhooks produce"
+        );
+    }
+
+    /// A family that registers one action, one outbox topic and one route.
+    struct Parts {
+        name: &'static str,
+        action: &'static str,
+        topic: &'static str,
+        route: &'static str,
+    }
+
+    struct Nothing;
+
+    #[async_trait]
+    impl OutboxHandler for Nothing {
+        async fn deliver(
+            &self,
+            _item: &crate::store::OutboxItem,
+            _now: DateTime<Utc>,
+        ) -> crate::engine::outbox::Delivery {
+            crate::engine::outbox::Delivery {
+                outcome: crate::engine::outbox::DeliveryOutcome::Delivered,
+                status_code: None,
+                latency_ms: 0,
+                error: None,
+                retry_after: None,
+            }
+        }
+    }
+
+    struct Noop;
+
+    #[async_trait]
+    impl crate::engine::action::Action for Noop {
+        async fn run(
+            &self,
+            _ctx: &crate::engine::action::StepContext,
+        ) -> Result<crate::engine::action::StepOutcome, crate::engine::action::StepError> {
+            Ok(crate::engine::action::StepOutcome::done(
+                serde_json::Value::Null,
+            ))
+        }
+    }
+
+    impl Family for Parts {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+
+        fn register_actions(&self, registry: &mut ActionRegistry) {
+            registry.register(self.action, Noop);
+        }
+
+        fn outbox_handlers(&self) -> Vec<(&'static str, Arc<dyn OutboxHandler>)> {
+            vec![(self.topic, Arc::new(Nothing))]
+        }
+
+        fn routes(&self, _tokens: &Tokens) -> Router<AppState> {
+            Router::new().route(self.route, axum::routing::get(|| async { "" }))
+        }
+    }
+
+    fn parts(list: Vec<Parts>) -> Result<Assembly, Error> {
+        Assembly::new(
+            list.into_iter()
+                .map(|f| Arc::new(f) as Arc<dyn Family>)
+                .collect(),
+        )
+    }
+
+    fn family(name: &'static str, action: &'static str, topic: &'static str) -> Parts {
+        Parts {
+            name,
+            action,
+            topic,
+            route: "/v1/own",
+        }
+    }
+
+    #[test]
+    fn two_families_registering_one_action_or_topic_or_name_are_refused() {
+        let clash = |list| parts(list).err().expect("refused").to_string();
+        assert_eq!(
+            clash(vec![
+                family("one", "x.run", "a"),
+                family("two", "x.run", "b")
+            ]),
+            "two families register the action \"x.run\" (one and two)"
+        );
+        assert_eq!(
+            clash(vec![
+                family("one", "a.run", "t"),
+                family("two", "b.run", "t")
+            ]),
+            "two families register the outbox topic \"t\" (one and two)"
+        );
+        assert_eq!(
+            clash(vec![
+                family("one", "a.run", "a"),
+                family("one", "b.run", "b")
+            ]),
+            "two families register the family name \"one\" (one and one)"
+        );
+        parts(vec![
+            family("one", "a.run", "a"),
+            family("two", "b.run", "b"),
+        ])
+        .expect("no clash");
+    }
+
+    #[test]
+    fn two_families_serving_one_route_are_refused() {
+        let joined = parts(vec![
+            Parts {
+                name: "one",
+                action: "a.run",
+                topic: "a",
+                route: "/v1/same",
+            },
+            Parts {
+                name: "two",
+                action: "b.run",
+                topic: "b",
+                route: "/v1/same",
+            },
+        ])
+        .expect("names do not clash");
+        let tokens = Tokens::from_settings(&Default::default());
+        let err = joined.api(&tokens).err().expect("refused");
+        assert!(
+            err.to_string()
+                .starts_with("the two family's routes overlap routes already served"),
+            "{err}"
         );
     }
 }
