@@ -52,12 +52,12 @@ pub struct Principal {
 }
 
 impl Principal {
-    pub fn can_operate(&self) -> bool {
+    pub(crate) fn can_operate(&self) -> bool {
         self.role == Role::Operator
     }
 
     /// How sagas this caller started are marked in their first history event.
-    pub fn start_actor(&self) -> String {
+    pub(crate) fn start_actor(&self) -> String {
         format!("service:{}", self.name)
     }
 }
@@ -90,7 +90,7 @@ impl Tokens {
     }
 
     /// The principal holding `token`, if it is configured.
-    pub fn resolve(&self, token: &str) -> Option<Principal> {
+    pub(crate) fn resolve(&self, token: &str) -> Option<Principal> {
         let hash = hash_token(token);
         self.by_hash.get(&hash).map(|(name, role)| Principal {
             name: name.clone(),
@@ -119,7 +119,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The console session token from the cookie header, if any.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -143,7 +143,7 @@ pub const READ_OR_SERVICE: Allow = Allow(&[Role::Viewer, Role::Operator, Role::S
 pub const SIGNAL: Allow = Allow(&[Role::Operator, Role::Service]);
 
 /// Middleware for `/v1` groups: a bearer token of an allowed role, or 401/403.
-pub async fn require_bearer(
+pub(crate) async fn require_bearer(
     State((tokens, allow)): State<(Tokens, Allow)>,
     mut req: Request,
     next: Next,

@@ -66,7 +66,10 @@ impl AppState {
 
 /// A route group's guard: a bearer token whose role `allow` lists. Other route groups (the
 /// order and partner routes) wrap their own routers with it the same way.
-pub fn guard(tokens: &Tokens, allow: Allow) -> impl Fn(Router<AppState>) -> Router<AppState> {
+pub(crate) fn guard(
+    tokens: &Tokens,
+    allow: Allow,
+) -> impl Fn(Router<AppState>) -> Router<AppState> {
     let tokens = tokens.clone();
     move |r: Router<AppState>| {
         r.route_layer(middleware::from_fn_with_state(

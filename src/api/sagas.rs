@@ -22,7 +22,7 @@ use crate::telemetry as m;
 pub struct IdempotencyKey(pub String);
 
 impl IdempotencyKey {
-    pub fn from_headers(headers: &HeaderMap) -> Result<Self, ApiError> {
+    pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Self, ApiError> {
         let raw = headers.get("idempotency-key").ok_or_else(|| {
             ApiError::bad_request("missing_idempotency_key", "send an Idempotency-Key header")
         })?;
@@ -154,7 +154,7 @@ pub async fn show(
 }
 
 /// A service may touch only sagas it started; others get 404 so ids do not leak.
-pub async fn check_owner(s: &AppState, who: &Principal, id: Uuid) -> Result<(), ApiError> {
+pub(crate) async fn check_owner(s: &AppState, who: &Principal, id: Uuid) -> Result<(), ApiError> {
     if who.role != Role::Service {
         return Ok(());
     }
@@ -166,7 +166,7 @@ pub async fn check_owner(s: &AppState, who: &Principal, id: Uuid) -> Result<(), 
 
 /// A saga as the API shows it: the row plus when it will next run when that is a timer, how
 /// long since it last changed, and the code of why it stopped (needs attention).
-pub fn saga_json(saga: &SagaRow, now: DateTime<Utc>) -> Value {
+pub(crate) fn saga_json(saga: &SagaRow, now: DateTime<Utc>) -> Value {
     let mut v = json!(saga);
     let next_retry_at = match (saga.status.as_str(), saga.lease_owner.as_ref()) {
         ("running" | "compensating", None) => saga.next_run_at,
@@ -231,7 +231,7 @@ pub async fn list(
 }
 
 /// Splits a query string into search filters and paging; an unknown key is a 400.
-pub fn parse_list_query(
+pub(crate) fn parse_list_query(
     query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
 ) -> Result<ListQuery, ApiError> {
     let Query(pairs) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
@@ -291,7 +291,7 @@ pub async fn operate(
 }
 
 /// The operator event an action name means.
-pub fn action_event(action: &str) -> Option<Event> {
+pub(crate) fn action_event(action: &str) -> Option<Event> {
     match action {
         "retry" => Some(Event::OperatorRetry),
         "resume" => Some(Event::OperatorResume),
@@ -301,7 +301,7 @@ pub fn action_event(action: &str) -> Option<Event> {
 }
 
 /// A reason of 1 to 1000 characters, trimmed.
-pub fn check_reason(reason: &str) -> Result<String, ApiError> {
+pub(crate) fn check_reason(reason: &str) -> Result<String, ApiError> {
     let reason = reason.trim();
     if reason.is_empty() || reason.len() > 1000 {
         return Err(ApiError::bad_request(
@@ -313,7 +313,7 @@ pub fn check_reason(reason: &str) -> Result<String, ApiError> {
 }
 
 /// One operator action on one saga, audited; shared by the API and the console.
-pub async fn apply_action(
+pub(crate) async fn apply_action(
     s: &AppState,
     who: &Principal,
     id: Uuid,

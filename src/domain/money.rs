@@ -14,7 +14,7 @@ impl Minor {
     pub const MAX: i64 = 1_000_000_000_000_000;
 
     /// `Some` when the amount is within `0..=MAX`.
-    pub fn in_range(amount: i64) -> Option<Self> {
+    pub(crate) fn in_range(amount: i64) -> Option<Self> {
         (0..=Self::MAX).contains(&amount).then_some(Minor(amount))
     }
 
@@ -34,7 +34,7 @@ impl Minor {
     }
 
     /// `"12.50"`: how the API shows an amount.
-    pub fn to_major_string(self) -> String {
+    pub(crate) fn to_major_string(self) -> String {
         let sign = if self.0 < 0 { "-" } else { "" };
         let abs = self.0.unsigned_abs();
         format!("{sign}{}.{:02}", abs / 100, abs % 100)

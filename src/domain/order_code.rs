@@ -7,7 +7,7 @@ use rand::Rng;
 const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
 
 /// A new code: `prefix`, a dash and 8 random characters (about 40 bits).
-pub fn new_order_code(prefix: &str) -> String {
+pub(crate) fn new_order_code(prefix: &str) -> String {
     let mut rng = rand::rng();
     let tail: String = (0..8)
         .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))

@@ -27,7 +27,7 @@ impl Network {
     }
 
     /// The national prefixes (with the leading 0) this network owns.
-    pub fn prefixes(self) -> &'static [&'static str] {
+    pub(crate) fn prefixes(self) -> &'static [&'static str] {
         match self {
             Network::Mtn => &["024", "025", "053", "054", "055", "059"],
             Network::Telecel => &["020", "050"],
@@ -36,7 +36,7 @@ impl Network {
     }
 
     /// The network owning a national prefix such as `024`.
-    pub fn from_prefix(prefix: &str) -> Option<Network> {
+    pub(crate) fn from_prefix(prefix: &str) -> Option<Network> {
         Network::ALL
             .into_iter()
             .find(|network| network.prefixes().contains(&prefix))
@@ -158,7 +158,7 @@ impl PhoneNumber {
     }
 
     /// The international form without `+` (`233241234567`), as SMS gateways expect.
-    pub fn international(&self) -> String {
+    pub(crate) fn international(&self) -> String {
         format!("233{}", &self.0[1..])
     }
 
@@ -174,7 +174,7 @@ impl PhoneNumber {
     }
 
     /// Refuses a number that is not on the network the order names.
-    pub fn check_network(&self, expected: Network) -> Result<(), PhoneError> {
+    pub(crate) fn check_network(&self, expected: Network) -> Result<(), PhoneError> {
         let actual = self.network();
         if actual == expected {
             Ok(())
@@ -225,7 +225,7 @@ impl<'de> Deserialize<'de> for PhoneNumber {
 /// Masks every Ghanaian mobile number found in free text (`0241234567`, `233241234567`,
 /// `+233241234567`), leaving other digit runs alone. Used on provider bodies before they are
 /// logged or stored.
-pub fn mask_phones_in(text: &str) -> String {
+pub(crate) fn mask_phones_in(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;

@@ -151,7 +151,7 @@ pub enum PricingError {
 
 /// The total of priced lines, refused when it would pass `Minor::MAX` (each line already
 /// stays within it, so no step can overflow).
-pub fn order_total(lines: &[Resolution]) -> Result<i64, PricingError> {
+pub(crate) fn order_total(lines: &[Resolution]) -> Result<i64, PricingError> {
     Minor::total(lines.iter().map(|l| l.line_total_minor))
         .map(|t| t.0)
         .ok_or(PricingError::TotalTooLarge)
@@ -186,7 +186,7 @@ pub struct Scope<'a> {
 /// Resolves one line (1-based `line` for messages). A regional entry beats the global one; an
 /// agreement beats both; a bespoke amount beats everything. `strict` refuses a price the
 /// processor cannot charge by id.
-pub fn resolve(
+pub(crate) fn resolve(
     line: usize,
     req: &LineRequest,
     scope: &Scope<'_>,

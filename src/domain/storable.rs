@@ -66,7 +66,7 @@ pub fn json(value: &mut Value) {
 }
 
 /// `value` with every string cleaned (see [`json`]); borrowed when none needed it.
-pub fn json_ref(value: &Value) -> Cow<'_, Value> {
+pub(crate) fn json_ref(value: &Value) -> Cow<'_, Value> {
     fn has_nul(value: &Value) -> bool {
         match value {
             Value::String(s) => s.contains('\0'),

@@ -30,7 +30,7 @@ impl Tenure {
     }
 
     /// The day a licence that runs from `from` for this tenure expires.
-    pub fn expiry_from(self, from: NaiveDate) -> NaiveDate {
+    pub(crate) fn expiry_from(self, from: NaiveDate) -> NaiveDate {
         from.checked_add_months(Months::new(self.months()))
             .unwrap_or(NaiveDate::MAX)
     }

@@ -36,19 +36,19 @@ pub struct StepContext {
 
 impl StepContext {
     /// Whether a retryable failure of this attempt is followed by another attempt.
-    pub fn retry_follows(&self) -> bool {
+    pub(crate) fn retry_follows(&self) -> bool {
         self.attempt < self.max_attempts
     }
 
     /// The saga's start input as the workflow's input type; one that does not fit is a
     /// permanent `invalid_input` failure, as no retry can change it.
-    pub fn input_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, StepError> {
+    pub(crate) fn input_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, StepError> {
         T::deserialize(&self.input)
             .map_err(|e| StepError::permanent("invalid_input", format!("saga input: {e}")))
     }
 
     /// The output an earlier step recorded, if any.
-    pub fn output_of(&self, step: &str) -> Option<&Value> {
+    pub(crate) fn output_of(&self, step: &str) -> Option<&Value> {
         self.outputs.get(step)
     }
 }
@@ -298,7 +298,7 @@ impl ActionRegistry {
     }
 
     /// Names registered more than once.
-    pub fn repeated(&self) -> &[String] {
+    pub(crate) fn repeated(&self) -> &[String] {
         &self.repeated
     }
 

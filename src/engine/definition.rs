@@ -57,14 +57,14 @@ pub enum OnExhausted {
 
 impl WorkflowDef {
     /// Index of the newest step at or before `from` that has a compensation.
-    pub fn compensable_at_or_before(&self, from: usize) -> Option<usize> {
+    pub(crate) fn compensable_at_or_before(&self, from: usize) -> Option<usize> {
         (0..=from.min(self.steps.len().saturating_sub(1)))
             .rev()
             .find(|&i| self.steps[i].compensation.is_some())
     }
 
     /// Stable hash of the definition, to notice a file edited without a version bump.
-    pub fn body_hash(&self) -> String {
+    pub(crate) fn body_hash(&self) -> String {
         use sha2::{Digest, Sha256};
         let body = serde_json::to_vec(self).unwrap_or_default();
         hex::encode(Sha256::digest(body))
@@ -507,13 +507,18 @@ mod opt_duration {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Duration>, D::Error> {
         Option::<String>::deserialize(d)?
             .map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
             .transpose()
     }
 
-    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         match value {
             Some(d) => s.serialize_some(&humantime::format_duration(*d).to_string()),
             None => s.serialize_none(),

@@ -76,7 +76,7 @@ impl SagaState {
         }
     }
 
-    pub fn is_terminal(&self) -> bool {
+    pub(crate) fn is_terminal(&self) -> bool {
         matches!(
             self,
             SagaState::Completed | SagaState::Compensated | SagaState::Cancelled
@@ -85,7 +85,7 @@ impl SagaState {
 
     /// Finished, or held for an operator (parked, failed): the saga does nothing more on its
     /// own. Such a transition ends the worker's run and gets a `saga_<status>` history event.
-    pub fn is_settled(&self) -> bool {
+    pub(crate) fn is_settled(&self) -> bool {
         self.is_terminal() || matches!(self, SagaState::Failed { .. } | SagaState::Parked { .. })
     }
 

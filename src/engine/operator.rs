@@ -20,7 +20,7 @@ use crate::store::{self, Actor, NewEvent, OperatorWrite, Store, action_name};
 /// lifecycle (an illegal one is `store::Error::Illegal`, a 409), recorded in the history with
 /// the operator's name and reason, fenced against any worker holding the saga, and written to
 /// the audit table (with a bulk job's item outcome) in the same transaction.
-pub async fn apply(
+pub(crate) async fn apply(
     store: &Store,
     id: Uuid,
     event: Event,
@@ -33,7 +33,7 @@ pub async fn apply(
 
 /// [`apply`] with a domain write (an automation step requeued, a fallback recorded) that
 /// commits in the same transaction, after the saga row is locked and the action found legal.
-pub async fn apply_with(
+pub(crate) async fn apply_with(
     store: &Store,
     id: Uuid,
     event: Event,

@@ -27,7 +27,7 @@ pub enum RetryPolicy {
 
 impl RetryPolicy {
     /// The policy of a step that names none: three quick attempts.
-    pub fn default_step() -> Self {
+    pub(crate) fn default_step() -> Self {
         RetryPolicy::Exponential {
             initial: Duration::from_secs(1),
             multiplier: 2.0,
@@ -38,7 +38,7 @@ impl RetryPolicy {
     }
 
     /// Compensations keep trying longer by default: giving up on an undo means an operator.
-    pub fn default_compensation() -> Self {
+    pub(crate) fn default_compensation() -> Self {
         RetryPolicy::Exponential {
             initial: Duration::from_secs(1),
             multiplier: 2.0,
@@ -58,7 +58,7 @@ impl RetryPolicy {
 
     /// Delay before attempt `next` (2 for the first retry), or `None` once attempts are spent.
     /// `jitter_sample` is a number in `[0, 1)` supplied by the caller, so this stays pure.
-    pub fn delay_before(&self, next: u32, jitter_sample: f64) -> Option<Duration> {
+    pub(crate) fn delay_before(&self, next: u32, jitter_sample: f64) -> Option<Duration> {
         if next < 2 || next > self.max_attempts() {
             return None;
         }
@@ -88,14 +88,14 @@ mod durations {
 
     use serde::{Deserialize, Deserializer, Serializer, ser::SerializeSeq};
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
         Vec::<String>::deserialize(d)?
             .iter()
             .map(|s| humantime::parse_duration(s).map_err(serde::de::Error::custom))
             .collect()
     }
 
-    pub fn serialize<S: Serializer>(value: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(value: &[Duration], s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(value.len()))?;
         for d in value {
             seq.serialize_element(&humantime::format_duration(*d).to_string())?;

@@ -91,12 +91,12 @@ impl Runtime {
         }
     }
 
-    pub fn set_local_worker(&self, worker: LocalWorker) {
+    pub(crate) fn set_local_worker(&self, worker: LocalWorker) {
         *self.local.lock().unwrap_or_else(|p| p.into_inner()) = Some(worker);
     }
 
     /// Forgets the local worker `id`, unless another has registered since.
-    pub fn clear_local_worker(&self, id: &str) {
+    pub(crate) fn clear_local_worker(&self, id: &str) {
         let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
         if local.as_ref().is_some_and(|w| w.id == id) {
             *local = None;

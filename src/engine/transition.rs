@@ -73,7 +73,7 @@ pub enum LastError {
 
 impl LastError {
     /// The worker's rule: each attempt's error replaces the last one, or clears it.
-    pub fn of_attempt(error: Option<Value>) -> Self {
+    pub(crate) fn of_attempt(error: Option<Value>) -> Self {
         error.map_or(LastError::Clear, LastError::Set)
     }
 }
@@ -96,7 +96,7 @@ pub enum Holder {
 
 /// The row update that records `decision` for a saga of `def`, written at `now`.
 /// `seen_signal_seq` is the saga's signal counter as the writer last read it.
-pub fn row_update(
+pub(crate) fn row_update(
     def: &WorkflowDef,
     decision: &Decision,
     now: DateTime<Utc>,
@@ -133,23 +133,23 @@ pub fn row_update(
 
 impl SagaRowUpdate {
     /// Writes the worker's copy of the saga's data with the transition.
-    pub fn with_data(mut self, data: Value) -> Self {
+    pub(crate) fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
         self
     }
 
-    pub fn with_last_error(mut self, last_error: LastError) -> Self {
+    pub(crate) fn with_last_error(mut self, last_error: LastError) -> Self {
         self.last_error = last_error;
         self
     }
 
     /// True when the worker keeps the saga and runs its next step at once.
-    pub fn goes_on(&self) -> bool {
+    pub(crate) fn goes_on(&self) -> bool {
         matches!(self.due, Due::Hold(_))
     }
 
     /// The new lease expiry, when this update renews the lease.
-    pub fn renewed_lease(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn renewed_lease(&self) -> Option<DateTime<Utc>> {
         match self.due {
             Due::Hold(renewed) => renewed,
             Due::Release(_) => None,
@@ -158,7 +158,7 @@ impl SagaRowUpdate {
 }
 
 /// When a decision's saga is next due, for a writer that lets go of it.
-pub fn due_at(next: Next, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(crate) fn due_at(next: Next, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     match next {
         Next::Now => Some(now),
         Next::At(t) => Some(t),
@@ -167,7 +167,7 @@ pub fn due_at(next: Next, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 }
 
 /// A lease taken or renewed at `now`.
-pub fn lease_until(now: DateTime<Utc>, length: Duration) -> DateTime<Utc> {
+pub(crate) fn lease_until(now: DateTime<Utc>, length: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(length).unwrap_or(chrono::Duration::seconds(30))
 }
 
@@ -179,7 +179,7 @@ fn renewal(until: DateTime<Utc>, length: Duration, now: DateTime<Utc>) -> Option
 }
 
 /// The name of the step `state` is about.
-pub fn step_name(def: &WorkflowDef, state: &SagaState) -> Option<String> {
+pub(crate) fn step_name(def: &WorkflowDef, state: &SagaState) -> Option<String> {
     state
         .step()
         .and_then(|i| def.steps.get(i))

@@ -16,7 +16,7 @@ use futures::FutureExt;
 /// `AssertUnwindSafe` is sound for the loops that use this: what a unit of work shares with
 /// the next one is the database (whose transaction a panic rolls back by dropping it) and
 /// mutexes that every user already recovers from poisoning.
-pub async fn catch<F: Future>(work: F) -> Result<F::Output, String> {
+pub(crate) async fn catch<F: Future>(work: F) -> Result<F::Output, String> {
     AssertUnwindSafe(work)
         .catch_unwind()
         .await

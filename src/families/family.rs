@@ -107,7 +107,10 @@ pub enum Error {
 }
 
 /// Merges two routers, turning axum's panic on an overlapping route into its message.
-pub fn merge_routes(a: Router<AppState>, b: Router<AppState>) -> Result<Router<AppState>, String> {
+pub(crate) fn merge_routes(
+    a: Router<AppState>,
+    b: Router<AppState>,
+) -> Result<Router<AppState>, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.merge(b))).map_err(panic_message)
 }
 

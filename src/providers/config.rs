@@ -49,7 +49,7 @@ impl Default for ProvidersConfig {
 impl ProvidersConfig {
     /// The same settings with every base URL (and courier tracking link and partner URL)
     /// moved to `base`; tests use it to aim the clients at a simulator on a random port.
-    pub fn with_base_url(mut self, base: &str) -> Self {
+    pub(crate) fn with_base_url(mut self, base: &str) -> Self {
         let base = base.trim_end_matches('/');
         self.reseller.base_url = base.to_string();
         self.ishare.base_url = base.to_string();

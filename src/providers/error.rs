@@ -168,7 +168,7 @@ impl Error {
     }
 
     /// The metric label for this failure: `retryable` or `permanent`.
-    pub fn outcome_class(&self) -> &'static str {
+    pub(crate) fn outcome_class(&self) -> &'static str {
         if self.retryable() {
             "retryable"
         } else {

@@ -121,7 +121,7 @@ impl Redactor {
 
     /// Also makes the text storable (no NUL, in the text or behind a JSON escape): every
     /// exchange record passes through here on its way to a `jsonb` column.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         let mut out = match serde_json::from_str::<serde_json::Value>(text) {
             Ok(mut value) if value.is_object() || value.is_array() => {
                 redact_keys(&mut value);

@@ -58,7 +58,7 @@ pub struct DeliveryResult {
 }
 
 /// The headers a signed delivery carries, besides `Content-Type`.
-pub fn signed_headers(
+pub(crate) fn signed_headers(
     secret: &str,
     event_id: &str,
     event_type: &str,

@@ -75,13 +75,13 @@ pub struct ResellerOrder {
 
 impl ResellerOrder {
     /// `created_at` as a time, accepting both formats resellers use.
-    pub fn created_at_utc(&self) -> Option<DateTime<Utc>> {
+    pub(crate) fn created_at_utc(&self) -> Option<DateTime<Utc>> {
         parse_reseller_time(self.created_at.as_deref()?)
     }
 }
 
 /// Parses `2024-01-15 10:25:00` (taken as UTC) or RFC 3339.
-pub fn parse_reseller_time(text: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_reseller_time(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Some(at.with_timezone(&Utc));
     }

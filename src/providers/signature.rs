@@ -27,7 +27,7 @@ fn mac(key: &[u8]) -> HmacSha256 {
 }
 
 /// Hex HMAC-SHA256 of `message` under `key`.
-pub fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+pub(crate) fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
     let mut mac = mac(key);
     mac.update(message);
     hex::encode(mac.finalize().into_bytes())
@@ -169,7 +169,7 @@ pub fn verify_stripe(
 
 /// The request signature AT-iShare expects: hex HMAC of `"{t}.{METHOD}.{path}.{body}"` under
 /// the API secret, where `path` includes any query string.
-pub fn ishare_request_signature(
+pub(crate) fn ishare_request_signature(
     api_secret: &[u8],
     t: i64,
     method: &str,
@@ -183,7 +183,7 @@ pub fn ishare_request_signature(
 }
 
 /// Checks an AT-iShare request signature (the simulator's side of the contract).
-pub fn verify_ishare_request(
+pub(crate) fn verify_ishare_request(
     api_secret: &[u8],
     t: i64,
     method: &str,

@@ -178,7 +178,7 @@ pub struct CallbacksPatch {
 
 impl SimulatorConfig {
     /// Applies a patch; refuses unknown endpoint names and non-positive prices (nothing changes).
-    pub fn apply(&mut self, patch: ConfigPatch) -> Result<(), String> {
+    pub(crate) fn apply(&mut self, patch: ConfigPatch) -> Result<(), String> {
         if let Some(unknown) = patch
             .faults
             .keys()

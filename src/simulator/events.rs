@@ -43,7 +43,7 @@ pub fn reseller_event(secret: &str, order: &ResellerOrder, now: DateTime<Utc>) -
 
 /// AT-iShare `fulfillment.updated`, signed `X-ISHARE-SIGNATURE: t=…,v1=…`.
 #[allow(clippy::too_many_arguments)]
-pub fn ishare_event(
+pub(crate) fn ishare_event(
     secret: &str,
     event_id: &str,
     reference: &str,

@@ -45,7 +45,7 @@ pub struct PaymentEventsArgs {
 }
 
 /// The statuses a shipment passes through on its way to `to`.
-pub fn courier_path(to: &str) -> anyhow::Result<Vec<&'static str>> {
+pub(crate) fn courier_path(to: &str) -> anyhow::Result<Vec<&'static str>> {
     Ok(match to {
         "in_transit" => vec!["in_transit"],
         "out_for_delivery" => vec!["in_transit", "out_for_delivery"],

@@ -128,7 +128,7 @@ impl Sim {
     }
 
     /// Counts one side effect for `key` at `endpoint`.
-    pub fn record_delivery(&self, endpoint: &str, key: &str) {
+    pub(crate) fn record_delivery(&self, endpoint: &str, key: &str) {
         let mut state = self.lock();
         *state
             .stats
@@ -140,7 +140,7 @@ impl Sim {
             .or_default() += 1;
     }
 
-    pub fn record_callback(&self, record: CallbackRecord) {
+    pub(crate) fn record_callback(&self, record: CallbackRecord) {
         let mut state = self.lock();
         state.stats.callbacks.push(record);
         let len = state.stats.callbacks.len();

@@ -58,7 +58,7 @@ pub async fn submit(
 }
 
 /// Checks a request and resolves its targets.
-pub async fn prepare(
+pub(crate) async fn prepare(
     s: &AppState,
     who: &Principal,
     req: BulkRequest,

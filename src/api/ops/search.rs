@@ -87,7 +87,7 @@ fn time(raw: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
 }
 
 impl SearchParams {
-    pub fn to_search(&self) -> Result<SagaSearch, ApiError> {
+    pub(crate) fn to_search(&self) -> Result<SagaSearch, ApiError> {
         let statuses: Vec<String> = nonempty(&self.status)
             .map(|s| {
                 s.split(',')

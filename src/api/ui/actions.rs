@@ -91,7 +91,7 @@ pub struct BulkForm {
 #[utoipa::path(post, path = "/ui/attention/retry", tag = "console",
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "csrf, reason and any number of ids"),
     responses((status = 303, description = "to the job's progress")))]
-pub async fn bulk_retry(
+pub(crate) async fn bulk_retry(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,

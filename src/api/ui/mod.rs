@@ -79,12 +79,12 @@ async fn security_headers(req: Request, next: Next) -> Response {
 
 /// The CSRF token of a session: derived from the token's hash, which a cross-site page can
 /// neither read nor guess; every console form posts it back.
-pub fn csrf_token(p: &Principal) -> String {
+pub(crate) fn csrf_token(p: &Principal) -> String {
     hex::encode(Sha256::digest(format!("sagaflow-csrf:{}", p.token_hash)))
 }
 
 /// Whether a posted CSRF token is this session's (constant-time compare).
-pub fn csrf_ok(p: &Principal, posted: &str) -> bool {
+pub(crate) fn csrf_ok(p: &Principal, posted: &str) -> bool {
     let want = csrf_token(p);
     want.len() == posted.len()
         && want

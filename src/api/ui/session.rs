@@ -18,7 +18,7 @@ pub struct LoginForm {
 
 /// The login form.
 #[utoipa::path(get, path = "/ui/login", tag = "console", security(()), responses((status = 200, description = "HTML")))]
-pub async fn login_form() -> Response {
+pub(crate) async fn login_form() -> Response {
     render(&LoginPage { error: None })
 }
 
@@ -56,7 +56,7 @@ pub async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Respo
 /// Clears the session cookie. A cross-site logout does no harm, but SameSite=Strict already
 /// keeps the cookie off cross-site posts.
 #[utoipa::path(post, path = "/ui/logout", tag = "console", responses((status = 303, description = "to the login form")))]
-pub async fn logout() -> Response {
+pub(crate) async fn logout() -> Response {
     let mut res = Redirect::to("/ui/login").into_response();
     let cookie = format!("{SESSION_COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0");
     if let Ok(v) = HeaderValue::from_str(&cookie) {

@@ -194,7 +194,7 @@ pub fn when(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-pub fn opt_when(t: &Option<DateTime<Utc>>) -> String {
+pub(crate) fn opt_when(t: &Option<DateTime<Utc>>) -> String {
     t.as_ref().map(when).unwrap_or_else(|| "—".into())
 }
 
@@ -222,7 +222,7 @@ fn is_secret(key: &str) -> bool {
 
 /// A copy of `v` with every secret-looking field replaced by `[redacted]` and phone numbers
 /// masked.
-pub fn redact(v: &Value) -> Value {
+pub(crate) fn redact(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
@@ -241,7 +241,7 @@ pub fn redact(v: &Value) -> Value {
     }
 }
 
-pub fn pretty(v: &Value) -> String {
+pub(crate) fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(&redact(v)).unwrap_or_default()
 }
 

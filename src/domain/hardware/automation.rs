@@ -94,7 +94,7 @@ impl AutomationEvent {
 }
 
 /// The decider.
-pub fn apply(
+pub(crate) fn apply(
     from: AutomationStatus,
     event: AutomationEvent,
 ) -> Result<AutomationStatus, IllegalTransition> {

@@ -42,7 +42,7 @@ impl FulfillmentStatus {
         self.into()
     }
 
-    pub fn is_terminal(self) -> bool {
+    pub(crate) fn is_terminal(self) -> bool {
         matches!(
             self,
             FulfillmentStatus::Completed | FulfillmentStatus::Cancelled
@@ -72,7 +72,7 @@ impl FulfillmentEvent {
 }
 
 /// The decider.
-pub fn apply(
+pub(crate) fn apply(
     from: FulfillmentStatus,
     event: FulfillmentEvent,
 ) -> Result<FulfillmentStatus, IllegalTransition> {

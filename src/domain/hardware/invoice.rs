@@ -77,7 +77,10 @@ impl InvoiceEvent {
 }
 
 /// The decider.
-pub fn apply(from: InvoiceStatus, event: InvoiceEvent) -> Result<InvoiceStatus, IllegalTransition> {
+pub(crate) fn apply(
+    from: InvoiceStatus,
+    event: InvoiceEvent,
+) -> Result<InvoiceStatus, IllegalTransition> {
     decide(Invoice, State::from(from), &event)
         .map(InvoiceStatus::from)
         .ok_or_else(|| IllegalTransition {

@@ -84,7 +84,10 @@ impl PaymentEvent {
 }
 
 /// The decider.
-pub fn apply(from: PaymentStatus, event: PaymentEvent) -> Result<PaymentStatus, IllegalTransition> {
+pub(crate) fn apply(
+    from: PaymentStatus,
+    event: PaymentEvent,
+) -> Result<PaymentStatus, IllegalTransition> {
     decide(Payment, State::from(from), &event)
         .map(PaymentStatus::from)
         .ok_or_else(|| IllegalTransition {

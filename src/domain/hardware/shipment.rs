@@ -79,7 +79,7 @@ impl ShipmentEvent {
 }
 
 /// The decider.
-pub fn apply(
+pub(crate) fn apply(
     from: ShipmentStatus,
     event: ShipmentEvent,
 ) -> Result<ShipmentStatus, IllegalTransition> {

@@ -24,7 +24,7 @@ where
 {
     /// Runs every status × event pair: those in `legal` must land where it says, every other
     /// pair must be refused with an error naming the current state.
-    pub fn assert_table(&self, legal: &[(S, E, S)]) {
+    pub(crate) fn assert_table(&self, legal: &[(S, E, S)]) {
         for (i, (from, event, _)) in legal.iter().enumerate() {
             assert!(
                 !legal[..i].iter().any(|(f, e, _)| f == from && e == event),
@@ -54,7 +54,7 @@ where
     }
 
     /// A status is terminal exactly when no event moves it.
-    pub fn assert_terminal(&self, is_terminal: fn(S) -> bool) {
+    pub(crate) fn assert_terminal(&self, is_terminal: fn(S) -> bool) {
         for &from in self.statuses {
             let stuck = self.events.iter().all(|&e| (self.apply)(from, e).is_err());
             assert_eq!(is_terminal(from), stuck, "{from:?}");
@@ -63,7 +63,7 @@ where
 }
 
 /// The stored tags are a contract with the database: `tags` is what the test expects them to be.
-pub fn assert_tags<S>(entity: &'static str, statuses: &[S], tags: &[&str])
+pub(crate) fn assert_tags<S>(entity: &'static str, statuses: &[S], tags: &[&str])
 where
     S: Copy + PartialEq + Debug + Display + Serialize + DeserializeOwned,
     S: FromStr<Err = UnknownStatus>,

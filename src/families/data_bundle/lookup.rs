@@ -19,7 +19,7 @@ pub(crate) enum Route {
 }
 
 impl Route {
-    pub fn for_network(network: Network) -> Self {
+    pub(crate) fn for_network(network: Network) -> Self {
         match network {
             Network::AirtelTigo => Route::Ishare,
             _ => Route::Reseller,

@@ -60,7 +60,7 @@ pub(crate) struct OrderInput {
 }
 
 impl OrderInput {
-    pub fn from_ctx(ctx: &StepContext) -> Result<Self, StepError> {
+    pub(crate) fn from_ctx(ctx: &StepContext) -> Result<Self, StepError> {
         ctx.input_as()
     }
 

@@ -112,7 +112,7 @@ impl AttemptStatus {
     pub const OPEN: [AttemptStatus; 2] = [AttemptStatus::Pending, AttemptStatus::Processing];
 
     /// [`AttemptStatus::OPEN`] as stored, for `status = ANY($n)`.
-    pub fn open_tags() -> Vec<&'static str> {
+    pub(crate) fn open_tags() -> Vec<&'static str> {
         Self::OPEN.iter().map(|s| s.as_str()).collect()
     }
 }

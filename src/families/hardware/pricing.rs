@@ -12,7 +12,7 @@ use crate::store::Store;
 
 /// The agreement hook the workflow uses. Price agreements are an interface only: swap this
 /// for a real lookup and every path above picks it up.
-pub fn agreements() -> &'static dyn PriceAgreements {
+pub(crate) fn agreements() -> &'static dyn PriceAgreements {
     &NoAgreements
 }
 
@@ -27,7 +27,7 @@ pub enum PriceOrderError {
 
 /// Prices lines for a company, region and currency; the first line that cannot be priced is
 /// the error (lines are numbered from 1).
-pub async fn price_lines(
+pub(crate) async fn price_lines(
     store: &Store,
     lines: &[LineRequest],
     scope: &Scope<'_>,
@@ -44,7 +44,7 @@ pub async fn price_lines(
 
 /// The order's total once `repriced` lines replace their stored price (locked lines keep
 /// theirs), refused past `Minor::MAX` rather than overflowing.
-pub fn repriced_total(
+pub(crate) fn repriced_total(
     items: &[OrderItemRow],
     repriced: &[(i32, Resolution)],
 ) -> Result<i64, PricingError> {
@@ -62,7 +62,7 @@ pub fn repriced_total(
 
 /// Re-prices a stored order's lines (bespoke lines keep their agreed amount), keyed by line
 /// number. Lines whose snapshot is already locked keep it.
-pub async fn reprice_order(
+pub(crate) async fn reprice_order(
     store: &Store,
     order: &HardwareOrder,
     items: &[OrderItemRow],

@@ -63,7 +63,7 @@ impl Webhook<'_> {
 
 impl Inbound {
     /// Whether a webhook posted to `/v1/webhooks/{path}` is this provider's.
-    pub fn reaches(&self, path: &str) -> bool {
+    pub(crate) fn reaches(&self, path: &str) -> bool {
         path == self.name || (self.also_at)(path)
     }
 
@@ -79,7 +79,7 @@ fn nowhere(_: &str) -> bool {
 }
 
 /// The provider a webhook path segment reaches, if any.
-pub fn inbound(path: &str) -> Option<&'static Inbound> {
+pub(crate) fn inbound(path: &str) -> Option<&'static Inbound> {
     INBOUND.iter().find(|p| p.reaches(path))
 }
 
