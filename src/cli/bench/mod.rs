@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde_json::json;
+use sqlx::postgres::PgPoolOptions;
 
 use sagaflow::app::App;
 use sagaflow::config::Settings;
@@ -96,7 +97,16 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     let app = App::build(settings.clone()).await?;
     let pool = app.store().pool().clone();
 
-    let baseline = baseline(&pool, args.concurrency, args.baseline_for).await?;
+    // The baseline gets a pool of its own, closed when it is done: a backend that exits
+    // flushes its commit count at once, so none of the baseline's commits can be credited
+    // late to the first engine phase (one saga at a time, handed over).
+    let base_pool = PgPoolOptions::new()
+        .max_connections(args.concurrency as u32 + 2)
+        .connect(url)
+        .await?;
+    let baseline = baseline(&base_pool, args.concurrency, args.baseline_for).await;
+    base_pool.close().await;
+    let baseline = baseline?;
     if args.preload_finished > 0 {
         preload(&pool, args.preload_finished).await?;
     }
