@@ -7,7 +7,7 @@ use sqlx::postgres::PgPoolOptions;
 use tokio_util::sync::CancellationToken;
 use tracing::info;
 
-use crate::api::{AppState, Extensions};
+use crate::api::AppState;
 use crate::config::Settings;
 use crate::engine::action::ActionRegistry;
 use crate::engine::clock::{Clock, SystemClock};
@@ -72,8 +72,8 @@ pub struct App {
     pub providers: Arc<Providers>,
     /// Every workflow family's parts: routes, outbox handlers and the rest.
     families: Arc<Assembly>,
-    /// The families' routes, document and order views, joined once at start-up.
-    api: Arc<Extensions>,
+    /// The whole API, the families' routes joined with the core's, built once at start-up.
+    router: axum::Router,
 }
 
 impl App {
@@ -122,19 +122,19 @@ impl App {
             settings.worker.clone(),
             families.hooks.clone(),
         ));
-        // A family route that overlaps a core route panics in axum: build the router once here
-        // so that is a start-up error naming the route, not a panic on the first request.
+        // A family route that overlaps a core route panics in axum: the router is built here,
+        // once, so that is a start-up error naming the route, not a panic on the first request.
         let state = AppState::new(rt.clone(), settings.clone(), &api);
-        let _checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::api::router(state, api.routes.clone())
+        let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::api::router(state, api.routes)
         }))
-        .map_err(|p| Error::Routes(crate::families::family::panic_message(p)))?;
+        .map_err(|p| Error::Routes(crate::engine::unwind::message(p.as_ref())))?;
         Ok(Self {
             settings,
             rt,
             providers,
             families: Arc::new(families),
-            api: Arc::new(api),
+            router,
         })
     }
 
@@ -143,8 +143,7 @@ impl App {
     }
 
     pub fn router(&self) -> axum::Router {
-        let state = AppState::new(self.rt.clone(), self.settings.clone(), &self.api);
-        crate::api::router(state, self.api.routes.clone())
+        self.router.clone()
     }
 
     pub fn worker(&self, name: &str) -> Worker {

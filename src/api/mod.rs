@@ -29,6 +29,12 @@ use crate::config::Settings;
 use crate::engine::runtime::Runtime;
 use auth::{Allow, Tokens};
 
+/// An id from the path: 400 `invalid_id` unless it is a UUID.
+pub(crate) fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map_err(|_| ApiError::bad_request("invalid_id", format!("{what} id must be a UUID")))
+}
+
 /// What the workflow families add to the API: their routes, their part of the API document
 /// and the views `GET /v1/orders/{id}` asks.
 #[derive(Default)]

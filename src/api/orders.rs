@@ -25,8 +25,7 @@ pub(crate) async fn show(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = Uuid::parse_str(&id)
-        .map_err(|_| ApiError::bad_request("invalid_id", "order id must be a UUID"))?;
+    let id = super::parse_id(&id, "order")?;
     for view in s.order_views.iter() {
         if let Some(body) = view.show(&s, id).await? {
             return Ok(Json(body));

@@ -302,14 +302,12 @@ impl ActionRegistry {
         &self.repeated
     }
 
-    /// Takes over every action of `other`; names both hold count as repeated.
+    /// Takes over every action of `other` and its repeated names. A name both hold is
+    /// replaced: the family assembly refuses such a clash, naming both families, before it
+    /// extends.
     pub fn extend(&mut self, other: ActionRegistry) {
         self.repeated.extend(other.repeated);
-        for (name, action) in other.actions {
-            if self.actions.insert(name.clone(), action).is_some() {
-                self.repeated.push(name);
-            }
-        }
+        self.actions.extend(other.actions);
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<dyn Action>> {

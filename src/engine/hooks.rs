@@ -23,12 +23,10 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    /// Adds `hooks` for `workflow`; false when that workflow already had hooks (the caller
-    /// reports the duplicate).
-    pub fn insert(&mut self, workflow: &str, hooks: Arc<dyn SagaHooks>) -> bool {
-        self.by_workflow
-            .insert(workflow.to_string(), hooks)
-            .is_none()
+    /// Adds `hooks` for `workflow`. The family assembly has already refused a workflow that
+    /// two families claim, so a second insert never happens.
+    pub fn insert(&mut self, workflow: &str, hooks: Arc<dyn SagaHooks>) {
+        self.by_workflow.insert(workflow.to_string(), hooks);
     }
 
     pub fn started(&self, workflow: &str, input: &Value) {

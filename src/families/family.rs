@@ -111,16 +111,8 @@ pub(crate) fn merge_routes(
     a: Router<AppState>,
     b: Router<AppState>,
 ) -> Result<Router<AppState>, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.merge(b))).map_err(panic_message)
-}
-
-/// The text of a caught panic (axum's overlap panics carry the route).
-pub fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "overlapping routes".into())
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| a.merge(b)))
+        .map_err(|panic| crate::engine::unwind::message(panic.as_ref()))
 }
 
 /// Every family's parts, joined.

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::domain::phone::Network;
 use crate::engine::hooks::SagaHooks;
+use crate::telemetry::OrderKpis;
 
 pub const ORDERS_TOTAL: &str = "sagaflow_data_bundle_orders_total";
 pub const DELIVERY_SECONDS: &str = "sagaflow_data_bundle_delivery_seconds";
@@ -57,16 +58,22 @@ pub(super) fn fulfilment_error(network: &str, code: &'static str) {
         .increment(1);
 }
 
-/// The order KPIs of `data_bundle` sagas.
+/// The order KPIs of `data_bundle` sagas: every order workflow's, plus the network's.
 pub(super) struct Kpis;
 
+/// A data-bundle saga's start places its order.
+const ORDER: OrderKpis = OrderKpis {
+    kind: super::WORKFLOW,
+    placed_at_start: true,
+};
+
 impl SagaHooks for Kpis {
-    fn started(&self, _input: &Value) {
-        crate::telemetry::order_placed(super::WORKFLOW);
+    fn started(&self, input: &Value) {
+        ORDER.started(input);
     }
 
     fn finished(&self, outcome: &'static str, input: &Value, secs: f64) {
-        crate::telemetry::order_finished(super::WORKFLOW, outcome, secs);
+        ORDER.finished(outcome, input, secs);
         let network = network_label(input["network"].as_str().unwrap_or_default());
         metrics::counter!(ORDERS_TOTAL, "network" => network, "outcome" => outcome).increment(1);
         if outcome == "completed" {

@@ -16,7 +16,6 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use crate::api::auth::{self, Principal, Role, Tokens};
 use crate::api::{ApiError, AppState, guard};
@@ -78,11 +77,7 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
         .layer(axum::Extension(settings))
 }
 
-/// An id from the path: 400 `invalid_id` unless it is a UUID.
-pub(crate) fn parse_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw)
-        .map_err(|_| ApiError::bad_request("invalid_id", format!("{what} id must be a UUID")))
-}
+pub(crate) use crate::api::parse_id;
 
 /// 422 with a code and a message naming what to fix.
 pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> ApiError {
