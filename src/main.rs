@@ -67,6 +67,9 @@ enum WorkflowsCommand {
 
 fn main() -> ExitCode {
     sagaflow::telemetry::init_tracing();
+    // Crash tests only: reads `FAILPOINTS` (see `engine::worker::crash_point`).
+    #[cfg(feature = "failpoints")]
+    let _crash_points = fail::FailScenario::setup();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

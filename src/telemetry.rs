@@ -38,6 +38,10 @@ pub const SAGA_DURATION_SECONDS: &str = "sagaflow_saga_duration_seconds";
 pub const CLAIM_LAG_SECONDS: &str = "sagaflow_claim_lag_seconds";
 pub const LEASES_RECLAIMED_TOTAL: &str = "sagaflow_leases_reclaimed_total";
 pub const FENCED_WRITES_TOTAL: &str = "sagaflow_fenced_writes_total";
+/// Attempts that ran again after an earlier run of the same attempt left no record.
+pub const RECOVERED_ATTEMPTS_TOTAL: &str = "sagaflow_recovered_attempts_total";
+/// Attempts that could not tell whether a provider acted, by provider.
+pub const UNKNOWN_OUTCOMES_TOTAL: &str = "sagaflow_unknown_outcomes_total";
 pub const COMPENSATIONS_TOTAL: &str = "sagaflow_compensations_total";
 pub const CRON_TICKS_TOTAL: &str = "sagaflow_cron_ticks_total";
 pub const SIGNALS_TOTAL: &str = "sagaflow_signals_total";
@@ -127,6 +131,22 @@ pub fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
         .clone()
 }
 
+/// Starts the recovery counters at 0 for every step and every provider an action verifies
+/// with, so dashboards and alerts see "none yet" rather than an absent series.
+pub(crate) fn zero_recovery_series(
+    catalog: &crate::engine::definition::Catalog,
+    registry: &crate::engine::action::ActionRegistry,
+) {
+    for def in catalog.all() {
+        for step in &def.steps {
+            metrics::counter!(RECOVERED_ATTEMPTS_TOTAL, "workflow" => def.name.clone(), "step" => step.name.clone()).increment(0);
+        }
+    }
+    for provider in registry.verified_providers() {
+        metrics::counter!(UNKNOWN_OUTCOMES_TOTAL, "provider" => provider).increment(0);
+    }
+}
+
 fn describe() {
     use metrics::{describe_counter, describe_histogram};
     describe_counter!(SAGAS_STARTED_TOTAL, "Sagas started, by workflow.");
@@ -168,6 +188,14 @@ fn describe() {
     describe_counter!(
         FENCED_WRITES_TOTAL,
         "Checkpoints dropped because the lease was lost or an operator acted."
+    );
+    describe_counter!(
+        RECOVERED_ATTEMPTS_TOTAL,
+        "Attempts run again after a crash, a lost lease, a failed checkpoint or a cut-short drain; they look before they act."
+    );
+    describe_counter!(
+        UNKNOWN_OUTCOMES_TOTAL,
+        "Attempts that could not prove whether the provider acted; looked at again later, never resubmitted."
     );
     describe_counter!(COMPENSATIONS_TOTAL, "Compensation attempts, by outcome.");
     describe_counter!(

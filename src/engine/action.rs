@@ -32,6 +32,46 @@ pub struct StepContext {
     /// Outputs of earlier steps, by step name.
     pub outputs: Value,
     pub now: DateTime<Utc>,
+    /// When the saga was created: no effect of it can be older, so a provider's history
+    /// searched back to here holds every reference the saga ever used.
+    pub saga_created_at: DateTime<Utc>,
+    /// Whether this attempt may have run before; see [`Execution`].
+    pub execution: Execution,
+}
+
+/// Whether an attempt may already have had its effect. The worker derives it without a write
+/// of its own: the claim sees the lease an earlier holder left behind, and the state says
+/// which attempt this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Execution {
+    /// The attempt's first run, and no earlier attempt of this step was made.
+    First,
+    /// A later attempt: earlier ones ended with a recorded failure, which may have been a
+    /// timeout or a refused checkpoint after the provider had acted.
+    Retry,
+    /// This very attempt ran before and its outcome was never recorded: the lease was
+    /// reclaimed from a holder that died, lost its lease, failed its checkpoint or was stopped
+    /// mid-step.
+    Recovered,
+}
+
+impl Execution {
+    /// The name history, metrics and the sample effects use.
+    pub fn label(self) -> &'static str {
+        match self {
+            Execution::First => "first",
+            Execution::Retry => "retry",
+            Execution::Recovered => "recovered",
+        }
+    }
+}
+
+impl StepContext {
+    /// True when an earlier run, of this attempt or of an earlier one, may have acted: an
+    /// effect without a provider key must look before it acts again.
+    pub fn may_have_run_before(&self) -> bool {
+        self.execution != Execution::First
+    }
 }
 
 impl StepContext {
@@ -208,6 +248,16 @@ pub enum StepError {
     /// Hold the saga for an operator now (for example a provider balance too low to serve).
     #[error("{code}: {message}")]
     Park { code: String, message: String },
+    /// Nobody can tell whether the provider acted: a lookup failed, came back truncated, or
+    /// the provider keeps no reference to find. Looked at again later and never a resubmit;
+    /// when the step's attempts run out the saga parks for an operator, as neither going on
+    /// nor compensating is safe while an effect may or may not exist.
+    #[error("outcome_unknown: {provider}: {message}")]
+    Unknown {
+        provider: String,
+        message: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl StepError {
@@ -233,11 +283,20 @@ impl StepError {
         }
     }
 
+    pub fn unknown(provider: impl Into<String>, message: impl Into<String>) -> Self {
+        StepError::Unknown {
+            provider: provider.into(),
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
     pub fn code(&self) -> &str {
         match self {
             StepError::Retryable { code, .. }
             | StepError::Permanent { code, .. }
             | StepError::Park { code, .. } => code,
+            StepError::Unknown { .. } => "outcome_unknown",
         }
     }
 
@@ -245,7 +304,8 @@ impl StepError {
         match self {
             StepError::Retryable { message, .. }
             | StepError::Permanent { message, .. }
-            | StepError::Park { message, .. } => message,
+            | StepError::Park { message, .. }
+            | StepError::Unknown { message, .. } => message,
         }
     }
 }
@@ -267,10 +327,29 @@ pub trait Action: Send + Sync + 'static {
         Ok(StepOutcome::done(signal.payload.clone()))
     }
 
-    /// True when running twice under one idempotency key does no harm.
-    fn idempotent(&self) -> bool {
-        false
+    /// How the action's effect outside sagaflow stays single when it runs more than once.
+    /// The family assembly refuses an action that leaves this [`Effect::Undeclared`].
+    fn effect(&self) -> Effect {
+        Effect::Undeclared
     }
+}
+
+/// How an action keeps its effect outside sagaflow single across retries and crashes. Rows
+/// in sagaflow's own database need no declaration: they commit with the checkpoint, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Nothing outside the database: reads, or writes that commit with the checkpoint (an
+    /// outbox row included: the relay delivers it under its event id).
+    Internal,
+    /// The provider honours a key the action sends (the step's idempotency key or a reference
+    /// built from it): the same key returns the first result and performs nothing twice.
+    ProviderKey { provider: &'static str },
+    /// The provider takes no key: when [`StepContext::may_have_run_before`], the action looks
+    /// up its current and earlier references first, and acts only when the provider proves it
+    /// has nothing. A lookup that cannot prove absence is [`StepError::Unknown`].
+    VerifyFirst { provider: &'static str },
+    /// Not declared: refused at registration.
+    Undeclared,
 }
 
 /// Actions by the name workflow files use.
@@ -300,6 +379,30 @@ impl ActionRegistry {
     /// Names registered more than once.
     pub(crate) fn repeated(&self) -> &[String] {
         &self.repeated
+    }
+
+    /// The providers actions verify with before acting: where unknown outcomes can arise.
+    pub(crate) fn verified_providers(&self) -> std::collections::BTreeSet<&'static str> {
+        self.actions
+            .values()
+            .filter_map(|a| match a.effect() {
+                Effect::VerifyFirst { provider } => Some(provider),
+                _ => None,
+            })
+            .flat_map(|p| p.split(", "))
+            .collect()
+    }
+
+    /// Names of actions that do not say how their effect stays single, sorted.
+    pub(crate) fn undeclared(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .actions
+            .iter()
+            .filter(|(_, a)| a.effect() == Effect::Undeclared)
+            .map(|(name, _)| name.as_str())
+            .collect();
+        names.sort_unstable();
+        names
     }
 
     /// Takes over every action of `other` and its repeated names. A name both hold is

@@ -130,6 +130,12 @@ pub enum Event {
     Park {
         reason: String,
     },
+    /// The action could not tell whether the provider acted: looked at again after a delay
+    /// while attempts remain, then held for an operator (never compensated, never resubmitted).
+    OutcomeUnknown {
+        retry_after: Option<Duration>,
+        reason: String,
+    },
     /// A poll answered "not yet".
     PollPending,
     /// The wait's timeout passed with no signal and the step has no poll action.
@@ -151,6 +157,7 @@ impl Event {
             Event::StepSucceeded { .. } => "step_succeeded",
             Event::StepFailed { .. } => "step_failed",
             Event::Park { .. } => "park",
+            Event::OutcomeUnknown { .. } => "outcome_unknown",
             Event::PollPending => "poll_pending",
             Event::WaitTimedOut => "wait_timed_out",
             Event::CompensationSucceeded => "compensation_succeeded",
@@ -284,6 +291,33 @@ impl Ctx {
             }
         }
         self.failed_for_good(step, attempt, reason.to_string())
+    }
+
+    /// Nobody knows whether the step acted: another attempt (which looks first) while the
+    /// policy allows one, then an operator, whatever `on_exhausted` says, as compensating an
+    /// effect that may exist is as wrong as going on without it.
+    fn outcome_unknown(
+        &mut self,
+        step: usize,
+        attempt: u32,
+        retry_after: Option<Duration>,
+        reason: &str,
+    ) -> Outcome<State> {
+        let policy = &self.def.steps[step].retry;
+        if let Some(delay) = policy.delay_before(attempt + 1, self.jitter) {
+            let delay = retry_after.map_or(delay, |r| r.max(delay));
+            let at = self.after(delay);
+            return self.go(
+                State::running(step, attempt + 1),
+                Next::At(at),
+                "step_retry_scheduled",
+            );
+        }
+        self.go(
+            State::parked(step, attempt, reason.to_string()),
+            Next::Idle,
+            "step_parked",
+        )
     }
 
     /// Retries are spent or the error is permanent: `on_exhausted` decides.
@@ -467,6 +501,10 @@ impl Lifecycle {
                 Next::Idle,
                 "step_parked",
             ),
+            Event::OutcomeUnknown {
+                retry_after,
+                reason,
+            } => context.outcome_unknown(*step, *attempt, *retry_after, reason),
             _ => Super,
         }
     }

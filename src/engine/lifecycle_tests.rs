@@ -490,3 +490,38 @@ fn persisted_state_json_is_a_stable_contract() {
         assert_eq!(back, s);
     }
 }
+
+#[test]
+fn an_unknown_outcome_is_looked_at_again_then_parked_never_compensated() {
+    let unknown = || Event::OutcomeUnknown {
+        retry_after: None,
+        reason: "outcome_unknown: reseller: history truncated".into(),
+    };
+    // Step a compensates when its retries run out; an unknown outcome retries instead...
+    let d = go(running(0, 1), unknown());
+    assert_eq!(d.state, running(0, 2));
+    assert_eq!(d.next, Next::At(at(Duration::from_secs(300))));
+    // ...and once they are spent it parks rather than undo an effect that may exist.
+    let d = go(running(0, 3), unknown());
+    assert_eq!(
+        d.state,
+        SagaState::Parked {
+            step: 0,
+            attempt: 3,
+            reason: "outcome_unknown: reseller: history truncated".into()
+        }
+    );
+    assert_eq!(d.next, Next::Idle);
+    // A provider's Retry-After stretches the delay, as for a retryable failure.
+    let d = go(
+        running(1, 1),
+        Event::OutcomeUnknown {
+            retry_after: Some(Duration::from_secs(600)),
+            reason: "x".into(),
+        },
+    );
+    assert_eq!(d.next, Next::At(at(Duration::from_secs(600))));
+    // A poll that cannot tell is the same.
+    let d = go(waiting(0), unknown());
+    assert_eq!(d.state, running(2, 2));
+}

@@ -104,6 +104,13 @@ pub enum Error {
         family: &'static str,
         provider: &'static str,
     },
+    #[error(
+        "the {family} family's actions {names:?} do not declare how their effect stays single (a provider key, verify first, or internal)"
+    )]
+    UndeclaredEffect {
+        family: &'static str,
+        names: Vec<String>,
+    },
 }
 
 /// Merges two routers, turning axum's panic on an overlapping route into its message.
@@ -178,6 +185,13 @@ impl Assembly {
                     name: again.clone(),
                     first: name,
                     second: name,
+                });
+            }
+            let undeclared = own.undeclared();
+            if !undeclared.is_empty() {
+                return Err(Error::UndeclaredEffect {
+                    family: name,
+                    names: undeclared.into_iter().map(str::to_string).collect(),
                 });
             }
             let own_names: BTreeSet<String> = own.names().map(str::to_string).collect();
@@ -375,6 +389,49 @@ mod tests {
                 serde_json::Value::Null,
             ))
         }
+
+        fn effect(&self) -> crate::engine::action::Effect {
+            crate::engine::action::Effect::Internal
+        }
+    }
+
+    /// An action that calls nobody knows what and says nothing about it.
+    struct Silent;
+
+    #[async_trait]
+    impl crate::engine::action::Action for Silent {
+        async fn run(
+            &self,
+            _ctx: &crate::engine::action::StepContext,
+        ) -> Result<crate::engine::action::StepOutcome, crate::engine::action::StepError> {
+            Ok(crate::engine::action::StepOutcome::done(
+                serde_json::Value::Null,
+            ))
+        }
+    }
+
+    struct Careless;
+
+    impl Family for Careless {
+        fn name(&self) -> &'static str {
+            "careless"
+        }
+
+        fn register_actions(&self, registry: &mut ActionRegistry) {
+            registry.register("careless.ok", Noop);
+            registry.register("careless.call", Silent);
+        }
+    }
+
+    #[test]
+    fn an_action_that_does_not_declare_its_effect_is_refused() {
+        let err = Assembly::new(vec![Arc::new(Careless) as Arc<dyn Family>])
+            .err()
+            .expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "the careless family's actions [\"careless.call\"] do not declare how their effect stays single (a provider key, verify first, or internal)"
+        );
     }
 
     impl Family for Parts {

@@ -109,6 +109,22 @@ pub struct HistoryQuery {
     pub recipient_phone: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<u32>,
+    /// 1 for the newest `limit` orders, 2 for the ones before them, and so on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+}
+
+/// Orders one history page holds.
+const HISTORY_PAGE: u32 = 100;
+/// How far back a history search may page: 5 000 orders for one phone number.
+const HISTORY_MAX_PAGES: u32 = 50;
+
+/// A phone's orders, newest first, as far back as [`ResellerClient::history_since`] read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    pub orders: Vec<ResellerOrder>,
+    /// The pages reached back past the time asked for, or to the phone's first order.
+    pub complete: bool,
 }
 
 /// The wallet balance at the reseller.
@@ -203,49 +219,59 @@ impl ResellerClient {
             })
     }
 
-    /// Verify-before-retry: finds the order an earlier attempt may have placed.
-    ///
-    /// Matches on `reference` when the reseller echoes it; otherwise on the same phone,
-    /// network and size created at or after `since` (the first attempt's start, less a minute
-    /// for clock skew). `Ok(None)` means the earlier attempt placed nothing.
-    pub async fn find_order(
+    /// A phone's order history back to `since`, page by page (newest first), for the lookup
+    /// that runs before an order is placed again. `complete` says whether the pages reached
+    /// back past `since` (less a minute for clock skew) or to the phone's first order: only
+    /// then does an order missing from `orders` not exist at the reseller.
+    pub async fn history_since(
         &self,
-        order: &NewOrder,
+        phone: &PhoneNumber,
         since: DateTime<Utc>,
-    ) -> Attempt<Option<ResellerOrder>> {
-        // Filter by phone only: matching by reference happens here, so a reseller that
-        // ignores an unknown filter cannot make another order look like ours.
-        let query = HistoryQuery {
-            reference: None,
-            recipient_phone: Some(order.phone.as_national().to_string()),
-            limit: Some(100),
-        };
-        let attempt = self.list_orders(&query).await;
+    ) -> Attempt<History> {
         let cutoff = since - chrono::Duration::seconds(60);
-        attempt.map(|orders| {
-            if let Some(reference) = &order.reference {
-                if let Some(found) = orders
-                    .iter()
-                    .find(|o| o.reference.as_deref() == Some(reference.as_str()))
-                {
-                    return Some(found.clone());
-                }
-                // A reseller that keeps references and has none matching placed nothing.
-                if orders.iter().any(|o| o.reference.is_some()) {
-                    return None;
-                }
+        let mut orders: Vec<ResellerOrder> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut last = None;
+        let mut complete = false;
+        for page in 1..=HISTORY_MAX_PAGES {
+            let query = HistoryQuery {
+                reference: None,
+                recipient_phone: Some(phone.as_national().to_string()),
+                limit: Some(HISTORY_PAGE),
+                page: Some(page),
+            };
+            let attempt = self.list_orders(&query).await;
+            let batch = match attempt.result {
+                Ok(batch) => batch,
+                Err(e) => return Attempt::new(attempt.exchange, Err(e)),
+            };
+            last = Some(attempt.exchange);
+            let short = batch.len() < HISTORY_PAGE as usize;
+            let (mut repeated, mut passed) = (false, false);
+            for order in batch {
+                // A reseller that ignores `page` answers the first page again: what it holds
+                // further back cannot be read, so the history stays incomplete.
+                repeated |= !seen.insert(order.id);
+                passed |= order.created_at_utc().is_some_and(|at| at < cutoff);
+                orders.push(order);
             }
-            let size_mb = u64::from(order.size_gb) * 1024;
-            orders
-                .into_iter()
-                .filter(|o| {
-                    PhoneNumber::parse(&o.recipient_phone).ok().as_ref() == Some(&order.phone)
-                        && o.network.parse::<Network>().ok() == Some(order.network)
-                        && o.size_mb.is_none_or(|mb| mb == size_mb)
-                        && o.created_at_utc().is_some_and(|at| at >= cutoff)
-                })
-                .max_by_key(|o| o.id)
-        })
+            if repeated {
+                break;
+            }
+            if short || passed {
+                complete = true;
+                break;
+            }
+        }
+        let history = History { orders, complete };
+        match last {
+            Some(exchange) => Attempt::new(exchange, Ok(history)),
+            None => Attempt::local(
+                self.transport.provider,
+                "list_orders",
+                Error::Config("the history search read no page".into()),
+            ),
+        }
     }
 
     /// `GET /api/balance`.

@@ -200,6 +200,10 @@ fn schedule_completion(sim: &Sim, reference: String, delay: Duration) {
             }
             (record.clone(), secret, event_no)
         };
+        if record.fulfillment.status.as_deref() == Some("completed") {
+            // The bundle reached the phone: the effect a customer would see twice.
+            s.record_delivery("ishare.delivered", &reference);
+        }
         let event = ishare_event(
             secret.expose(),
             &format!("evt_ishare_{event_no}"),

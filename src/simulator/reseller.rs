@@ -139,6 +139,14 @@ fn schedule_completion(sim: &Sim, id: i64, phone: PhoneNumber, delay: Duration) 
             order.updated_at = Some(now_text());
             (order.clone(), secret)
         };
+        if order.status == "completed" {
+            // The bundle reached the phone: the effect a customer would see twice.
+            let key = order
+                .reference
+                .clone()
+                .unwrap_or_else(|| format!("order-{id}"));
+            s.record_delivery("reseller.delivered", &key);
+        }
         let event = reseller_event(secret.expose(), &order, Utc::now());
         callbacks::send(&s, &webhooks::reseller::CONTRACT, &id.to_string(), event).await;
     });
@@ -149,6 +157,8 @@ struct HistoryQuery {
     reference: Option<String>,
     recipient_phone: Option<String>,
     limit: Option<usize>,
+    /// 1-based; the real reseller pages its history the same way.
+    page: Option<usize>,
 }
 
 async fn list_orders(
@@ -182,6 +192,13 @@ async fn list_orders(
                     .as_ref()
                     .is_none_or(|p| o.recipient_phone == p.as_national())
             })
+            .skip(
+                query
+                    .page
+                    .unwrap_or(1)
+                    .saturating_sub(1)
+                    .saturating_mul(query.limit.unwrap_or(50)),
+            )
             .take(query.limit.unwrap_or(50))
             .collect();
         json_response(200, json!({"success": true, "orders": orders}))

@@ -44,6 +44,11 @@ pub struct CallbackRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimStats {
     pub endpoints: BTreeMap<String, EndpointStats>,
+    /// Per endpoint, the side effects performed for each business order: every key or
+    /// reference of one saga summed (see [`business_order`]), so an order delivered twice under
+    /// two references shows as 2 where per-key counts show 1 and 1.
+    #[serde(default)]
+    pub orders: BTreeMap<String, BTreeMap<String, u64>>,
     /// The webhooks sent, oldest first (the last 1000).
     pub callbacks: Vec<CallbackRecord>,
 }
@@ -56,6 +61,19 @@ impl SimStats {
             .and_then(|e| e.deliveries.get(key))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The business orders `endpoint` performed its effect for more than once, with counts.
+    pub fn repeated_orders(&self, endpoint: &str) -> Vec<(String, u64)> {
+        self.orders
+            .get(endpoint)
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, n)| **n > 1)
+                    .map(|(k, n)| (k.clone(), *n))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// How many requests reached `endpoint`.
@@ -127,7 +145,7 @@ impl Sim {
         self.lock().config.clone()
     }
 
-    /// Counts one side effect for `key` at `endpoint`.
+    /// Counts one side effect for `key` at `endpoint`, and for the business order it belongs to.
     pub(crate) fn record_delivery(&self, endpoint: &str, key: &str) {
         let mut state = self.lock();
         *state
@@ -137,6 +155,13 @@ impl Sim {
             .or_default()
             .deliveries
             .entry(key.to_string())
+            .or_default() += 1;
+        *state
+            .stats
+            .orders
+            .entry(endpoint.to_string())
+            .or_default()
+            .entry(business_order(key).to_string())
             .or_default() += 1;
     }
 
@@ -233,7 +258,7 @@ impl Sim {
     ) -> Response
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = (u16, Value)>,
+        Fut: Future<Output = (u16, Value)> + Send + 'static,
     {
         let Some(key) = key else {
             let (status, body) = work().await;
@@ -275,23 +300,45 @@ impl Sim {
                 }
             }
         }
-        // If the handler is cancelled mid-way the key stays in flight; that mirrors a provider
-        // that lost track of a request and is acceptable for a simulator.
-        let (status, value) = work().await;
-        let mut state = self.lock();
-        if status >= 500 {
-            state.idem.remove(&slot);
-        } else {
-            state.idem.insert(
-                slot,
-                IdemEntry::Done {
-                    fingerprint,
-                    status,
-                    body: value.clone(),
-                },
-            );
-        }
+        // The work and its record run to their end even when the client hangs up (a caller
+        // killed mid-request), as a real provider's would: the key then holds the first result
+        // for the retry, instead of staying "in flight" for ever.
+        let sim = self.clone();
+        let fut = work();
+        let finished = tokio::spawn(async move {
+            let (status, value) = fut.await;
+            let mut state = sim.lock();
+            if status >= 500 {
+                state.idem.remove(&slot);
+            } else {
+                state.idem.insert(
+                    slot,
+                    IdemEntry::Done {
+                        fingerprint,
+                        status,
+                        body: value.clone(),
+                    },
+                );
+            }
+            (status, value)
+        });
+        let (status, value) = finished.await.unwrap_or_else(|e| {
+            (
+                500,
+                json!({"error": {"type": "api_error", "message": format!("simulated handler failed: {e}")}}),
+            )
+        });
         json_response(status, value)
+    }
+}
+
+/// The business order a key or reference belongs to: sagaflow builds every one from the
+/// saga's id (`{saga_id}:{step}`, `{saga_id}:fulfill:2`, `{saga_id}:ship:1`), so the id before
+/// the first `:` names the order; a key of another shape is its own order.
+pub fn business_order(key: &str) -> &str {
+    match key.split_once(':') {
+        Some((head, _)) if uuid::Uuid::parse_str(head).is_ok() => head,
+        _ => key,
     }
 }
 

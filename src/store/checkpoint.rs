@@ -74,6 +74,10 @@ pub(super) struct RowWrite<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// `recovering`: the lease holder's own checkpoint recorded its attempt, so the next one
+/// starts fresh; after an operator's write (no owner: retry, resume, cancel) whatever runs
+/// next may have run before, perhaps under a holder the operator overtook, so it looks first.
+///
 /// The saga-row rules in SQL, once, for the single and the batched checkpoint alike: what a
 /// transition sets, read from an input row `i` whose columns are those of [`RowValues`].
 /// `$due_now` is when a saga being let go is due at once instead of at `i.next_run_at`: the
@@ -89,6 +93,7 @@ macro_rules! set_row {
             " THEN i.now
                            ELSE i.next_run_at END,
         lease_owner = CASE WHEN i.keep THEN s.lease_owner ELSE NULL END,
+        recovering = i.owner IS NULL,
         lease_expires_at = CASE WHEN i.keep THEN COALESCE(i.next_run_at, s.lease_expires_at) ELSE NULL END,
         version = s.version + 1,
         event_seq = s.event_seq + i.n_events,

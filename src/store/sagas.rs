@@ -24,6 +24,8 @@ pub struct ClaimedSaga {
     pub signal_seq: i64,
     /// Set when another worker's lease had expired: a crash being recovered.
     pub previous_owner: Option<String>,
+    /// The next attempt may have run before without its outcome being recorded.
+    pub recovering: bool,
     /// When the saga became due, for queue-lag measurement.
     pub due_at: DateTime<Utc>,
     /// When the lease this claim took runs out.
@@ -210,6 +212,7 @@ impl Store {
                 version: 0,
                 signal_seq: 0,
                 previous_owner: None,
+                recovering: false,
                 due_at: now,
                 lease_until,
                 created_at: now,
@@ -267,10 +270,12 @@ impl Store {
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
              )
-             UPDATE sagas s SET lease_owner = $3, lease_expires_at = $4, next_run_at = $4, version = s.version + 1
+             UPDATE sagas s SET lease_owner = $3, lease_expires_at = $4, next_run_at = $4, version = s.version + 1,
+                    -- A lease still on the row at a claim has expired: its holder died mid-step.
+                    recovering = s.recovering OR due.prev_owner IS NOT NULL
              FROM due WHERE s.id = due.id
              RETURNING s.id, s.workflow, s.workflow_version, s.state, s.data, s.version, s.signal_seq,
-                       due.prev_owner, due.due_at, s.created_at",
+                       due.prev_owner, s.recovering, due.due_at, s.created_at",
         )
         .bind(now)
         .bind(limit)
@@ -291,6 +296,7 @@ impl Store {
                     version: r.try_get("version")?,
                     signal_seq: r.try_get("signal_seq")?,
                     previous_owner: r.try_get("prev_owner")?,
+                    recovering: r.try_get("recovering")?,
                     due_at: r.try_get("due_at")?,
                     lease_until,
                     created_at: r.try_get("created_at")?,
@@ -320,7 +326,8 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Gives a saga back, due now, without a state change (graceful shutdown).
+    /// Gives a saga back, due at `now`, without a state change (graceful shutdown). Only
+    /// between attempts: a step cut short goes back through [`Store::release_interrupted`].
     pub async fn release(
         &self,
         id: Uuid,
@@ -328,14 +335,39 @@ impl Store {
         version: i64,
         now: DateTime<Utc>,
     ) -> Result<bool> {
+        self.release_marked(id, owner, version, now, false).await
+    }
+
+    /// Gives back a saga whose step was cut short (a drain that ran out of time): its next
+    /// run is marked as a recovery, as the step may have acted.
+    pub async fn release_interrupted(
+        &self,
+        id: Uuid,
+        owner: &str,
+        version: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.release_marked(id, owner, version, now, true).await
+    }
+
+    async fn release_marked(
+        &self,
+        id: Uuid,
+        owner: &str,
+        version: i64,
+        now: DateTime<Utc>,
+        interrupted: bool,
+    ) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE sagas SET lease_owner = NULL, lease_expires_at = NULL, next_run_at = $4
+            "UPDATE sagas SET lease_owner = NULL, lease_expires_at = NULL, next_run_at = $4,
+                              recovering = recovering OR $5
              WHERE id = $1 AND lease_owner = $2 AND version = $3",
         )
         .bind(id)
         .bind(owner)
         .bind(version)
         .bind(now)
+        .bind(interrupted)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -161,6 +161,21 @@ async fn sigkilled_worker_sagas_complete_on_another_within_the_lease() {
             .all(|(k, c)| *c == 2 && k.ends_with(":charge")),
         "{charges:?}"
     );
+    // The re-run reached the action marked as a recovery; the first run did not.
+    let marks: Vec<(i32, String)> = sqlx::query_as(
+        "SELECT worker_pid, execution FROM sample_effects WHERE step = 'charge' ORDER BY id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for (worker, execution) in &marks {
+        let want = if *worker == pid as i32 {
+            "recovered"
+        } else {
+            "first"
+        };
+        assert_eq!(execution, want, "{marks:?}");
+    }
     for step in ["reserve", "deliver", "notify"] {
         let runs = count(
             &pool,

@@ -8,6 +8,7 @@ mod auth_roles;
 mod browser_console;
 mod cli_demo;
 mod cli_workflows;
+mod crash_points;
 mod crash_recovery;
 mod dashboards_valid;
 mod data_bundle;

@@ -118,11 +118,19 @@ async fn no_secret_or_full_phone_number_reaches_the_logs() {
         }),
     )
     .unwrap();
-    let failed = providers.reseller.find_order(&order, Utc::now()).await;
+    let since = Utc::now() - chrono::Duration::minutes(5);
+    let failed = providers.reseller.history_since(&order.phone, since).await;
     assert!(failed.result.is_err());
     exchanges.push(failed.exchange);
-    let found = providers.reseller.find_order(&order, Utc::now()).await;
-    assert!(found.result.unwrap().is_some());
+    let found = providers.reseller.history_since(&order.phone, since).await;
+    let history = found.result.unwrap();
+    assert!(history.complete);
+    assert!(
+        history
+            .orders
+            .iter()
+            .any(|o| o.reference.as_deref() == Some("saga-log:fulfill"))
+    );
     exchanges.push(found.exchange);
 
     let f = providers

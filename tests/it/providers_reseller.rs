@@ -256,30 +256,60 @@ async fn unknown_outcome_is_resolved_by_history_without_a_second_delivery() {
     );
 
     // Verify before retry: the history shows the order, so no second create is sent.
-    let found = client.find_order(&wanted, since).await.result.unwrap();
-    let found = found.expect("the dropped order is in the history");
-    assert_eq!(found.reference.as_deref(), Some("saga-42:fulfill"));
-
-    // A reference that was never sent finds nothing, although the same phone has an order.
-    let other = order("0551234567", Some("saga-43:fulfill"));
-    assert_eq!(client.find_order(&other, since).await.result.unwrap(), None);
-
-    // Without references, the match falls back to phone, network, size and time.
-    let bare = order("0551234567", None);
-    let by_shape = client.find_order(&bare, since).await.result.unwrap();
-    assert_eq!(by_shape.map(|o| o.id), Some(found.id));
-    let later = client
-        .find_order(&bare, Utc::now() + chrono::Duration::hours(1))
-        .await
-        .result
-        .unwrap();
-    assert_eq!(later, None, "orders older than the attempt do not match");
-
+    let phone = wanted.phone.clone();
+    let history = client.history_since(&phone, since).await.result.unwrap();
+    assert!(history.complete, "one short page is the whole history");
+    let found: Vec<_> = history
+        .orders
+        .iter()
+        .filter(|o| o.reference.as_deref() == Some("saga-42:fulfill"))
+        .collect();
+    assert_eq!(found.len(), 1, "the dropped order is in the history");
     assert_eq!(
         sim.stats()
             .deliveries("reseller.create_order", "saga-42:fulfill"),
         1
     );
+}
+
+#[tokio::test]
+async fn the_history_is_paged_back_to_the_start_and_says_when_it_could_not() {
+    let (sim, providers) = simulator(None).await;
+    let client = ResellerClient::new(&providers.reseller).unwrap();
+    let since = Utc::now() - chrono::Duration::minutes(5);
+    // 230 orders to one number: three pages of 100.
+    for i in 0..230 {
+        let one_gb = NewOrder {
+            size_gb: 1,
+            ..order("0241112233", Some(&format!("many:{i}")))
+        };
+        let r = client.create_order(&one_gb).await;
+        assert!(r.result.is_ok(), "{i}");
+    }
+    let phone = PhoneNumber::parse("0241112233").unwrap();
+    let before = sim.stats().requests("reseller.list_orders");
+    let history = client.history_since(&phone, since).await.result.unwrap();
+    assert!(history.complete);
+    assert_eq!(history.orders.len(), 230);
+    assert!(
+        history
+            .orders
+            .iter()
+            .any(|o| o.reference.as_deref() == Some("many:0")),
+        "the oldest order is on the last page"
+    );
+    assert_eq!(sim.stats().requests("reseller.list_orders") - before, 3);
+
+    // A page that fails is an error, never a shorter history.
+    sim.set_fault(
+        "reseller.list_orders",
+        fault(|f| {
+            f.status = Some(500);
+            f.times = Some(1);
+        }),
+    )
+    .unwrap();
+    assert!(client.history_since(&phone, since).await.result.is_err());
 }
 
 #[tokio::test]

@@ -13,9 +13,10 @@ use tracing::{debug, error, warn};
 use super::Worker;
 use super::outcome::{Phase, StepRun};
 use super::saga::SagaRun;
-use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Execution, StepContext, StepError, StepOutcome};
 use crate::engine::definition::{StepDef, WorkflowDef};
 use crate::engine::lifecycle::{Event, SagaState};
+use crate::engine::unwind;
 use crate::telemetry as m;
 
 impl Worker {
@@ -74,6 +75,13 @@ impl Worker {
         } else {
             &step.compensation_retry
         };
+        let execution = if run.recovering {
+            Execution::Recovered
+        } else if attempt > 1 {
+            Execution::Retry
+        } else {
+            Execution::First
+        };
         StepContext {
             saga_id: run.id,
             workflow: run.workflow.clone(),
@@ -84,6 +92,31 @@ impl Worker {
             input: run.data.get("input").cloned().unwrap_or(Value::Null),
             outputs: run.data.get("steps").cloned().unwrap_or(Value::Null),
             now: self.rt.clock.now(),
+            saga_created_at: run.created_at,
+            execution,
+        }
+    }
+
+    /// Counts what the attempt's execution and result say about recovery: the attempt ran
+    /// again after an unrecorded run, or it could not tell whether a provider acted. Once an
+    /// attempt has run, the saga's next one is no longer a recovery.
+    fn count_recovery(
+        &self,
+        run: &mut SagaRun,
+        ctx: &StepContext,
+        result: &Result<StepOutcome, StepError>,
+    ) {
+        if ctx.execution == Execution::Recovered {
+            metrics::counter!(m::RECOVERED_ATTEMPTS_TOTAL, "workflow" => run.workflow.clone(), "step" => ctx.step.clone()).increment(1);
+        }
+        run.recovering = false;
+        let failure = match result {
+            Err(e) => Some(e),
+            Ok(outcome) => outcome.failure.as_ref(),
+        };
+        if let Some(StepError::Unknown { provider, .. }) = failure {
+            metrics::counter!(m::UNKNOWN_OUTCOMES_TOTAL, "provider" => provider.clone())
+                .increment(1);
         }
     }
 
@@ -106,6 +139,7 @@ impl Worker {
             Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await,
             Err(e) => Err(e),
         };
+        self.count_recovery(run, &ctx, &result);
         let elapsed = started.elapsed();
         metrics::counter!(m::STEP_ATTEMPTS_TOTAL, "workflow" => run.workflow.clone(), "step" => step.name.clone()).increment(1);
         if attempt > 1 {
@@ -137,9 +171,13 @@ impl Worker {
         };
         if let Some(sig) = pending {
             let result = match self.action(&step.action) {
-                Ok(action) => action.on_signal(&ctx, &sig).await,
+                Ok(action) => {
+                    self.timed(run, step.timeout, action.on_signal(&ctx, &sig))
+                        .await
+                }
                 Err(e) => Err(e),
             };
+            self.count_recovery(run, &ctx, &result);
             let mut out =
                 StepRun::from_result(step, attempt, result, Duration::ZERO, Phase::Signal);
             out.consume_signal = Some(sig.id);
@@ -160,6 +198,7 @@ impl Worker {
             Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await,
             Err(e) => Err(e),
         };
+        self.count_recovery(run, &ctx, &result);
         Some(StepRun::from_result(
             step,
             attempt,
@@ -178,6 +217,7 @@ impl Worker {
             Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await,
             Err(e) => Err(e),
         };
+        self.count_recovery(run, &ctx, &result);
         let outcome = if result.is_ok() { "ok" } else { "error" };
         metrics::counter!(m::COMPENSATIONS_TOTAL, "workflow" => run.workflow.clone(), "step" => step.name.clone(), "outcome" => outcome).increment(1);
         StepRun::from_result(
@@ -189,7 +229,9 @@ impl Worker {
         )
     }
 
-    /// Runs an action under the step's timeout, extending the lease while it runs.
+    /// Runs an action under the step's timeout, extending the lease while it runs. A panic in
+    /// the action parks the saga (a bug no retry fixes, and the action may have acted); a lost
+    /// lease drops the action at once, as its checkpoint could only be fenced out.
     async fn timed(
         &self,
         run: &mut SagaRun,
@@ -199,12 +241,19 @@ impl Worker {
         let limit = timeout.unwrap_or(Duration::from_secs(24 * 3600));
         let every = (self.rt.worker.lease / 3).max(Duration::from_millis(50));
         let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        let fut = tokio::time::timeout(limit, fut);
+        let fut = tokio::time::timeout(limit, unwind::catch(fut));
         tokio::pin!(fut);
         loop {
             tokio::select! {
                 res = &mut fut => {
-                    return res.unwrap_or_else(|_| Err(StepError::retryable("timeout", format!("step ran longer than {}", humantime::format_duration(limit)))));
+                    return match res {
+                        Ok(Ok(result)) => result,
+                        Ok(Err(panic)) => {
+                            error!(panic = %panic, "the action panicked; parking the saga");
+                            Err(StepError::park("action_panicked", format!("the action panicked: {panic}")))
+                        }
+                        Err(_) => Err(StepError::retryable("timeout", format!("step ran longer than {}", humantime::format_duration(limit)))),
+                    };
                 }
                 _ = beat.tick() => {
                     let until = self.lease_from(self.rt.clock.now());
@@ -213,7 +262,10 @@ impl Worker {
                             run.lease_until = until;
                             debug!("lease extended");
                         }
-                        Ok(false) => warn!("lease lost while the step ran; its checkpoint will be dropped"),
+                        Ok(false) => {
+                            warn!("lease lost while the step ran; dropping the step, whose checkpoint could only be fenced out");
+                            return Err(StepError::retryable("lease_lost", "the lease was lost while the step ran"));
+                        }
                         Err(e) => warn!(error = %e, "heartbeat failed"),
                     }
                 }

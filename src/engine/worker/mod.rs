@@ -8,10 +8,12 @@
 //! - `outcome.rs`: what an attempt returned, as the lifecycle event it means (pure);
 //! - `checkpoint.rs`: the checkpoint that records a decision (pure);
 //! - `refused.rs`: a domain write the database refused becomes a failed attempt;
-//! - `finished.rs`: what is recorded when a saga settles.
+//! - `finished.rs`: what is recorded when a saga settles;
+//! - `crash_point.rs`: the crash tests' abort between an action and its checkpoint.
 
 mod attempt;
 mod checkpoint;
+mod crash_point;
 mod finished;
 mod outcome;
 mod refused;
@@ -294,7 +296,13 @@ impl Worker {
             .collect();
         let now = self.rt.clock.now();
         for (id, version) in held {
-            if let Err(e) = self.rt.store.release(id, &self.id, version, now).await {
+            // These steps were cut short mid-attempt: whatever runs them next must look first.
+            if let Err(e) = self
+                .rt
+                .store
+                .release_interrupted(id, &self.id, version, now)
+                .await
+            {
                 warn!(saga_id = %id, error = %e, "could not release lease on shutdown; it will expire");
             }
         }

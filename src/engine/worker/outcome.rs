@@ -143,10 +143,12 @@ impl StepRun {
             "phase": phase.label(),
         });
         let event = match (&err, phase) {
-            (StepError::Retryable { .. }, Phase::Compensation) => Event::CompensationFailed {
-                retryable: true,
-                reason: err.to_string(),
-            },
+            (StepError::Retryable { .. } | StepError::Unknown { .. }, Phase::Compensation) => {
+                Event::CompensationFailed {
+                    retryable: true,
+                    reason: err.to_string(),
+                }
+            }
             (_, Phase::Compensation) => Event::CompensationFailed {
                 retryable: false,
                 reason: err.to_string(),
@@ -162,6 +164,10 @@ impl StepRun {
                 reason: err.to_string(),
             },
             (StepError::Park { .. }, _) => Event::Park {
+                reason: err.to_string(),
+            },
+            (StepError::Unknown { retry_after, .. }, _) => Event::OutcomeUnknown {
+                retry_after: *retry_after,
                 reason: err.to_string(),
             },
         };

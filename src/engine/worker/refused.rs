@@ -1,8 +1,10 @@
-//! When the database refuses a checkpoint's domain write itself (a rule the write enforces, a
-//! constraint, a trigger), running the step again would be refused again. `saga.rs` then
-//! undoes what assembling the checkpoint changed in memory and records a failed attempt
-//! instead, so the retry policy, then compensation or an operator, takes over. A connection
-//! error is not a refusal: the saga is left to its lease and the step runs again.
+//! When the database answers a checkpoint with an error (a rule a domain write enforces, a
+//! constraint, a trigger, a value it cannot store), running the step again would most likely
+//! fail the same way, and re-running it every lease would loop forever uncounted. `saga.rs`
+//! then undoes what assembling the checkpoint changed in memory and records a failed attempt
+//! instead, so the retry policy with its backoff, then compensation or an operator, takes
+//! over. A lost connection is not such an answer: nothing can be recorded, so the saga is left
+//! to its lease, and the re-run reaches the action marked as a recovery.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -23,14 +25,13 @@ pub(super) struct Undo {
 }
 
 impl Undo {
-    /// Only domain writes can be refused this way, so only a step with some is worth the copy.
-    pub(super) fn before(run: &SagaRun, step: &StepRun) -> Option<Self> {
-        (!step.effects.writes.is_empty()).then(|| Self {
+    pub(super) fn before(run: &SagaRun, step: &StepRun) -> Self {
+        Self {
             carried: run.carried.clone(),
             data: run.data.clone(),
             lease_until: run.lease_until,
             phase: step.phase,
-        })
+        }
     }
 
     /// Puts the copy back; answers the phase of the refused step.
@@ -40,28 +41,56 @@ impl Undo {
     }
 }
 
-/// True when the database refused a checkpoint's domain write itself, as opposed to a
-/// connection or a conflict that a rerun could get past.
-pub(super) fn by_database(e: &store::Error) -> bool {
+/// Why a checkpoint failed, as far as what happens next is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// A domain write broke a rule the database enforces (SQLSTATE 23xxx, a trigger's
+    /// P0001): the step's own doing.
+    DomainWrite,
+    /// Any other answer from the database (a value it cannot store, a statement it refused):
+    /// it would most likely answer the same again.
+    Checkpoint,
+}
+
+/// What the database's answer means: `None` when there was no answer to go by (the
+/// connection, the pool), so nothing can be recorded now.
+pub(super) fn refusal(e: &store::Error) -> Option<Refusal> {
     match e {
-        store::Error::Db(sqlx::Error::Protocol(_)) => true,
-        store::Error::Db(sqlx::Error::Database(db)) => db
-            .code()
-            .is_some_and(|code| code.starts_with("23") || code == "P0001"),
-        _ => false,
+        store::Error::Db(sqlx::Error::Database(db))
+            if db
+                .code()
+                .is_some_and(|code| code.starts_with("23") || code == "P0001") =>
+        {
+            Some(Refusal::DomainWrite)
+        }
+        store::Error::Db(
+            sqlx::Error::Database(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::Encode(_)
+            | sqlx::Error::ColumnDecode { .. }
+            | sqlx::Error::Decode(_)
+            | sqlx::Error::TypeNotFound { .. },
+        ) => Some(Refusal::Checkpoint),
+        store::Error::Corrupt(_) => Some(Refusal::Checkpoint),
+        _ => None,
     }
 }
 
-/// The failed attempt that replaces a step whose domain write was refused: retryable, with
+/// The failed attempt that replaces a step whose checkpoint was refused: retryable, with
 /// nothing the refused step said it did.
 pub(super) fn failed_attempt(
     def: &WorkflowDef,
     run: &SagaRun,
     phase: Phase,
+    refusal: Refusal,
     e: &store::Error,
 ) -> Option<StepRun> {
     let step = def.steps.get(run.state.step()?)?;
-    let err = StepError::retryable("domain_write_refused", e.to_string());
+    let code = match refusal {
+        Refusal::DomainWrite => "domain_write_refused",
+        Refusal::Checkpoint => "checkpoint_failed",
+    };
+    let err = StepError::retryable(code, e.to_string());
     Some(StepRun::failure(
         step,
         run.state.attempt(),
@@ -105,20 +134,6 @@ action = "x"
     }
 
     #[test]
-    fn only_a_step_with_domain_writes_keeps_a_copy() {
-        let run = SagaRun::for_test(
-            SagaState::Running {
-                step: 0,
-                attempt: 1,
-            },
-            now(),
-        );
-        let plain = StepRun::bare(Event::StepSucceeded { wait: false });
-        assert!(Undo::before(&run, &plain).is_none());
-        assert!(Undo::before(&run, &with_write()).is_some());
-    }
-
-    #[test]
     fn restoring_puts_back_events_data_and_lease() {
         let mut run = SagaRun::for_test(
             SagaState::Running {
@@ -133,7 +148,7 @@ action = "x"
             attempt: 0,
             detail: json!({}),
         });
-        let undo = Undo::before(&run, &with_write()).unwrap();
+        let undo = Undo::before(&run, &with_write());
         run.carried.clear();
         run.data["steps"] = json!({ "record": { "recorded": true } });
         run.lease_until = now() + chrono::Duration::seconds(30);
@@ -154,7 +169,7 @@ action = "x"
             now(),
         );
         let e = store::Error::Db(sqlx::Error::Protocol("refused".into()));
-        let failed = failed_attempt(&def, &run, Phase::Action, &e).unwrap();
+        let failed = failed_attempt(&def, &run, Phase::Action, Refusal::DomainWrite, &e).unwrap();
         assert!(matches!(
             failed.event,
             Event::StepFailed {
@@ -168,15 +183,28 @@ action = "x"
         assert!(failed.effects.is_empty());
         // A saga with no step (already finished) has no attempt to fail.
         let done = SagaRun::for_test(SagaState::Completed, now());
-        assert!(failed_attempt(&def, &done, Phase::Action, &e).is_none());
+        assert!(failed_attempt(&def, &done, Phase::Action, Refusal::Checkpoint, &e).is_none());
+        let other = failed_attempt(&def, &run, Phase::Action, Refusal::Checkpoint, &e).unwrap();
+        assert_eq!(other.error.unwrap()["code"], "checkpoint_failed");
     }
 
     #[test]
     fn a_lost_connection_is_not_a_refusal() {
-        assert!(by_database(&store::Error::Db(sqlx::Error::Protocol(
-            "x".into()
-        ))));
-        assert!(!by_database(&store::Error::Db(sqlx::Error::PoolTimedOut)));
-        assert!(!by_database(&store::Error::NotFound));
+        assert_eq!(
+            refusal(&store::Error::Db(sqlx::Error::Protocol("x".into()))),
+            Some(Refusal::Checkpoint)
+        );
+        assert_eq!(
+            refusal(&store::Error::Corrupt("x".into())),
+            Some(Refusal::Checkpoint)
+        );
+        assert_eq!(refusal(&store::Error::Db(sqlx::Error::PoolTimedOut)), None);
+        assert_eq!(
+            refusal(&store::Error::Db(sqlx::Error::Io(std::io::Error::other(
+                "reset"
+            )))),
+            None
+        );
+        assert_eq!(refusal(&store::Error::NotFound), None);
     }
 }

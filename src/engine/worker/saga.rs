@@ -38,6 +38,9 @@ pub(super) struct SagaRun {
     pub(super) lease_until: DateTime<Utc>,
     /// History events waiting to ride on the next checkpoint.
     pub(super) carried: Vec<NewEvent>,
+    /// The next attempt ran before and its outcome was never recorded (see
+    /// [`crate::engine::action::Execution::Recovered`]); cleared once an attempt has run.
+    pub(super) recovering: bool,
 }
 
 impl From<ClaimedSaga> for SagaRun {
@@ -52,6 +55,7 @@ impl From<ClaimedSaga> for SagaRun {
             created_at: saga.created_at,
             lease_until: saga.lease_until,
             carried: Vec::new(),
+            recovering: saga.recovering,
         }
     }
 }
@@ -70,6 +74,7 @@ impl SagaRun {
             created_at: now,
             lease_until: now,
             carried: Vec::new(),
+            recovering: false,
         }
     }
 }
@@ -80,7 +85,7 @@ enum Turn {
     GoOn,
     /// Let go (due later, waiting, settled), fenced out, or left to its lease.
     Stop,
-    /// The database refused the step's domain write: record this failed attempt instead.
+    /// The database refused the checkpoint: record this failed attempt instead.
     Refused(Box<StepRun>),
 }
 
@@ -110,6 +115,9 @@ impl Worker {
         let mut run = SagaRun::from(saga);
         let mut refused: Option<StepRun> = None;
         loop {
+            // A failed attempt that replaces a refused checkpoint is not replaced again: if
+            // even that cannot be written, the saga is left to its lease.
+            let replacing = refused.is_some();
             if shutdown.is_cancelled() {
                 let now = self.rt.clock.now();
                 let _ = self
@@ -132,6 +140,9 @@ impl Worker {
                     }
                 }
             };
+            if let Some(name) = run.state.step().and_then(|i| def.steps.get(i)) {
+                super::crash_point::before_checkpoint(&run.workflow, &name.name, step.phase);
+            }
             let now = self.rt.clock.now();
             let decision = match decide(&def, &run.state, &step, now, rand::random()) {
                 Ok(d) => d,
@@ -148,6 +159,7 @@ impl Worker {
             {
                 Turn::GoOn => {}
                 Turn::Stop => return,
+                Turn::Refused(_) if replacing => return,
                 Turn::Refused(failed) => refused = Some(*failed),
             }
         }
@@ -191,17 +203,17 @@ impl Worker {
                 Turn::Stop
             }
             Err(e) => {
-                if let (Some(undo), true) = (undo, refused::by_database(&e)) {
-                    // Running the step again would write the same thing and be refused
-                    // again: record a failed attempt instead, so the retry policy (and then
+                if let Some(refusal) = refused::refusal(&e) {
+                    // Running the step again would most likely be refused again: record a
+                    // failed attempt instead, so the retry policy (with its backoff, then
                     // compensation or an operator) takes over.
-                    warn!(error = %e, "the database refused the step's domain write; recording a failed attempt");
+                    warn!(error = %e, ?refusal, "the database refused the checkpoint; recording a failed attempt");
                     let phase = undo.restore(run);
-                    if let Some(failed) = refused::failed_attempt(def, run, phase, &e) {
+                    if let Some(failed) = refused::failed_attempt(def, run, phase, refusal, &e) {
                         return Turn::Refused(Box::new(failed));
                     }
                 }
-                error!(error = %e, "checkpoint failed; the lease will expire and the step run again");
+                error!(error = %e, "checkpoint failed; the lease will expire and the step run again, marked as a recovery");
                 Turn::Stop
             }
         }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{Deps, OrderInput, db_error, step_key};
 use crate::domain::money::Minor;
-use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
 use crate::families::data_bundle::status::{FulfillmentStatus, OrderStatus};
 use crate::families::data_bundle::store::{debit_wallet_in, refund_wallet_in, set_order_status_in};
 
@@ -60,6 +60,10 @@ impl Action for Checkout {
             )),
         )
     }
+
+    fn effect(&self) -> Effect {
+        Effect::Internal
+    }
 }
 
 pub(crate) struct Refund;
@@ -77,7 +81,7 @@ impl Action for Refund {
         )
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }

@@ -1,10 +1,12 @@
-//! `fulfill`: route by network, pre-check the reseller balance, submit under a per-attempt
+//! `fulfill`: route by network, pre-check the reseller balance, submit under a per-submission
 //! reference derived from the step's idempotency key, then wait for the provider's webhook
 //! (`poll` asks for the status when none comes).
 //!
-//! Verify before retry: every attempt after the first, and every unknown outcome, first asks
-//! the provider about the earlier references. An order still pending or delivered is adopted,
-//! never placed again.
+//! Verify before act: neither provider takes an idempotency key, so an attempt that may have
+//! run before (a later attempt, a recovery after a crash, an operator's retry) and every
+//! unknown outcome first ask the provider about every reference the step has used, its own
+//! included. An order still pending or delivered is adopted, never placed again; one the
+//! provider cannot prove absent is an unknown outcome, looked at again later.
 //!
 //! A failed delivery that will be retried tells the customer at once ("Retrying…"), in the
 //! checkpoint that records the failure.
@@ -14,10 +16,10 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tracing::warn;
 
-use super::lookup::{Found, Route, Status, lookup, reseller_order};
+use super::lookup::{Found, Route, Status, Verdict, reseller_order, verify};
 use super::{Deps, LowBalance, OrderInput, RESELLER_BALANCE, db_error};
 use crate::domain::phone::PhoneNumber;
-use crate::engine::action::{Action, Signal, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, Signal, StepContext, StepError, StepOutcome};
 use crate::families::data_bundle::customer_sms;
 use crate::families::data_bundle::status::{AttemptStatus, FulfillmentStatus, OrderStatus};
 use crate::families::data_bundle::store::{
@@ -30,13 +32,25 @@ use crate::providers::webhooks;
 /// What the customer is told when an attempt failed and another follows.
 pub(crate) const RETRY_TEXT: &str = "Failed to deliver data. Retrying…";
 
-/// How far back the reseller history is searched when it does not echo references.
-const HISTORY_WINDOW_HOURS: i64 = 6;
+/// The provider reference of submission `n`: `{saga_id}:fulfill:{n}`, where `n` is the attempt
+/// unless an earlier run already used that number. It differs per submission because
+/// AT-iShare never delivers a reference twice, even after that delivery failed.
+fn reference(ctx: &StepContext, n: u32) -> String {
+    format!("{}:{n}", ctx.idempotency_key)
+}
 
-/// The provider reference of one attempt: `{saga_id}:fulfill:{attempt}`. It differs per attempt
-/// because AT-iShare never delivers a reference twice, even after that delivery failed.
-fn reference(ctx: &StepContext, attempt: u32) -> String {
-    format!("{}:{attempt}", ctx.idempotency_key)
+/// Every reference submissions `1..=upto` used, oldest first.
+fn references(ctx: &StepContext, upto: u32) -> Vec<String> {
+    (1..=upto).map(|n| reference(ctx, n)).collect()
+}
+
+/// The submission number of one of `references`.
+fn number_of(references: &[String], reference: &str) -> u32 {
+    references
+        .iter()
+        .position(|r| r == reference)
+        .and_then(|i| u32::try_from(i + 1).ok())
+        .unwrap_or(1)
 }
 
 /// The attempt whose reference the step is waiting on (an adopted earlier one, or this one).
@@ -145,6 +159,7 @@ impl Fulfill {
     async fn log(
         &self,
         ctx: &StepContext,
+        n: u32,
         order: &OrderInput,
         phone: &PhoneNumber,
         route: Route,
@@ -175,7 +190,7 @@ impl Fulfill {
             network: order.network.as_str().to_string(),
             phone_masked: phone.masked(),
             status,
-            attempt_number: ctx.attempt as i32,
+            attempt_number: i32::try_from(n).unwrap_or(i32::MAX),
             // The workflow file's retry policy is the one source of the attempt budget.
             max_attempts: i32::try_from(ctx.max_attempts).unwrap_or(i32::MAX),
             provider: route.provider().to_string(),
@@ -268,11 +283,12 @@ impl Fulfill {
         }
     }
 
-    /// Maps a failed submit, first resolving an unknown outcome by lookup.
+    /// Maps a failed submit, first resolving an unknown outcome by asking the provider.
     #[allow(clippy::too_many_arguments)]
     async fn submit_failed(
         &self,
         ctx: &StepContext,
+        n: u32,
         order: &OrderInput,
         phone: &PhoneNumber,
         route: Route,
@@ -280,11 +296,19 @@ impl Fulfill {
         e: ProviderError,
     ) -> Result<StepOutcome, StepError> {
         if e.outcome_unknown() {
-            let since = ctx.now - chrono::Duration::hours(HISTORY_WINDOW_HOURS);
-            if let Some(found) = lookup(&self.0, route, order, phone, reference, since).await? {
-                if !matches!(found.status, Status::Failed(_)) {
-                    return Ok(adopt(order, route, ctx.attempt, reference, &found, ctx.now));
+            let ours = [reference.to_string()];
+            match verify(&self.0, route, phone, &ours, &[], ctx.saga_created_at).await {
+                Verdict::Found { found, .. } => {
+                    return Ok(adopt(order, route, n, reference, &found, ctx.now));
                 }
+                Verdict::Unknown(why) => {
+                    return Err(StepError::unknown(
+                        route.provider(),
+                        format!("{e}; then {why}"),
+                    ));
+                }
+                // Proven never placed (or failed): an ordinary failure, retried as such.
+                Verdict::Absent { .. } => {}
             }
         }
         super::metrics::fulfilment_error(order.network.as_str(), e.code());
@@ -301,6 +325,52 @@ impl Fulfill {
         }
         Err(StepError::permanent(e.code(), e.to_string()))
     }
+
+    /// Before an attempt that may have run before acts: asks the provider about every
+    /// reference the step has used. `Ok(Ok(n))` is the submission number to place under (a
+    /// number no earlier submission used, unless the provider proved this attempt's own
+    /// absent); `Ok(Err(outcome))` adopts an order the provider holds.
+    async fn look_first(
+        &self,
+        ctx: &StepContext,
+        order: &OrderInput,
+        phone: &PhoneNumber,
+        route: Route,
+    ) -> Result<Result<u32, StepOutcome>, StepError> {
+        let logged = self
+            .0
+            .store
+            .fulfillment_attempts(order.order_id)
+            .await
+            .map_err(db_error)?;
+        let highest = logged
+            .iter()
+            .filter_map(|a| u32::try_from(a.attempt_number).ok())
+            .max()
+            .unwrap_or(0);
+        let ours = references(ctx, ctx.attempt.max(highest));
+        let accepted: Vec<String> = logged
+            .iter()
+            .filter(|a| a.provider == route.provider())
+            .filter_map(|a| a.external_order_id.clone())
+            .collect();
+        match verify(&self.0, route, phone, &ours, &accepted, ctx.saga_created_at).await {
+            Verdict::Found { reference, found } => {
+                let n = number_of(&ours, &reference);
+                Ok(Err(adopt(order, route, n, &reference, &found, ctx.now)))
+            }
+            Verdict::Unknown(why) => Err(StepError::unknown(route.provider(), why)),
+            Verdict::Absent { .. } => {
+                let n = ctx.attempt.max(highest.saturating_add(1));
+                self.0
+                    .store
+                    .close_open_attempts(order.order_id, n as i32, "not delivered", ctx.now)
+                    .await
+                    .map_err(db_error)?;
+                Ok(Ok(n))
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -309,26 +379,19 @@ impl Action for Fulfill {
         let order = OrderInput::from_ctx(ctx)?;
         let phone = order.phone()?;
         let route = Route::for_network(order.network);
-        let since = ctx.now - chrono::Duration::hours(HISTORY_WINDOW_HOURS);
         if ctx.attempt > 1 {
             self.retry_notice(ctx, &order, &phone).await;
-            for n in (1..ctx.attempt).rev() {
-                let earlier = reference(ctx, n);
-                if let Some(found) = lookup(&self.0, route, &order, &phone, &earlier, since).await?
-                {
-                    if !matches!(found.status, Status::Failed(_)) {
-                        return Ok(adopt(&order, route, n, &earlier, &found, ctx.now));
-                    }
-                }
-            }
-            self.0
-                .store
-                .close_open_attempts(order.order_id, ctx.attempt as i32, "not delivered", ctx.now)
-                .await
-                .map_err(db_error)?;
         }
+        let n = if ctx.may_have_run_before() {
+            match self.look_first(ctx, &order, &phone, route).await? {
+                Ok(n) => n,
+                Err(adopted) => return Ok(adopted),
+            }
+        } else {
+            ctx.attempt
+        };
         self.check_balance(route).await?;
-        let reference = reference(ctx, ctx.attempt);
+        let reference = reference(ctx, n);
         match route {
             Route::Reseller => {
                 let attempt = self
@@ -340,6 +403,7 @@ impl Action for Fulfill {
                 let external = attempt.result.as_ref().ok().map(|c| c.order_id.to_string());
                 self.log(
                     ctx,
+                    n,
                     &order,
                     &phone,
                     route,
@@ -354,17 +418,10 @@ impl Action for Fulfill {
                             external_id: created.order_id.to_string(),
                             status: Status::Pending,
                         };
-                        Ok(adopt(
-                            &order,
-                            route,
-                            ctx.attempt,
-                            &reference,
-                            &found,
-                            ctx.now,
-                        ))
+                        Ok(adopt(&order, route, n, &reference, &found, ctx.now))
                     }
                     Err(e) => {
-                        self.submit_failed(ctx, &order, &phone, route, &reference, e)
+                        self.submit_failed(ctx, n, &order, &phone, route, &reference, e)
                             .await
                     }
                 }
@@ -378,6 +435,7 @@ impl Action for Fulfill {
                     .await;
                 self.log(
                     ctx,
+                    n,
                     &order,
                     &phone,
                     route,
@@ -400,17 +458,10 @@ impl Action for Fulfill {
                             external_id: reference.clone(),
                             status,
                         };
-                        Ok(adopt(
-                            &order,
-                            route,
-                            ctx.attempt,
-                            &reference,
-                            &found,
-                            ctx.now,
-                        ))
+                        Ok(adopt(&order, route, n, &reference, &found, ctx.now))
                     }
                     Err(e) => {
-                        self.submit_failed(ctx, &order, &phone, route, &reference, e)
+                        self.submit_failed(ctx, n, &order, &phone, route, &reference, e)
                             .await
                     }
                 }
@@ -451,6 +502,12 @@ impl Action for Fulfill {
             Status::Pending => Ok(StepOutcome::pending()),
         }
     }
+
+    fn effect(&self) -> Effect {
+        Effect::VerifyFirst {
+            provider: "reseller, ishare",
+        }
+    }
 }
 
 fn completed(ctx: &StepContext, order: &OrderInput, external: String, via: &str) -> StepOutcome {
@@ -473,35 +530,54 @@ impl Action for Poll {
         let order = OrderInput::from_ctx(ctx)?;
         let phone = order.phone()?;
         let route = Route::for_network(order.network);
-        let reference = ctx
-            .output_of("fulfill")
+        let output = ctx.output_of("fulfill");
+        let reference = output
             .and_then(|o| o["reference"].as_str())
             .map(str::to_string)
             .unwrap_or_else(|| reference(ctx, ctx.attempt));
-        let since = ctx.now - chrono::Duration::hours(HISTORY_WINDOW_HOURS);
-        match lookup(&self.0, route, &order, &phone, &reference, since).await? {
-            Some(Found {
-                status: Status::Completed,
-                external_id,
-            }) => Ok(completed(ctx, &order, external_id, "poll")),
-            Some(Found {
-                status: Status::Failed(m),
+        // The reseller told us its id for the order: a history without it has lost it.
+        let accepted: Vec<String> = output
+            .filter(|_| route == Route::Reseller)
+            .and_then(|o| o["external_id"].as_str())
+            .map(|id| vec![id.to_string()])
+            .unwrap_or_default();
+        let ours = [reference];
+        match verify(
+            &self.0,
+            route,
+            &phone,
+            &ours,
+            &accepted,
+            ctx.saga_created_at,
+        )
+        .await
+        {
+            Verdict::Found {
+                found:
+                    Found {
+                        status: Status::Completed,
+                        external_id,
+                    },
                 ..
-            }) => delivery_failed(
+            } => Ok(completed(ctx, &order, external_id, "poll")),
+            Verdict::Found { .. } => Ok(StepOutcome::pending()),
+            Verdict::Absent {
+                failed: Some(message),
+            } => delivery_failed(
                 ctx,
                 &order,
                 &phone,
-                StepError::retryable("provider_failed", m),
+                StepError::retryable("provider_failed", message),
             ),
-            Some(_) => Ok(StepOutcome::pending()),
-            None => Err(StepError::retryable(
-                "not_found",
-                format!("{} has no order under our reference", route.provider()),
+            Verdict::Absent { failed: None } => Err(StepError::unknown(
+                route.provider(),
+                "it accepted the order and has none under our reference",
             )),
+            Verdict::Unknown(why) => Err(StepError::unknown(route.provider(), why)),
         }
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{Deps, OrderInput};
 use crate::domain::money::Minor;
-use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
 use crate::families::data_bundle::store::{NewNotification, notify_in_app_in, write_receipt_in};
 
 /// SMS attempts before the step gives up on the text and records that it was not sent.
@@ -60,6 +60,10 @@ impl Action for Notify {
             )),
         )
     }
+
+    fn effect(&self) -> Effect {
+        Effect::ProviderKey { provider: "sms" }
+    }
 }
 
 pub(crate) struct Invoice;
@@ -93,7 +97,7 @@ impl Action for Invoice {
         )
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }

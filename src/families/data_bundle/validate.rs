@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::{Deps, OrderInput, db_error};
-use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
 use crate::families::data_bundle::store::{NewNotification, fail_order_in, notify_in_app_in};
 
 /// The message the customer gets when the order cannot be delivered.
@@ -27,8 +27,8 @@ impl Action for Validate {
         ))
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 
@@ -65,8 +65,8 @@ impl Action for PriceResolve {
         })))
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 
@@ -114,5 +114,9 @@ impl Action for FailOrder {
                 })
             })),
         )
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::ProviderKey { provider: "sms" }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::metrics as m;
 use super::{Deps, db_error, domain_write};
-use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
 use crate::families::hardware::store::{AttemptOutcome, AutomationRow, record_attempt_in};
 use crate::providers::bridge::AutomationRequest;
 
@@ -98,6 +98,10 @@ impl Action for Automate {
                 Ok(())
             })
         })))
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::ProviderKey { provider: "bridge" }
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{Deps, db_error, domain_write};
 use crate::domain::hardware::order::PaymentEvent;
 use crate::domain::pricing::PriceSource;
-use crate::engine::action::{Action, Signal, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, Signal, StepContext, StepError, StepOutcome};
 use crate::families::hardware::store::{
     HardwareOrder, Payment, mark_processing_in, move_payment_in, refund_payment_in,
     set_checkout_in, settle_payment_in,
@@ -117,6 +117,12 @@ impl Action for Checkout {
             // Another event about the session changes nothing: keep waiting.
             _ => StepOutcome::pending(),
         })
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::ProviderKey {
+            provider: "payments",
+        }
     }
 }
 
@@ -235,8 +241,8 @@ impl Action for Poll {
         }
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 
@@ -310,8 +316,10 @@ impl Action for Refund {
         }
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::ProviderKey {
+            provider: "payments",
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::{Deps, OrderInput, db_error, domain_write};
-use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
 use crate::families::hardware::store::{cancel_fulfillment_in, create_fulfillment_in};
 
 pub(crate) struct Fulfill(pub Deps);
@@ -31,6 +31,10 @@ impl Action for Fulfill {
                 },
             )),
         )
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 
@@ -64,7 +68,7 @@ impl Action for CancelFulfillment {
         )
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::{Deps, OrderInput, db_error, domain_write};
-use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
 use crate::families::hardware::store::{allocate_payments_in, issue_invoice_in, void_invoice_in};
 
 pub(crate) struct Invoice(pub Deps);
@@ -40,8 +40,8 @@ impl Action for Invoice {
         })))
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 
@@ -59,7 +59,7 @@ impl Action for VoidInvoice {
         )
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }

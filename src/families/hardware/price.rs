@@ -7,7 +7,7 @@ use serde_json::json;
 use super::pricing::{PriceOrderError, reprice_order, repriced_total};
 use super::{Deps, OrderInput, db_error, domain_write};
 use crate::domain::pricing::PricingError;
-use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
 use crate::families::hardware::store::{cancel_unpaid_in, lock_snapshots_in};
 
 pub(crate) struct PriceResolve(pub Deps);
@@ -55,6 +55,10 @@ impl Action for PriceResolve {
             })),
         )
     }
+
+    fn effect(&self) -> Effect {
+        Effect::Internal
+    }
 }
 
 /// Runs last when a saga is undone: an order that never reached payment is cancelled, so no
@@ -73,7 +77,7 @@ impl Action for CloseOrder {
         )
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }

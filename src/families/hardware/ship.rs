@@ -11,7 +11,7 @@ use super::tracking::{Report, apply_reports, event_for};
 use super::{Deps, SHIPMENT_DRAFTED, db_error, domain_write};
 use crate::domain::hardware::allocation::{self, Ask};
 use crate::domain::hardware::shipment::ShipmentEvent;
-use crate::engine::action::{Action, Signal, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, Signal, StepContext, StepError, StepOutcome};
 use crate::families::hardware::store::{
     FulfillmentView, HardwareOrder, NewShipment, book_shipment_in, draft_shipment_in,
     move_shipment_in,
@@ -213,6 +213,12 @@ impl Action for Ship {
         };
         apply_reports(&self.0, &view, reports, ctx.now)
     }
+
+    fn effect(&self) -> Effect {
+        Effect::ProviderKey {
+            provider: "courier",
+        }
+    }
 }
 
 /// The poll: asks each courier for the shipments still moving.
@@ -257,8 +263,8 @@ impl Action for Track {
         apply_reports(&self.0, &view, reports, ctx.now)
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 
@@ -324,8 +330,10 @@ impl Action for CancelShipments {
         )
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::ProviderKey {
+            provider: "courier",
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::json;
 
-use crate::engine::action::{Action, ActionRegistry, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, ActionRegistry, Effect, StepContext, StepError, StepOutcome};
 use crate::engine::definition::WorkflowDef;
 use crate::engine::lifecycle::Event;
 use crate::families::family::{Context, Family};
@@ -74,6 +74,10 @@ impl Action for BulkApply {
             "done": progress.done,
             "failed": progress.failed,
         })))
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 

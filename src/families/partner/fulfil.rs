@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::{Deps, OrderInput, crm_error, db_error};
 use crate::domain::tenure::Tenure;
-use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
 use crate::families::partner::store::{NewLicence, PartnerOrder, fulfil_partner_order_in};
 use crate::providers::crm::{Customer, NewSalesOrder};
 
@@ -49,8 +49,8 @@ impl Action for Accept {
         ))
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 
@@ -83,8 +83,8 @@ impl Action for PriceResolve {
         ))
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 
@@ -153,6 +153,10 @@ impl Action for Fulfil {
             Box::pin(async move { fulfil_partner_order_in(conn, &row, price, now).await })
         })))
     }
+
+    fn effect(&self) -> Effect {
+        Effect::ProviderKey { provider: "crm" }
+    }
 }
 
 /// Cancels the sales order `fulfil` created, if any. Cancelling twice is fine at the CRM.
@@ -192,7 +196,7 @@ impl Action for CancelSalesOrder {
         }
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::ProviderKey { provider: "crm" }
     }
 }

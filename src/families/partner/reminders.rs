@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::webhook::partner_event;
 use super::{Deps, db_error};
-use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
 use crate::families::partner::store::claim_reminders_in;
 
 /// Most reminders one run sends; the next day's run picks up any rest.
@@ -67,5 +67,9 @@ impl Action for ExpiryReminders {
         Ok(outcome.with_write(Box::new(move |conn| {
             Box::pin(async move { claim_reminders_in(conn, &claimed, saga, now).await })
         })))
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }

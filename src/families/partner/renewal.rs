@@ -8,7 +8,7 @@ use serde_json::json;
 use super::webhook::partner_event;
 use super::{Deps, crm_error, db_error};
 use crate::domain::tenure::Tenure;
-use crate::engine::action::{Action, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
 use crate::families::partner::store::renew_licence_in;
 use crate::providers::crm::{Customer, NewSalesOrder};
 
@@ -103,6 +103,10 @@ impl Action for Renew {
             Box::pin(async move { renew_licence_in(conn, id, expires_on, now).await })
         })))
     }
+
+    fn effect(&self) -> Effect {
+        Effect::ProviderKey { provider: "crm" }
+    }
 }
 
 /// Cancels the renewal's sales order. Replaying the create's key finds it; if the create never
@@ -134,8 +138,8 @@ impl Action for CancelRenewal {
         Ok(StepOutcome::done(json!({ "cancelled": so.id })))
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::ProviderKey { provider: "crm" }
     }
 }
 
@@ -164,5 +168,9 @@ impl Action for Renewed {
                 ctx.now,
             )),
         )
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }

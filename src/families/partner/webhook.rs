@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::OrderInput;
-use crate::engine::action::{Action, OutboxRow, StepContext, StepError, StepOutcome};
+use crate::engine::action::{Action, Effect, OutboxRow, StepContext, StepError, StepOutcome};
 use crate::families::partner::store::fail_partner_order_in;
 use crate::families::partner::webhook_delivery::TOPIC;
 
@@ -63,6 +63,10 @@ impl Action for OrderFulfilled {
             )),
         )
     }
+
+    fn effect(&self) -> Effect {
+        Effect::Internal
+    }
 }
 
 pub(crate) struct OrderFailed;
@@ -91,5 +95,9 @@ impl Action for OrderFailed {
             .with_write(Box::new(move |conn| {
                 Box::pin(async move { fail_partner_order_in(conn, id, now).await })
             })))
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }

@@ -12,7 +12,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::engine::action::{Action, ActionRegistry, Signal, StepContext, StepError, StepOutcome};
+use crate::engine::action::{
+    Action, ActionRegistry, Effect, Signal, StepContext, StepError, StepOutcome,
+};
 use crate::families::family::{Context, Family};
 
 /// What the input asks one step (or compensation) to do.
@@ -47,8 +49,8 @@ async fn play(
     idempotent: bool,
 ) -> Result<(), StepError> {
     sqlx::query(
-        "INSERT INTO sample_effects (saga_id, step, kind, attempt, idempotency_key, idempotent, worker_pid)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO sample_effects (saga_id, step, kind, attempt, idempotency_key, idempotent, worker_pid, execution)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(ctx.saga_id)
     .bind(&ctx.step)
@@ -57,6 +59,7 @@ async fn play(
     .bind(&ctx.idempotency_key)
     .bind(idempotent)
     .bind(std::process::id() as i32)
+    .bind(ctx.execution.label())
     .execute(pool)
     .await
     .map_err(|e| StepError::retryable("database", e.to_string()))?;
@@ -86,14 +89,17 @@ async fn play(
 /// `sample.work`: a step with a recorded side effect.
 struct Work {
     pool: PgPool,
-    idempotent: bool,
+    /// `sample.charge` sends its key to an (imagined) processor that honours it; the effects
+    /// table stands in for the provider, one row per run.
+    effect: Effect,
 }
 
 #[async_trait]
 impl Action for Work {
     async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         let s = script(ctx, "steps");
-        play(&self.pool, ctx, &s, "action", self.idempotent).await?;
+        let keyed = matches!(self.effect, Effect::ProviderKey { .. });
+        play(&self.pool, ctx, &s, "action", keyed).await?;
         let output = json!({ "step": ctx.step, "attempt": ctx.attempt });
         Ok(if s.wait {
             StepOutcome::wait(output)
@@ -118,8 +124,8 @@ impl Action for Work {
         }
     }
 
-    fn idempotent(&self) -> bool {
-        self.idempotent
+    fn effect(&self) -> Effect {
+        self.effect
     }
 }
 
@@ -134,6 +140,10 @@ impl Action for Undo {
         let s = script(ctx, "compensations");
         play(&self.pool, ctx, &s, "undo", false).await?;
         Ok(StepOutcome::done(json!({ "undone": ctx.step })))
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 
@@ -157,8 +167,8 @@ impl Action for Poll {
         }
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 
@@ -171,8 +181,8 @@ impl Action for Noop {
         Ok(StepOutcome::done(Value::Null))
     }
 
-    fn idempotent(&self) -> bool {
-        true
+    fn effect(&self) -> Effect {
+        Effect::Internal
     }
 }
 
@@ -205,16 +215,16 @@ impl Family for Sample {
                 "sample.work",
                 Work {
                     pool: pool.clone(),
-                    idempotent: false,
+                    effect: Effect::VerifyFirst { provider: "sample" },
                 },
             )
             // A charge carries its idempotency key to the (imagined) processor, so running it
-            // twice after a crash is harmless: it declares itself idempotent.
+            // twice after a crash is harmless.
             .register(
                 "sample.charge",
                 Work {
                     pool: pool.clone(),
-                    idempotent: true,
+                    effect: Effect::ProviderKey { provider: "sample" },
                 },
             )
             .register("sample.undo", Undo { pool: pool.clone() })
