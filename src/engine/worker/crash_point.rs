@@ -37,12 +37,12 @@ mod tests {
     #[test]
     fn names_say_workflow_step_and_phase() {
         assert_eq!(
-            name("data_bundle", "fulfill", Phase::Action),
-            "crash.data_bundle.fulfill"
+            name("orders", "deliver", Phase::Action),
+            "crash.orders.deliver"
         );
         assert_eq!(
-            name("hardware_order", "ship", Phase::Compensation),
-            "crash.hardware_order.ship.undo"
+            name("orders", "ship", Phase::Compensation),
+            "crash.orders.ship.undo"
         );
     }
 }
