@@ -84,12 +84,19 @@ impl App {
     /// Connects, migrates, loads and validates `workflows/`, and records the definitions that
     /// new sagas will be pinned to.
     pub async fn build_with(settings: Settings, opts: Options) -> Result<Self, Error> {
+        let db = &settings.database;
         let pool = PgPoolOptions::new()
-            .max_connections(settings.database.max_connections)
-            .connect(&settings.database.url)
+            .max_connections(db.max_connections)
+            .acquire_timeout(db.acquire_timeout)
+            .connect(&db.url)
             .await
             .map_err(Error::Connect)?;
-        let store = Store::new(pool.clone());
+        let reads = PgPoolOptions::new()
+            .max_connections(db.read_connections.max(1))
+            .acquire_timeout(db.acquire_timeout)
+            .connect_lazy(&db.url)
+            .map_err(Error::Connect)?;
+        let store = Store::with_reads(pool.clone(), reads);
         store.migrate().await?;
         let providers = Arc::new(Providers::from_config(&settings.providers)?);
         let families = crate::families::assemble(&Context {

@@ -75,6 +75,22 @@ pub struct DatabaseSettings {
     /// password.
     pub url: String,
     pub max_connections: u32,
+    /// A small pool of its own for long reads (the CSV export's cursor), so slow downloads
+    /// cannot take the connections workers checkpoint with.
+    #[serde(default = "default_read_connections")]
+    pub read_connections: u32,
+    /// How long a query waits for a connection before it fails (and its loop backs off):
+    /// while the database is unreachable nothing waits longer than this.
+    #[serde(default = "default_acquire_timeout", with = "duration")]
+    pub acquire_timeout: std::time::Duration,
+}
+
+fn default_read_connections() -> u32 {
+    2
+}
+
+fn default_acquire_timeout() -> std::time::Duration {
+    std::time::Duration::from_secs(10)
 }
 
 impl std::fmt::Debug for DatabaseSettings {
@@ -82,6 +98,8 @@ impl std::fmt::Debug for DatabaseSettings {
         f.debug_struct("DatabaseSettings")
             .field("url", &"<redacted>")
             .field("max_connections", &self.max_connections)
+            .field("read_connections", &self.read_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
             .finish()
     }
 }

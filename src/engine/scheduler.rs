@@ -68,17 +68,21 @@ impl Scheduler {
         })
     }
 
-    /// Fires every tick due since the last evaluation (missed ticks collapse into the newest
-    /// one). Returns how many ticks this node won.
+    /// Fires every tick due since the last evaluation that went through (missed ticks, a
+    /// database outage's included, collapse into the newest one). Returns how many ticks this
+    /// node won.
     pub async fn tick_once(&self) -> store::Result<usize> {
         let now = self.rt.clock.now();
         let mut fired = 0;
         for job in &self.jobs {
+            // Remembered only once this evaluation has gone through: one the database could
+            // not answer must leave the tick it missed still due at the next evaluation.
             let remembered = self
                 .seen
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(job.name.clone(), now);
+                .get(&job.name)
+                .copied();
             let stored = self.rt.store.last_cron_tick(&job.name).await?;
             let fallback = now - chrono::Duration::from_std(self.interval * 2).unwrap_or_default();
             let base = [remembered, stored]
@@ -87,6 +91,7 @@ impl Scheduler {
                 .max()
                 .unwrap_or(fallback);
             let Some(due) = job.schedule.after(&base).take_while(|t| *t <= now).last() else {
+                self.remember(&job.name, now);
                 continue;
             };
             let start = StartSaga {
@@ -110,8 +115,17 @@ impl Scheduler {
                 Err(StartError::UnknownWorkflow(_)) => {}
                 Err(StartError::Store(e)) => return Err(e),
             }
+            self.remember(&job.name, now);
         }
         Ok(fired)
+    }
+
+    /// Records that `job` was evaluated up to `now` and whatever fell due was handled.
+    fn remember(&self, job: &str, now: DateTime<Utc>) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(job.to_string(), now);
     }
 
     /// Evaluates cron every interval until `shutdown`. A failed or panicking evaluation is

@@ -58,11 +58,23 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
+    /// Long reads (the CSV export) run here, never on `pool`: see
+    /// `DatabaseSettings::read_connections`.
+    reads: PgPool,
 }
 
 impl Store {
+    /// A store whose long reads share `pool` (tools, the bench).
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            reads: pool.clone(),
+            pool,
+        }
+    }
+
+    /// A store whose long reads use `reads`, a pool of their own.
+    pub fn with_reads(pool: PgPool, reads: PgPool) -> Self {
+        Self { pool, reads }
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -211,7 +211,9 @@ impl Store {
     /// Streams every matching row from one server-side cursor: memory stays flat however many
     /// rows there are.
     pub(crate) fn export_sagas(&self, f: SagaSearch) -> BoxStream<'static, Result<ExportRow>> {
-        let pool = self.pool.clone();
+        // The cursor lives as long as the download: on the long-read pool, so twenty slow
+        // clients wait for each other rather than take the workers' connections.
+        let pool = self.reads.clone();
         let (tx, rx) = futures::channel::mpsc::channel::<Result<ExportRow>>(64);
         tokio::spawn(async move {
             let mut tx = tx;

@@ -94,15 +94,18 @@ impl Store {
             return Ok(Delivered::Uncorrelated);
         };
         // Bumping signal_seq takes the row lock, so a worker checkpointing its way into a
-        // wait either sees this signal or is seen by it; the wake only touches waiting sagas,
-        // never a leased one.
+        // wait either sees this signal or is seen by it. The wake only touches a waiting saga
+        // nobody holds: one a worker holds mid-poll keeps its lease as its due time, or a
+        // second worker could claim it; the holder's checkpoint sees the new signal_seq and
+        // lets the saga go due now.
         sqlx::query(
             "WITH u AS (
                 UPDATE sagas SET signal_seq = signal_seq + 1,
-                       next_run_at = CASE WHEN status = 'waiting' THEN $2 ELSE next_run_at END
-                WHERE id = $1 RETURNING status
+                       next_run_at = CASE WHEN status = 'waiting' AND lease_owner IS NULL THEN $2
+                                          ELSE next_run_at END
+                WHERE id = $1 RETURNING status, lease_owner
              )
-             SELECT pg_notify($3, '') FROM u WHERE status = 'waiting'",
+             SELECT pg_notify($3, '') FROM u WHERE status = 'waiting' AND lease_owner IS NULL",
         )
         .bind(saga_id)
         .bind(now)

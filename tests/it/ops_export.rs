@@ -79,3 +79,41 @@ async fn ten_thousand_rows_stream_in_bounded_chunks() {
     assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1_001);
     let _ = json!({});
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_stalled_downloads_leave_the_workers_their_connections() {
+    let mut settings = settings().await;
+    settings.database.max_connections = 6;
+    settings.database.acquire_timeout = std::time::Duration::from_secs(3);
+    let t = app_with(settings, |_| {}).await;
+    sqlx::query(
+        "INSERT INTO sagas (id, workflow, workflow_version, status, state, data, created_at, updated_at)
+         SELECT gen_random_uuid(), 'sample', 1, 'completed', '{}'::jsonb, '{}'::jsonb, $1 - i * interval '1 second', $1
+         FROM generate_series(1, 10000) AS i",
+    )
+    .bind(t.app.rt.clock.now())
+    .execute(t.app.store().pool())
+    .await
+    .unwrap();
+    // Twenty clients start a download, read its first chunk and then stall: each export's
+    // cursor stays open, waiting for them.
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let req = Request::get("/v1/sagas/export.csv")
+            .header("authorization", bearer(VIEWER_TOKEN))
+            .body(Body::empty())
+            .unwrap();
+        let res = t.app.router().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let mut body = res.into_body();
+        let first = body.frame().await.expect("a first chunk").unwrap();
+        assert!(first.is_data());
+        stalled.push(body);
+    }
+    // Meanwhile sagas start and run to the end on the workers' pool of six.
+    let saga = t.start("sample", json!({})).await;
+    t.advance(mins(1));
+    t.run().await;
+    assert_eq!(t.status(saga).await, "completed");
+    drop(stalled);
+}

@@ -66,6 +66,15 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<ShipmentRow> {
         let mut tx = self.pool().begin().await?;
+        // Row locks in the one order a checkpoint takes them (saga, shipments, fulfilment,
+        // its items): the signal's saga row first, or this and the ship step's checkpoint
+        // could each hold what the other waits for.
+        if let Some(saga_id) = signal.saga_id {
+            sqlx::query("SELECT 1 FROM sagas WHERE id = $1 FOR UPDATE")
+                .bind(saga_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let row = draft_shipment_in(&mut tx, new, now).await?;
         Store::deliver_signal_in(&mut tx, signal, now).await?;
         tx.commit().await?;
