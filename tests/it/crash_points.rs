@@ -202,3 +202,286 @@ async fn a_crash_after_the_delivery_sms_sends_it_once() {
     )
     .await;
 }
+
+/// Posts to the simulator's control surface (pay a session, move a parcel).
+async fn sim_post(h: &Harness, path: &str, body: serde_json::Value) {
+    let res = h
+        .http
+        .post(format!("{}{path}", h.sim.base_url()))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{path}: {}", res.status());
+}
+
+/// How a hardware order is driven from outside while the workers run it.
+#[derive(Clone, Copy, PartialEq)]
+enum Drive {
+    /// Pay, then deliver every parcel: the saga completes.
+    Complete,
+    /// Pay, then the courier cancels the parcel: the saga is compensated (refund, void).
+    CourierCancels,
+    /// Pay, then the shop cancels the order while its parcel is ready: undone, then cancelled.
+    ShopCancels,
+}
+
+/// Runs a hardware order with a first worker that aborts at `point`, takes over with a second,
+/// drives it as `drive` says, and checks each of `once` happened exactly once for the order.
+async fn hardware_crash(point: &str, drive: Drive, once: &[&str]) {
+    use crate::support::hardware::{create, hardware, id, order_body, send_checkout, view};
+    let h = hardware().await;
+    let order = id(
+        &create(
+            &h,
+            &order_body(&[("SENSOR-T1", 1, "sensor_vendor_first_time")]),
+        )
+        .await,
+        "id",
+    );
+    let saga = send_checkout(&h, order).await;
+    let mut first = spawn_worker(&h, Some(point));
+    let mut second: Option<Worker> = None;
+    let (mut paid, mut moved, mut cancelled) = (false, Vec::<String>::new(), false);
+    let want = match drive {
+        Drive::Complete => "completed",
+        Drive::CourierCancels => "compensated",
+        Drive::ShopCancels => "cancelled",
+    };
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "saga {saga} is {}; crashed: {}",
+            saga_status(&h, saga).await,
+            second.is_some()
+        );
+        if second.is_none() && first.0.try_wait().unwrap().is_some() {
+            second = Some(spawn_worker(&h, None));
+        }
+        if saga_status(&h, saga).await == want {
+            break;
+        }
+        let v = view(&h, order).await;
+        if !paid && v["payment_status"] == "checkout_sent" {
+            let session = v["checkout_session"].as_str().unwrap().to_string();
+            sim_post(
+                &h,
+                &format!("/_sim/payments/{session}/complete?outcome=paid"),
+                json!({}),
+            )
+            .await;
+            paid = true;
+        }
+        let (_, f) = match v["fulfillment_id"].as_str() {
+            Some(f) => h.get(&format!("/v1/fulfillments/{f}"), &[]).await,
+            None => (StatusCode::NOT_FOUND, serde_json::Value::Null),
+        };
+        for s in f["shipments"].as_array().cloned().unwrap_or_default() {
+            let Some(tracking) = s["tracking_number"].as_str() else {
+                continue;
+            };
+            if s["status"] != "ready" || moved.iter().any(|t| t == tracking) {
+                continue;
+            }
+            match drive {
+                Drive::Complete => {
+                    for status in ["in_transit", "delivered"] {
+                        sim_post(
+                            &h,
+                            &format!("/_sim/courier/{tracking}/advance"),
+                            json!({ "status": status }),
+                        )
+                        .await;
+                    }
+                }
+                Drive::CourierCancels => {
+                    sim_post(
+                        &h,
+                        &format!("/_sim/courier/{tracking}/advance"),
+                        json!({ "status": "cancelled" }),
+                    )
+                    .await;
+                }
+                Drive::ShopCancels if !cancelled => {
+                    let (s, b) = h
+                        .post_json(
+                            &format!("/v1/orders/{order}/cancel"),
+                            &[],
+                            &json!({"reason": "customer changed their mind"}),
+                        )
+                        .await;
+                    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+                    cancelled = true;
+                }
+                Drive::ShopCancels => {}
+            }
+            moved.push(tracking.to_string());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        second.is_some(),
+        "the crash point {point} was never reached"
+    );
+    drop(first);
+    for endpoint in once {
+        assert_eq!(
+            effects(&h, endpoint, saga),
+            1,
+            "{endpoint} for the order after a crash at {point}: {:?}",
+            h.sim.stats().orders.get(*endpoint)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_checkout_session_was_opened_opens_it_once() {
+    hardware_crash(
+        "crash.hardware_order.checkout",
+        Drive::Complete,
+        &["payments.create_session"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_courier_booked_the_parcel_books_it_once() {
+    hardware_crash(
+        "crash.hardware_order.ship",
+        Drive::Complete,
+        &["courier.create_shipment"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_bridge_ran_the_automation_runs_it_once() {
+    hardware_crash(
+        "crash.hardware_order.automate",
+        Drive::Complete,
+        &["bridge.run_automation", "payments.create_session"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_refund_refunds_once() {
+    hardware_crash(
+        "crash.hardware_order.checkout.undo",
+        Drive::CourierCancels,
+        &["payments.create_refund"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_parcel_was_cancelled_cancels_it_once() {
+    hardware_crash(
+        "crash.hardware_order.ship.undo",
+        Drive::ShopCancels,
+        &["courier.cancel_shipment", "payments.create_refund"],
+    )
+    .await;
+}
+
+/// The partner's API key in the default settings.
+const PARTNER_KEY: &str = "sim_partner_api_key";
+
+/// Places a partner subscription order; answers its saga.
+async fn partner_order(h: &Harness, order_id: &str) -> Uuid {
+    let auth = format!("Bearer {PARTNER_KEY}");
+    let body = json!({
+        "orderId": order_id,
+        "productId": "OFFICE-PRO",
+        "customerId": "CUST-1",
+        "customerName": "Ama Mensah",
+        "customerEmail": "ama@example.com",
+        "customerPhone": "+233241234567",
+        "tenure": "12_MONTHS",
+    });
+    let (s, b) = h
+        .post_json(
+            "/v1/partner/fulfilment",
+            &[("authorization", &auth), ("idempotency-key", order_id)],
+            &body,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let po =
+        h.t.app
+            .store()
+            .partner_order_by_ref("T2MOBILE001", order_id)
+            .await
+            .unwrap()
+            .expect("the partner order was recorded");
+    po.saga_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_crm_provisioned_the_licence_provisions_it_once() {
+    let h = harness(|_, _| {}).await;
+    let saga = partner_order(&h, "T2M-CRASH-1").await;
+    let mut first = spawn_worker(&h, Some("crash.partner_subscription.fulfil"));
+    crashed(&mut first, Duration::from_secs(60)).await;
+    let _second = spawn_worker(&h, None);
+    until_status(&h, saga, "completed", Duration::from_secs(60)).await;
+    assert_eq!(effects(&h, "crm.create_sales_order", saga), 1);
+    let licences = h.sim.stats().orders.get("crm.provision_licence").cloned();
+    let licences = licences.unwrap_or_default();
+    assert_eq!(
+        licences.len(),
+        1,
+        "one sales order got a licence: {licences:?}"
+    );
+    assert!(licences.values().all(|n| *n == 1), "{licences:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_failure_sms_refunds_and_tells_the_customer_once() {
+    let h = harness(|_, _| {}).await;
+    // The reseller refuses the order for good: the wallet is refunded, the customer told.
+    h.sim
+        .set_fault(
+            "reseller.create_order",
+            Some(sagaflow::simulator::Fault {
+                status: Some(400),
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+    let (order, saga) = bundle_order(&h, "MTN", "0241234569").await;
+    let mut first = spawn_worker(&h, Some("crash.data_bundle.validate.undo"));
+    crashed(&mut first, Duration::from_secs(60)).await;
+    let _second = spawn_worker(&h, None);
+    until_status(&h, saga, "compensated", Duration::from_secs(60)).await;
+    assert_eq!(effects(&h, "sms.send", saga), 1);
+    let ledger = h.t.app.store().order_ledger(order).await.unwrap();
+    assert_eq!(ledger.len(), 2, "one debit, one refund: {ledger:?}");
+    assert_eq!(ledger.iter().map(|(_, a)| a).sum::<i64>(), 0, "{ledger:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_crm_cancelled_the_sales_order_cancels_it_once() {
+    let h = harness(|_, _| {}).await;
+    // The licence is refused for good: the sales order must be cancelled.
+    h.sim
+        .set_fault(
+            "crm.provision_licence",
+            Some(sagaflow::simulator::Fault {
+                status: Some(422),
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+    let saga = partner_order(&h, "T2M-CRASH-2").await;
+    let mut first = spawn_worker(&h, Some("crash.partner_subscription.fulfil.undo"));
+    crashed(&mut first, Duration::from_secs(60)).await;
+    let _second = spawn_worker(&h, None);
+    until_status(&h, saga, "compensated", Duration::from_secs(60)).await;
+    assert_eq!(effects(&h, "crm.create_sales_order", saga), 1);
+    let cancelled = h.sim.stats().orders.get("crm.cancel_sales_order").cloned();
+    let cancelled = cancelled.unwrap_or_default();
+    assert_eq!(cancelled.len(), 1, "{cancelled:?}");
+    assert!(cancelled.values().all(|n| *n == 1), "{cancelled:?}");
+}

@@ -6,6 +6,7 @@
 
 use super::outcome::Phase;
 
+#[cfg(any(feature = "failpoints", test))]
 /// The crash point's name for one step and phase.
 pub(super) fn name(workflow: &str, step: &str, phase: Phase) -> String {
     let suffix = match phase {

@@ -28,7 +28,7 @@ impl Action for Automate {
         let now = ctx.now;
         let mut attempts: Vec<(AutomationRow, AttemptOutcome)> = Vec::new();
         for step in steps.iter().filter(|s| due(s, now)) {
-            let outcome = self.attempt(&order.order_code, step, now).await;
+            let outcome = self.attempt(ctx, &order.order_code, step, now).await;
             attempts.push((step.clone(), outcome));
         }
         // Where every step stands once this round's attempts are recorded.
@@ -111,16 +111,19 @@ fn due(step: &AutomationRow, now: DateTime<Utc>) -> bool {
 }
 
 impl Automate {
-    /// One call to the bridge, keyed by the automation step so a repeat is not run twice.
+    /// One call to the bridge, keyed by the automation step so a repeat is not run twice. The
+    /// key starts with the saga's id, as every provider key does, so a provider's records say
+    /// which order an effect was for.
     async fn attempt(
         &self,
+        ctx: &StepContext,
         order_code: &str,
         step: &AutomationRow,
         now: DateTime<Utc>,
     ) -> AttemptOutcome {
         let policy = self.0.settings.policy(&step.scenario);
         let request = AutomationRequest {
-            reference: format!("automation:{}", step.id),
+            reference: format!("{}:automate:{}", ctx.saga_id, step.id),
             scenario: step.scenario.clone(),
             order_id: order_code.to_string(),
             sku: step.payload["sku"].as_str().unwrap_or_default().to_string(),

@@ -242,7 +242,10 @@ impl Action for Poll {
     }
 
     fn effect(&self) -> Effect {
-        Effect::Internal
+        // Expiring a session is an effect, sent with its own key.
+        Effect::ProviderKey {
+            provider: "payments",
+        }
     }
 }
 
