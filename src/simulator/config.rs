@@ -51,6 +51,11 @@ pub struct Fault {
     pub hang: bool,
     /// Do the work, then cut the connection instead of answering: an unknown outcome.
     pub drop_response: bool,
+    /// Probability (0..=1) of never answering a request, as `hang` does for every one.
+    pub hang_rate: f64,
+    /// Probability (0..=1) of doing the work and then cutting the connection, as
+    /// `drop_response` does for every one.
+    pub drop_rate: f64,
     /// Apply `status`/`error_rate`/`hang`/`drop_response` to this many more requests only.
     pub times: Option<u32>,
 }

@@ -205,9 +205,11 @@ impl Sim {
                 fault.retry_after_secs,
                 raw_body(&fault),
             )
-        } else if fault.hang {
+        } else if fault.hang || (fault.hang_rate > 0.0 && rand::random::<f64>() < fault.hang_rate) {
             Action::Hang
-        } else if fault.drop_response {
+        } else if fault.drop_response
+            || (fault.drop_rate > 0.0 && rand::random::<f64>() < fault.drop_rate)
+        {
             Action::Drop
         } else {
             Action::Proceed

@@ -9,6 +9,7 @@ pub mod alone;
 pub mod dashboards;
 pub mod hardware;
 pub mod orders;
+pub mod private_pg;
 pub mod prometheus;
 pub mod providers;
 
@@ -59,8 +60,13 @@ pub async fn fresh_database() -> String {
 
 /// Settings for a test: fresh database, port 0, short lease.
 pub async fn settings() -> Settings {
+    settings_on(fresh_database().await)
+}
+
+/// The same settings on the database at `url`.
+pub fn settings_on(url: String) -> Settings {
     let mut s = Settings::defaults().expect("default settings");
-    s.database.url = fresh_database().await;
+    s.database.url = url;
     s.database.max_connections = 10;
     s.server.bind = "127.0.0.1:0".into();
     s.worker.lease = Duration::from_secs(30);
