@@ -464,9 +464,10 @@ async fn two_workers_killed_twice_and_a_database_restart_lose_and_double_nothing
             break;
         }
         if started.elapsed() > settle_within {
-            let stuck: Vec<(String, String, Value, Option<Value>, Option<String>)> = sqlx::query_as(
-                "SELECT workflow, status, state, last_error, lease_owner FROM sagas
-                 WHERE status NOT IN ('completed', 'compensated', 'cancelled', 'failed', 'parked') LIMIT 5",
+            let stuck: Vec<String> = sqlx::query_scalar(
+                "SELECT concat_ws(' ', workflow, status, state::text, last_error::text, lease_owner)
+                 FROM sagas WHERE status NOT IN ('completed', 'compensated', 'cancelled', 'failed', 'parked')
+                 LIMIT 5",
             )
             .fetch_all(&pool)
             .await
