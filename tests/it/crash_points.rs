@@ -485,3 +485,56 @@ async fn a_crash_after_the_crm_cancelled_the_sales_order_cancels_it_once() {
     assert_eq!(cancelled.len(), 1, "{cancelled:?}");
     assert!(cancelled.values().all(|n| *n == 1), "{cancelled:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_crm_renewed_the_licence_renews_it_once() {
+    let h = harness(|_, _| {}).await;
+    let order = partner_order(&h, "T2M-CRASH-3").await;
+    let _steady = spawn_worker(&h, None);
+    until_status(&h, order, "completed", Duration::from_secs(60)).await;
+    drop(_steady);
+    let po =
+        h.t.app
+            .store()
+            .partner_order_by_ref("T2MOBILE001", "T2M-CRASH-3")
+            .await
+            .unwrap()
+            .unwrap();
+    let licence =
+        h.t.app
+            .store()
+            .licence_for_order(po.id)
+            .await
+            .unwrap()
+            .unwrap();
+    let auth = format!("Bearer {PARTNER_KEY}");
+    let (s, b) = h
+        .post_json(
+            &format!(
+                "/v1/partner/subscriptions/{}/renewals",
+                licence.activation_reference
+            ),
+            &[("authorization", &auth), ("idempotency-key", "renew-crash")],
+            &json!({ "tenure": "1_MONTH" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let renewal: Uuid =
+        sqlx::query_scalar("SELECT id FROM sagas WHERE workflow = 'partner_renewal'")
+            .fetch_one(h.pool())
+            .await
+            .unwrap();
+    let mut first = spawn_worker(&h, Some("crash.partner_renewal.renew"));
+    crashed(&mut first, Duration::from_secs(60)).await;
+    let _second = spawn_worker(&h, None);
+    until_status(&h, renewal, "completed", Duration::from_secs(60)).await;
+    assert_eq!(effects(&h, "crm.create_sales_order", renewal), 1);
+    let renewed =
+        h.t.app
+            .store()
+            .licence_for_order(po.id)
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(renewed.renewals, 1, "the licence was renewed once");
+}
