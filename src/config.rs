@@ -96,6 +96,28 @@ pub struct ServerSettings {
     /// stay open to Prometheus while the API port is exposed.
     #[serde(default)]
     pub metrics_bind: Option<String>,
+    /// Lets `serve` start with the simulator's credentials on a real provider URL, or bound
+    /// beyond loopback with no API token (see `safety`). For a developer's machine only.
+    #[serde(default)]
+    pub dev_mode: bool,
+    /// Who may read `/metrics` and `/openapi.json` on the API port: `open` (anyone),
+    /// `token` (any configured API token) or `closed` (not served there; `/metrics` then
+    /// only on `metrics_bind`).
+    #[serde(default)]
+    pub docs_access: DocsAccess,
+}
+
+/// Who may read `/metrics` and `/openapi.json` on the API's port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocsAccess {
+    /// Anyone: for a node whose port only trusted scrapers reach.
+    Open,
+    /// Any configured API token, of any role.
+    #[default]
+    Token,
+    /// Not served on the API port.
+    Closed,
 }
 
 #[derive(Debug, Clone, Deserialize)]

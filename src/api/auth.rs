@@ -140,6 +140,8 @@ pub const START: Allow = Allow(&[Role::Service]);
 /// Saga detail and signals: operators, viewers (read) and the service that started the saga
 /// (the handler checks ownership).
 pub const READ_OR_SERVICE: Allow = Allow(&[Role::Viewer, Role::Operator, Role::Service]);
+/// Any configured API token: the API document and the metrics (`[server] docs_access`).
+pub const ANY_TOKEN: Allow = Allow(&[Role::Viewer, Role::Operator, Role::Service]);
 pub const SIGNAL: Allow = Allow(&[Role::Operator, Role::Service]);
 
 /// Middleware for `/v1` groups: a bearer token of an allowed role, or 401/403.

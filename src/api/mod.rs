@@ -25,7 +25,7 @@ pub use error::ApiError;
 pub use json::ApiJson;
 pub use orders::OrderView;
 
-use crate::config::Settings;
+use crate::config::{DocsAccess, Settings};
 use crate::engine::runtime::Runtime;
 use auth::{Allow, Tokens};
 
@@ -115,15 +115,24 @@ pub fn router(state: AppState, families: Router<AppState>) -> Router {
             .route("/v1/sagas/{id}/{action}", post(sagas::operate))
             .route("/v1/outbox/{id}/replay", post(outbox::replay)),
     );
-    // Open: providers authenticate by signature, probes and the document need no token.
-    let mut open = Router::new()
+    // Open: providers authenticate by signature, probes need no token.
+    let open = Router::new()
         .route("/v1/webhooks/{provider}", post(webhooks::receive))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(ops::openapi::document));
-    if state.settings.server.metrics_bind.is_none() {
-        open = open.route("/metrics", get(health::metrics));
+        .route("/readyz", get(health::readyz));
+    // The document and the metrics say what the server runs and how busy it is: served as
+    // `[server] docs_access` says; `/metrics` always on `metrics_bind` when that is set.
+    let mut docs = Router::new();
+    if state.settings.server.docs_access != DocsAccess::Closed {
+        docs = docs.route("/openapi.json", get(ops::openapi::document));
+        if state.settings.server.metrics_bind.is_none() {
+            docs = docs.route("/metrics", get(health::metrics));
+        }
     }
+    let docs = match state.settings.server.docs_access {
+        DocsAccess::Token => guard(&tokens, auth::ANY_TOKEN)(docs),
+        DocsAccess::Open | DocsAccess::Closed => docs,
+    };
     Router::new()
         .merge(start)
         .merge(read_or_service)
@@ -131,6 +140,7 @@ pub fn router(state: AppState, families: Router<AppState>) -> Router {
         .merge(read)
         .merge(operate)
         .merge(open)
+        .merge(docs)
         .merge(families)
         .merge(ui::router(state.clone(), tokens))
         .fallback(|| async { ApiError::not_found("no such route") })

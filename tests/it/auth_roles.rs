@@ -22,9 +22,9 @@ fn allowed(method: &str, path: &str) -> &'static [&'static str] {
         }
         ("get", "/v1/audit" | "/v1/stats" | "/v1/queues" | "/v1/jobs/{id}" | "/v1/outbox")
         | ("get", "/v1/outbox/{id}") => READ,
-        (_, "/v1/webhooks/{provider}" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => {
-            OPEN
-        }
+        (_, "/v1/webhooks/{provider}" | "/healthz" | "/readyz") => OPEN,
+        // `[server] docs_access = "token"`, the default: any configured token.
+        ("get", "/metrics" | "/openapi.json") => &["viewer", "operator", "service"],
         ("post", "/v1/orders/data-bundles") => &["service"],
         ("post", "/v1/wallets/{user_id}/top-ups") => &["operator", "service"],
         ("get", "/v1/orders/{id}" | "/v1/packages" | "/v1/wallets/{user_id}") => {
@@ -170,7 +170,7 @@ async fn every_documented_route_checks_its_role() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 38, "every protected API route was checked");
+    assert_eq!(checked, 40, "every protected API route was checked");
 }
 
 #[tokio::test]
@@ -230,10 +230,19 @@ async fn a_service_reads_only_the_sagas_it_started() {
 }
 
 #[tokio::test]
-async fn probes_and_the_document_are_open_and_tokens_are_never_stored_plainly() {
+async fn probes_are_open_the_document_needs_a_token_and_tokens_are_never_stored_plainly() {
     let t = app().await;
-    for path in ["/healthz", "/readyz", "/openapi.json", "/metrics"] {
+    for path in ["/healthz", "/readyz"] {
         let (s, _) = t.call("GET", path, None, &[("authorization", "")]).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+    }
+    for path in ["/openapi.json", "/metrics"] {
+        let (s, _) = t.call("GET", path, None, &[("authorization", "")]).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
+        let viewer = bearer(VIEWER_TOKEN);
+        let (s, _) = t
+            .call("GET", path, None, &[("authorization", &viewer)])
+            .await;
         assert_eq!(s, StatusCode::OK, "{path}");
     }
     // Configured tokens are hashes; the default config holds none.
@@ -250,4 +259,28 @@ async fn probes_and_the_document_are_open_and_tokens_are_never_stored_plainly() 
     .unwrap();
     let text = serde_json::to_string(&dump).unwrap();
     assert!(!text.contains(OPERATOR_TOKEN) && !text.contains(SERVICE_TOKEN));
+}
+
+#[tokio::test]
+async fn the_document_and_metrics_can_be_open_or_off_the_api_port() {
+    let mut settings = settings().await;
+    settings.server.docs_access = sagaflow::config::DocsAccess::Open;
+    let open = app_with(settings, |_| {}).await;
+    for path in ["/openapi.json", "/metrics"] {
+        let (s, _) = open.call("GET", path, None, &[("authorization", "")]).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+    }
+    let mut settings = support_settings_closed().await;
+    settings.server.metrics_bind = Some("127.0.0.1:0".into());
+    let closed = app_with(settings, |_| {}).await;
+    for path in ["/openapi.json", "/metrics"] {
+        let (s, _) = closed.call("GET", path, None, &[]).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path} with a token");
+    }
+}
+
+async fn support_settings_closed() -> sagaflow::config::Settings {
+    let mut s = settings().await;
+    s.server.docs_access = sagaflow::config::DocsAccess::Closed;
+    s
 }

@@ -670,6 +670,7 @@ async fn malformed_ids_are_400_and_unknown_ones_404() {
 const PLACEHOLDER_WORKFLOW: &str = r#"
 name = "hardware_order"
 version = 1
+start = "family"
 description = "Test stand-in: one step that parks for an operator."
 
 [[steps]]
@@ -913,7 +914,7 @@ async fn checkout_shipments_cancellation_and_automation_through_the_api() {
         json!({ "shipment_id": first_id, "status": "ready", "requested": "in_transit" })
     );
     let payload: Value = sqlx::query_scalar(
-        "SELECT payload FROM saga_signals WHERE correlation_key = 'courier:TRK-1' AND name = 'courier.tracking'",
+        "SELECT payload FROM saga_signals WHERE correlation_key = 'courier:usps:TRK-1' AND name = 'courier.tracking'",
     )
     .fetch_one(&pool)
     .await

@@ -37,4 +37,6 @@ mod serve_metrics_port;
 mod signatures;
 mod simulator_control;
 mod simulator_replay;
+mod trust_signals;
+mod trust_startup;
 mod webhooks_outbox;

@@ -212,8 +212,8 @@ pub(crate) async fn create(
             "order_code": order.order_code,
         }),
         business_key: Some(order.order_code.clone()),
-        // Scoped by user: two customers may happen to send the same key.
-        idempotency_key: Some(format!("{WORKFLOW}:{}:{}", req.user_id, key.0)),
+        // Scoped by caller and user: two shops, or two customers, may send the same key.
+        idempotency_key: Some(format!("{WORKFLOW}:{}:{}:{}", who.name, req.user_id, key.0)),
         request_hash: Some(hex::encode(Sha256::digest(canonical))),
         // The shop that placed it owns the saga (it may read it back); the customer is in
         // the input.
@@ -309,9 +309,11 @@ const MAX_TOP_UP: f64 = 100_000.0;
 
 #[utoipa::path(post, path = "/v1/wallets/{user_id}/top-ups", tag = "orders", params(("user_id" = String, Path)),
     responses((status = 200, description = "wallet credited (idempotent by key)"),
+        (status = 409, description = "the key already made a different top-up"),
         (status = 422, description = "an amount that is not above 0 and at most 100000 GHS (`invalid_amount`), or a balance that would pass its limit (`wallet_limit`)")))]
 pub(crate) async fn top_up(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(user): Path<String>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<TopUp>,
@@ -331,12 +333,17 @@ pub(crate) async fn top_up(
             .top_up_wallet(
                 user,
                 amount.0,
-                &format!("top-up:{user}:{}", key.0),
+                // Scoped by caller: another caller's key is another top-up.
+                &format!("top-up:{}:{user}:{}", who.name, key.0),
+                &format!("{}:{}", who.role.as_str(), who.name),
                 s.rt.clock.now(),
             )
             .await
             .map_err(|e| match e {
                 crate::store::Error::Invalid(message) => invalid("wallet_limit", message),
+                crate::store::Error::Conflict(message) => {
+                    ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", message)
+                }
                 e => e.into(),
             })?;
     Ok(Json(

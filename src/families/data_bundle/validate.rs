@@ -45,6 +45,7 @@ impl Action for PriceResolve {
             .await
             .map_err(db_error)?
             .ok_or_else(|| StepError::permanent("order_missing", "the order row is missing"))?;
+        crate::families::own_row(ctx, Some(row.saga_id), "order")?;
         // The price quoted when the order was placed stands, even if the catalogue changed
         // since; the package must still be on sale.
         let package = self

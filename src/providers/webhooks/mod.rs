@@ -90,6 +90,12 @@ pub fn signals() -> impl Iterator<Item = (&'static str, &'static str)> {
         .flat_map(|p| p.signals.iter().map(move |s| (p.name, *s)))
 }
 
+/// Whether a provider's webhooks produce `signal`: such a signal comes through its verified
+/// webhook only, never the signal route.
+pub fn produces(signal: &str) -> bool {
+    signals().any(|(_, s)| s == signal)
+}
+
 /// A verified provider event, ready to be stored as a signal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundEvent {

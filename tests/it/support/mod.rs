@@ -235,6 +235,7 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Sends a signal as the service that started the saga (the harness's service token).
     pub async fn signal(
         &self,
         id: Uuid,
@@ -242,11 +243,12 @@ impl TestApp {
         key: &str,
         payload: Value,
     ) -> (StatusCode, Value) {
+        let auth = bearer(SERVICE_TOKEN);
         self.call(
             "POST",
             &format!("/v1/sagas/{id}/signals/{name}"),
             Some(payload),
-            &[("idempotency-key", key)],
+            &[("idempotency-key", key), ("authorization", &auth)],
         )
         .await
     }

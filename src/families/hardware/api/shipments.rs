@@ -148,7 +148,10 @@ pub(crate) async fn report_status(
         (Some(tracking), _) => {
             let signal = NewSignal {
                 saga_id: None,
-                correlation_key: Some(webhooks::courier::reference(tracking)),
+                correlation_key: Some(webhooks::courier::shipment_reference(
+                    &view.shipment.courier_code,
+                    tracking,
+                )),
                 name: webhooks::courier::TRACKING.into(),
                 dedup_key: format!("operator:{id}:{requested}"),
                 payload: json!({
