@@ -37,6 +37,7 @@ mod serve_metrics_port;
 mod signatures;
 mod simulator_control;
 mod simulator_replay;
+mod trust_keys;
 mod trust_signals;
 mod trust_startup;
 mod webhooks_outbox;
