@@ -44,6 +44,12 @@ pub struct AuthSettings {
     /// http://localhost, so only turn it off behind a plain-HTTP proxy on another host.
     #[serde(default = "yes")]
     pub cookie_secure: bool,
+    /// A console session ends after this long unused…
+    #[serde(default = "half_an_hour", with = "duration")]
+    pub session_idle: Duration,
+    /// …and this long after sign-in, however busy.
+    #[serde(default = "twelve_hours", with = "duration")]
+    pub session_absolute: Duration,
 }
 
 impl Default for AuthSettings {
@@ -51,6 +57,28 @@ impl Default for AuthSettings {
         Self {
             tokens: Vec::new(),
             cookie_secure: true,
+            session_idle: half_an_hour(),
+            session_absolute: twelve_hours(),
+        }
+    }
+}
+
+fn half_an_hour() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+fn twelve_hours() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+
+impl AuthSettings {
+    /// The console session limits, as the store checks them.
+    pub(crate) fn session_limits(&self) -> crate::store::SessionLimits {
+        let span =
+            |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(12));
+        crate::store::SessionLimits {
+            idle: span(self.session_idle),
+            absolute: span(self.session_absolute),
         }
     }
 }

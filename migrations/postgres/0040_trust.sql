@@ -4,11 +4,16 @@
 -- refunds, whose saga records who started it.
 ALTER TABLE wallet_ledger ADD COLUMN actor text;
 
+-- The service whose customer a wallet is (its first top-up's token); NULL when an operator
+-- opened it. Another service's token gets 404 for it.
+ALTER TABLE wallets ADD COLUMN owner text;
+
 -- One row per signed-in console session. Only the SHA-256 of the random session id is kept,
 -- so a copy of this table lets no one in; the row goes at sign-out.
 CREATE TABLE console_sessions (
-    id_sha256   text        PRIMARY KEY,
-    token_name  text        NOT NULL,
+    id_sha256     text        PRIMARY KEY,
+    -- Which configured token signed in: a token removed from [auth] ends its sessions.
+    token_sha256  text        NOT NULL,
     created_at  timestamptz NOT NULL,
     last_seen   timestamptz NOT NULL
 );

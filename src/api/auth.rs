@@ -47,7 +47,8 @@ pub struct Principal {
     /// The token's configured name: the actor in history and audit rows.
     pub name: String,
     pub role: Role,
-    /// The token's hash; the console derives its CSRF token from it.
+    /// The token's hash for a bearer; for the console, the hash of its session id. The
+    /// console derives its CSRF token from it, so each session has its own.
     pub token_hash: String,
 }
 
@@ -91,11 +92,15 @@ impl Tokens {
 
     /// The principal holding `token`, if it is configured.
     pub(crate) fn resolve(&self, token: &str) -> Option<Principal> {
-        let hash = hash_token(token);
-        self.by_hash.get(&hash).map(|(name, role)| Principal {
+        self.resolve_hash(&hash_token(token))
+    }
+
+    /// The principal whose token hashes to `hash`, if it is still configured.
+    pub(crate) fn resolve_hash(&self, hash: &str) -> Option<Principal> {
+        self.by_hash.get(hash).map(|(name, role)| Principal {
             name: name.clone(),
             role: *role,
-            token_hash: hash,
+            token_hash: hash.to_string(),
         })
     }
 }
@@ -118,7 +123,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The console session token from the cookie header, if any.
+/// The console's session id from the cookie header, if any.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)

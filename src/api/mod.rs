@@ -11,6 +11,7 @@ pub mod ops;
 mod orders;
 mod outbox;
 pub mod sagas;
+pub(crate) mod tenancy;
 pub mod ui;
 mod webhooks;
 
@@ -23,7 +24,7 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 pub use json::ApiJson;
-pub use orders::OrderView;
+pub use orders::{OrderView, Shown};
 
 use crate::config::{DocsAccess, Settings};
 use crate::engine::runtime::Runtime;

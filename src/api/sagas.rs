@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::auth::{Principal, Role};
 use super::ops::search::{Cursor, PageParams, SearchParams};
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, AppState, tenancy};
 use crate::engine::definition::WorkflowDef;
 use crate::engine::lifecycle::{Event, SagaState};
 use crate::engine::policy::{SignalSource, StartPolicy};
@@ -186,13 +186,11 @@ pub async fn show(
 
 /// A service may touch only sagas it started; others get 404 so ids do not leak.
 pub(crate) async fn check_owner(s: &AppState, who: &Principal, id: Uuid) -> Result<(), ApiError> {
-    if who.role != Role::Service {
+    if tenancy::tenant(who).is_none() {
         return Ok(());
     }
-    match s.rt.store.started_by(id).await? {
-        Some(actor) if actor == who.start_actor() => Ok(()),
-        _ => Err(ApiError::not_found("no such saga")),
-    }
+    let actor = s.rt.store.started_by(id).await?;
+    tenancy::visible(who, tenancy::saga_owner(actor.as_deref()), "saga")
 }
 
 /// A saga as the API shows it: the row plus when it will next run when that is a timer, how

@@ -9,6 +9,7 @@ mod definitions;
 mod ops;
 mod outbox;
 mod sagas;
+mod sessions;
 mod signals;
 
 use sqlx::PgPool;
@@ -22,6 +23,7 @@ pub(crate) use cron::claim_cron_tick;
 pub use ops::{ExportRow, Order, Overview, QueueRow, SagaSearch, SearchPage, WorkflowStats};
 pub use outbox::{AttemptRecord, DeliveryRow, OutboxItem};
 pub use sagas::{ClaimedSaga, EventRow, NewSaga, SagaRow, StartWrite, Started};
+pub use sessions::SessionLimits;
 pub use signals::{Delivered, NewSignal};
 
 /// The schema, embedded so `sagaflow migrate` works from anywhere.

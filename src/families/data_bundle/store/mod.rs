@@ -256,15 +256,16 @@ impl Store {
         user_id: Uuid,
         amount_minor: i64,
         key: &str,
-        actor: &str,
+        (actor, owner): (&str, Option<&str>),
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO wallets (user_id, balance_minor, updated_at) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO wallets (user_id, balance_minor, updated_at, owner) VALUES ($1, 0, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(user_id)
         .bind(now)
+        .bind(owner)
         .execute(&mut *tx)
         .await?;
         let inserted: Option<i64> = sqlx::query_scalar(
@@ -317,6 +318,16 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(balance)
+    }
+
+    /// Who owns a wallet (`Some(None)`: an operator opened it); `None` when the user has none.
+    pub(crate) async fn wallet_owner(&self, user_id: Uuid) -> Result<Option<Option<String>>> {
+        Ok(
+            sqlx::query_scalar("SELECT owner FROM wallets WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 
     /// A wallet's balance; `None` when the user has none.
