@@ -162,7 +162,38 @@ pub(crate) async fn require_bearer(
         return forbidden(&principal).into_response();
     }
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    mask_personal_data(next.run(req).await).await
+}
+
+/// Marks a response an operator asked to see unmasked (an audited reveal).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Revealed;
+
+/// Every JSON answer of a token-guarded route, with phone numbers and e-mail addresses
+/// masked (`domain::pii`), for every role: saga input and data, outbox payloads, billing
+/// contacts, errors, business keys. Only an operator's audited reveal passes them through.
+async fn mask_personal_data(res: Response) -> Response {
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json || res.extensions().get::<Revealed>().is_some() {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::internal().into_response();
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    crate::domain::pii::mask_json(&mut value);
+    let Ok(masked) = serde_json::to_vec(&value) else {
+        return ApiError::internal().into_response();
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(masked))
 }
 
 pub fn unauthorized() -> ApiError {

@@ -113,6 +113,7 @@ pub fn router(state: AppState, families: Router<AppState>) -> Router {
     let operate = guard(&tokens, auth::OPERATE)(
         Router::new()
             .route("/v1/sagas/bulk", post(ops::bulk::submit))
+            .route("/v1/sagas/{id}/reveal", post(sagas::reveal))
             .route("/v1/sagas/{id}/{action}", post(sagas::operate))
             .route("/v1/outbox/{id}/replay", post(outbox::replay)),
     );

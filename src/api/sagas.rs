@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::auth::{Principal, Role};
+use super::auth::{Principal, Revealed, Role};
 use super::ops::search::{Cursor, PageParams, SearchParams};
 use super::{ApiError, ApiJson, AppState, tenancy};
 use crate::engine::definition::WorkflowDef;
@@ -182,6 +182,36 @@ pub async fn show(
     let mut body = saga_json(&saga, s.rt.clock.now());
     body["history"] = json!(history);
     Ok(Json(body))
+}
+
+/// `POST /v1/sagas/{id}/reveal` with `{"reason": …}`: the saga as `GET` shows it, with its
+/// phone numbers and e-mail addresses unmasked, for an operator; recorded in the audit trail
+/// with the reason before anything is shown.
+#[utoipa::path(post, path = "/v1/sagas/{id}/reveal", tag = "sagas",
+    params(("id" = Uuid, Path, description = "saga id")), request_body = ActionRequest,
+    responses((status = 200, description = "the saga with its history, personal data unmasked"), (status = 404, description = "no such saga")))]
+pub(crate) async fn reveal(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ActionRequest>,
+) -> Result<(Extension<Revealed>, Json<Value>), ApiError> {
+    let id = SagaId::parse(&id)?;
+    let reason = check_reason(&req.reason)?;
+    let saga = s.rt.store.get_saga(id.0).await?;
+    let actor = Actor {
+        name: who.name.clone(),
+        role: who.role.as_str().into(),
+        reason,
+        job_id: None,
+    };
+    s.rt.store
+        .record_reveal(id.0, &actor, &saga.status, s.rt.clock.now())
+        .await?;
+    let history = s.rt.store.history(id.0).await?;
+    let mut body = saga_json(&saga, s.rt.clock.now());
+    body["history"] = json!(history);
+    Ok((Extension(Revealed), Json(body)))
 }
 
 /// A service may touch only sagas it started; others get 404 so ids do not leak.

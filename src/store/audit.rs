@@ -202,6 +202,20 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Records that an operator saw a saga's personal data unmasked.
+    pub(crate) async fn record_reveal(
+        &self,
+        saga_id: Uuid,
+        actor: &Actor,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        insert_audit_in(&mut conn, saga_id, "reveal", actor, (status, status), now).await
+    }
+}
+
 /// One `operator_actions` row for an action that does not move the saga itself (a signal, a
 /// reveal of personal data): `from` and `to` are the status it had.
 pub(crate) async fn insert_audit_in(

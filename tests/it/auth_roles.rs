@@ -17,9 +17,13 @@ fn allowed(method: &str, path: &str) -> &'static [&'static str] {
             &["viewer", "operator", "service"]
         }
         ("post", "/v1/sagas/{id}/signals/{name}") => &["operator", "service"],
-        ("post", "/v1/sagas/{id}/{action}" | "/v1/sagas/bulk" | "/v1/outbox/{id}/replay") => {
-            OPERATE
-        }
+        (
+            "post",
+            "/v1/sagas/{id}/{action}"
+            | "/v1/sagas/{id}/reveal"
+            | "/v1/sagas/bulk"
+            | "/v1/outbox/{id}/replay",
+        ) => OPERATE,
         ("get", "/v1/audit" | "/v1/stats" | "/v1/queues" | "/v1/jobs/{id}" | "/v1/outbox")
         | ("get", "/v1/outbox/{id}") => READ,
         (_, "/v1/webhooks/{provider}" | "/healthz" | "/readyz") => OPEN,
@@ -170,7 +174,7 @@ async fn every_documented_route_checks_its_role() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 40, "every protected API route was checked");
+    assert_eq!(checked, 41, "every protected API route was checked");
 }
 
 #[tokio::test]

@@ -39,6 +39,7 @@ mod simulator_control;
 mod simulator_replay;
 mod trust_console;
 mod trust_keys;
+mod trust_masking;
 mod trust_outbound;
 mod trust_signals;
 mod trust_startup;

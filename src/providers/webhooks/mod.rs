@@ -104,7 +104,7 @@ pub struct InboundEvent {
     /// Deduplication key: the provider's event id, or a stable hash of what the event says.
     pub event_id: String,
     /// Correlation key, built by the provider's [`Inbound::reference`]: `reseller:123`,
-    /// `ishare:<ref>`, `payments:cs_…`, `courier:<tracking number>`.
+    /// `ishare:<ref>`, `payments:cs_…`, `courier:<carrier>:<tracking number>`.
     pub reference: String,
     /// Signal name: one of the provider's [`Inbound::signals`].
     pub signal: &'static str,
