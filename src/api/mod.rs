@@ -36,13 +36,18 @@ pub(crate) fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_id", format!("{what} id must be a UUID")))
 }
 
-/// What the workflow families add to the API: their routes, their part of the API document
-/// and the views `GET /v1/orders/{id}` asks.
+/// A family's check of a workflow's input, run by `POST /v1/sagas` before anything is
+/// stored: the reason it is refused, for a 422.
+pub type InputCheck = fn(&serde_json::Value) -> Result<(), String>;
+
+/// What the workflow families add to the API: their routes, their part of the API document,
+/// the views `GET /v1/orders/{id}` asks and the input checks of the workflows callers start.
 #[derive(Default)]
 pub struct Extensions {
     pub routes: Router<AppState>,
     pub openapi: utoipa::openapi::OpenApi,
     pub order_views: Vec<Arc<dyn OrderView>>,
+    pub input_checks: Vec<(&'static str, InputCheck)>,
 }
 
 /// What every handler can reach.
@@ -55,6 +60,8 @@ pub struct AppState {
     pub order_views: Arc<[Arc<dyn OrderView>]>,
     /// The whole API document: the core's and every family's.
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+    /// Each `api` workflow's input check, by workflow, from its family.
+    pub input_checks: Arc<std::collections::HashMap<&'static str, InputCheck>>,
 }
 
 impl AppState {
@@ -67,6 +74,7 @@ impl AppState {
             metrics: crate::telemetry::prometheus(),
             order_views: ext.order_views.clone().into(),
             openapi: Arc::new(openapi),
+            input_checks: Arc::new(ext.input_checks.iter().copied().collect()),
         }
     }
 }

@@ -114,6 +114,17 @@ pub async fn start(
             "input must be a JSON object",
         ));
     }
+    // Checked at the door against the family's schema, so a saga never starts on input its
+    // steps would only refuse later.
+    if let Some(check) = s.input_checks.get(def.name.as_str()) {
+        check(&req.input).map_err(|reason| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                format!("input for {}: {reason}", def.name),
+            )
+        })?;
+    }
     if req.business_key.as_ref().is_some_and(|k| k.len() > 200) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -194,6 +194,47 @@ async fn internal_workflows_cannot_be_started_through_the_api() {
 }
 
 #[tokio::test]
+async fn an_api_workflows_input_is_checked_at_the_door() {
+    let t = app().await;
+    for (n, input) in [
+        json!({ "steps": { "charge": { "fail_times": "twice" } } }),
+        json!({ "steps": { "charge": { "fial_times": 2 } } }),
+        json!({ "steps": { "charge": { "fail": "sometimes" } } }),
+        json!({ "polls": { "deliver": "maybe" } }),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let key = format!("bad-{n}");
+        let (s, b) = t
+            .call(
+                "POST",
+                "/v1/sagas",
+                Some(json!({ "workflow": "sample", "input": input })),
+                &[("idempotency-key", &key)],
+            )
+            .await;
+        assert_eq!(
+            s,
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "{input}: {b}"
+        );
+        assert_eq!(b["error"]["code"], "invalid_input");
+    }
+    let sagas: i64 = sqlx::query_scalar("SELECT count(*) FROM sagas")
+        .fetch_one(t.app.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(sagas, 0);
+    // The caller's own fields ride along.
+    t.start(
+        "sample",
+        json!({ "steps": { "charge": { "fail_times": 1 } }, "order_code": "X-1" }),
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_hardware_saga_will_not_touch_another_sagas_order() {
     let h = hardware().await;
     let (order, saga) = paid_order(&h, LINES).await;
