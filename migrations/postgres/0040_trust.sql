@@ -4,6 +4,9 @@
 -- refunds, whose saga records who started it.
 ALTER TABLE wallet_ledger ADD COLUMN actor text;
 
+-- Who recorded a manual payment (`<role>:<token name>`); NULL for the processor's own.
+ALTER TABLE payment_records ADD COLUMN actor text;
+
 -- The service whose customer a wallet is (its first top-up's token); NULL when an operator
 -- opened it. Another service's token gets 404 for it.
 ALTER TABLE wallets ADD COLUMN owner text;

@@ -16,6 +16,7 @@ use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
 pub(crate) use audit::action_name;
+pub(crate) use audit::insert_audit_in;
 pub use audit::{Actor, AuditRow, LockedSaga, OperatorWrite};
 pub use bulk::{BulkItem, BulkProgress, NewBulkJob};
 pub use checkpoint::{Checkpoint, Committed, Lease, NewEvent};

@@ -211,9 +211,45 @@ async fn a_draft_order_gets_provisional_prices_and_reads_back() {
     assert_eq!(kinds(&timeline), ["order.created"]);
     assert_eq!(timeline["items"][0]["source"], "domain");
 
-    // The company's address is its default from now on; a service may draft too.
+    // Drafting sets no company default: only the directory does, and a service may not.
     let mut again = synced_body();
     again.as_object_mut().unwrap().remove("shipping_address");
+    let service = bearer(SERVICE_TOKEN);
+    let (s, b) = t
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(again.clone()),
+            &[("authorization", &service)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let directory = "/v1/companies/ACME/shipping-address";
+    let entry = json!({ "shipping_address": o["shipping_address"] });
+    let (s, b) = t
+        .call(
+            "PUT",
+            directory,
+            Some(entry.clone()),
+            &[("authorization", &service)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = t.call("PUT", directory, Some(entry), &[]).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // An order shipping elsewhere leaves the default alone.
+    let mut elsewhere = synced_body();
+    elsewhere["shipping_address"] = address("Ottawa");
+    let (s, b) = t
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(elsewhere),
+            &[("authorization", &service)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    // The directory's default from now on; a service may draft too.
     let (s, second) = t
         .call(
             "POST",

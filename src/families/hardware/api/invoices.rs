@@ -50,6 +50,7 @@ pub struct ManualPayment {
         (status = 422, description = "an amount that is not 1 to 10^15 cents, or no reference")))]
 pub(crate) async fn record_payment(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ManualPayment>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -65,12 +66,19 @@ pub(crate) async fn record_payment(
         ));
     }
     let reference = required("reference", &req.reference)?;
+    let actor = crate::store::Actor {
+        name: who.name.clone(),
+        role: who.role.as_str().into(),
+        reason: format!("manual payment {reference} of {} cents", req.amount_minor),
+        job_id: None,
+    };
     let invoice =
         s.rt.store
             .record_manual_payment(
                 id,
                 req.amount_minor,
                 &format!("manual:{reference}"),
+                &actor,
                 s.rt.clock.now(),
             )
             .await
