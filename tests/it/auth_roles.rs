@@ -289,3 +289,54 @@ async fn support_settings_closed() -> sagaflow::config::Settings {
     s.server.docs_access = sagaflow::config::DocsAccess::Closed;
     s
 }
+
+/// The trust rules on top of the roles: no role sends a provider's signal or starts a
+/// workflow begun elsewhere, only operators reveal personal data, and a service sees only
+/// its own sagas however it asks.
+#[tokio::test]
+async fn no_role_sends_a_providers_signal_or_starts_an_internal_workflow() {
+    let t = app().await;
+    let saga = t.start("sample", json!({})).await;
+    for role in ["viewer", "operator", "service"] {
+        let auth = bearer(token(role));
+        let (s, b) = t
+            .call(
+                "POST",
+                &format!("/v1/sagas/{saga}/signals/payments.checkout"),
+                Some(json!({ "reason": "role check", "type": "checkout.session.completed" })),
+                &[("authorization", &auth), ("idempotency-key", "k")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{role}: {b}");
+        let (s, b) = t
+            .call(
+                "POST",
+                "/v1/sagas",
+                Some(json!({ "workflow": "hardware_order", "input": {} })),
+                &[("authorization", &auth), ("idempotency-key", "k")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{role}: {b}");
+        let (s, _) = t
+            .call(
+                "POST",
+                &format!("/v1/sagas/{saga}/reveal"),
+                Some(json!({ "reason": "role check" })),
+                &[("authorization", &auth)],
+            )
+            .await;
+        let want = if role == "operator" {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(s, want, "{role} reveal");
+    }
+    let other = bearer(OTHER_SERVICE_TOKEN);
+    for path in [format!("/v1/sagas/{saga}"), format!("/v1/orders/{saga}")] {
+        let (s, _) = t
+            .call("GET", &path, None, &[("authorization", &other)])
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+    }
+}
