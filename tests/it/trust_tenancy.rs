@@ -177,3 +177,58 @@ async fn a_second_service_sweeping_every_route_with_the_first_ones_ids_gets_404(
         }
     }
 }
+
+#[tokio::test]
+async fn a_partner_key_reaches_only_its_own_partners_orders_and_licences() {
+    use sagaflow::families::partner::{PartnerAccount, PartnerSettings};
+    let h = crate::support::orders::harness(|s, _| {
+        s.edit_section("partner", |p: &mut PartnerSettings| {
+            p.accounts.push(PartnerAccount {
+                id: "RIVAL001".into(),
+                key_sha256: sagaflow::api::auth::hash_token("rival-key"),
+                webhook: "t2mobile".into(),
+            })
+        })
+        .unwrap();
+    })
+    .await;
+    let order = json!({
+        "orderId": "T2M-9", "productId": "OFFICE-PRO", "customerId": "CUST-1",
+        "customerName": "Ama Mensah", "customerEmail": "ama@example.com",
+        "customerPhone": "+233241234567", "tenure": "12_MONTHS",
+    });
+    let mine = "Bearer sim_partner_api_key";
+    let (s, b) = h
+        .post_json(
+            "/v1/partner/fulfilment",
+            &[("authorization", mine), ("idempotency-key", "p-1")],
+            &order,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    h.t.run().await;
+    let (s, b) = h
+        .get("/v1/partner/orders/T2M-9", &[("authorization", mine)])
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let activation = b["activationReference"]
+        .as_str()
+        .expect("fulfilled")
+        .to_string();
+
+    let rival = "Bearer rival-key";
+    let (s, b) = h
+        .get("/v1/partner/orders/T2M-9", &[("authorization", rival)])
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    let before = fingerprint(&h).await;
+    let (s, b) = h
+        .post_json(
+            &format!("/v1/partner/subscriptions/{activation}/renewals"),
+            &[("authorization", rival), ("idempotency-key", "r-1")],
+            &json!({ "tenure": "12_MONTHS" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{b}");
+    assert_eq!(fingerprint(&h).await, before);
+}
