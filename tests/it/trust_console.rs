@@ -117,3 +117,40 @@ async fn sessions_expire_when_idle_and_at_their_absolute_limit() {
         "past the absolute limit"
     );
 }
+
+#[tokio::test]
+async fn console_pages_mask_personal_data_too() {
+    let t = app().await;
+    let (s, b) = t
+        .call(
+            "POST",
+            "/v1/sagas",
+            Some(serde_json::json!({
+                "workflow": "sample",
+                "input": { "contact": "ada@acme.test", "phone": "024 123 4567" },
+                "business_key": "0241234567",
+            })),
+            &[("idempotency-key", "pii")],
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let id = b["saga_id"].as_str().unwrap().to_string();
+    let cookie = sign_in(&t, VIEWER_TOKEN).await;
+    for path in ["/ui/sagas".to_string(), format!("/ui/sagas/{id}")] {
+        let req = Request::get(path.as_str())
+            .header("cookie", &cookie)
+            .body(Body::empty())
+            .unwrap();
+        let res = t.app.router().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let html = http_body_util::BodyExt::collect(res.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let html = String::from_utf8_lossy(&html);
+        for raw in ["0241234567", "024 123 4567", "ada@acme.test"] {
+            assert!(!html.contains(raw), "{path} shows {raw}");
+        }
+        assert!(html.contains("024****567"), "{path}");
+    }
+}

@@ -333,6 +333,10 @@ impl Action for Refund {
                             .map_err(provider_error)?;
                         match (session.status.as_deref(), session.payment_status.as_deref()) {
                             (_, Some("paid")) => {
+                                if let Some(why) = mismatch(&order, &session, ctx) {
+                                    // Paid, but not as this order asked: an operator settles it.
+                                    return Err(StepError::permanent("payment_mismatch", why));
+                                }
                                 let settle = session_outcome(&order, &session, ctx);
                                 let mut out = StepOutcome::failed(StepError::retryable(
                                     "paid_meanwhile",
