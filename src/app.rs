@@ -44,6 +44,11 @@ pub enum Error {
     Routes(String),
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
+    #[error(
+        "refusing to serve with unsafe settings; set {} (or [server] dev_mode = true on a developer's machine)",
+        .0.join(", ")
+    )]
+    Unsafe(Vec<String>),
 }
 
 /// Which parts a node runs.
@@ -111,6 +116,8 @@ impl App {
         let known = Known {
             action: &|name| registry.contains(name),
             signal: &|name| families.declares_signal(name),
+            provider_signal: &|name| crate::providers::webhooks::produces(name),
+            require_policy: true,
         };
         let catalog =
             Catalog::load_dir(&settings.workflows.dir, &known).map_err(Error::Definitions)?;
@@ -198,6 +205,16 @@ impl App {
         role: Role,
         shutdown: CancellationToken,
     ) -> Result<(), Error> {
+        // The API's own address: the metrics port serves no API route.
+        let bound: Vec<std::net::IpAddr> = listener
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .map(|a| a.ip())
+            .collect();
+        let unsafe_keys = crate::safety::unsafe_settings(&self.settings, &bound);
+        if !unsafe_keys.is_empty() {
+            return Err(Error::Unsafe(unsafe_keys));
+        }
         let node = node_name();
         let mut tasks = tokio::task::JoinSet::new();
         if matches!(role, Role::All | Role::Worker) {

@@ -44,6 +44,12 @@ pub struct AuthSettings {
     /// http://localhost, so only turn it off behind a plain-HTTP proxy on another host.
     #[serde(default = "yes")]
     pub cookie_secure: bool,
+    /// A console session ends after this long unused…
+    #[serde(default = "half_an_hour", with = "duration")]
+    pub session_idle: Duration,
+    /// …and this long after sign-in, however busy.
+    #[serde(default = "twelve_hours", with = "duration")]
+    pub session_absolute: Duration,
 }
 
 impl Default for AuthSettings {
@@ -51,6 +57,28 @@ impl Default for AuthSettings {
         Self {
             tokens: Vec::new(),
             cookie_secure: true,
+            session_idle: half_an_hour(),
+            session_absolute: twelve_hours(),
+        }
+    }
+}
+
+fn half_an_hour() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+fn twelve_hours() -> Duration {
+    Duration::from_secs(12 * 3600)
+}
+
+impl AuthSettings {
+    /// The console session limits, as the store checks them.
+    pub(crate) fn session_limits(&self) -> crate::store::SessionLimits {
+        let span =
+            |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(12));
+        crate::store::SessionLimits {
+            idle: span(self.session_idle),
+            absolute: span(self.session_absolute),
         }
     }
 }
@@ -114,6 +142,28 @@ pub struct ServerSettings {
     /// stay open to Prometheus while the API port is exposed.
     #[serde(default)]
     pub metrics_bind: Option<String>,
+    /// Lets `serve` start with the simulator's credentials on a real provider URL, or bound
+    /// beyond loopback with no API token (see `safety`). For a developer's machine only.
+    #[serde(default)]
+    pub dev_mode: bool,
+    /// Who may read `/metrics` and `/openapi.json` on the API port: `open` (anyone),
+    /// `token` (any configured API token) or `closed` (not served there; `/metrics` then
+    /// only on `metrics_bind`).
+    #[serde(default)]
+    pub docs_access: DocsAccess,
+}
+
+/// Who may read `/metrics` and `/openapi.json` on the API's port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocsAccess {
+    /// Anyone: for a node whose port only trusted scrapers reach.
+    Open,
+    /// Any configured API token, of any role.
+    #[default]
+    Token,
+    /// Not served on the API port.
+    Closed,
 }
 
 #[derive(Debug, Clone, Deserialize)]

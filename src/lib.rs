@@ -24,6 +24,7 @@ pub mod domain;
 pub mod engine;
 pub mod families;
 pub mod providers;
+pub mod safety;
 pub mod simulator;
 pub mod store;
 pub mod telemetry;

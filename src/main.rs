@@ -137,6 +137,8 @@ fn workflows(command: WorkflowsCommand) -> anyhow::Result<ExitCode> {
     let known = Known {
         action: &|name| families.registry.contains(name),
         signal: &|name| families.declares_signal(name),
+        provider_signal: &|name| sagaflow::providers::webhooks::produces(name),
+        require_policy: true,
     };
     let catalog = match Catalog::load_dir(&dir, &known) {
         Ok(c) => c,

@@ -47,7 +47,8 @@ pub struct Principal {
     /// The token's configured name: the actor in history and audit rows.
     pub name: String,
     pub role: Role,
-    /// The token's hash; the console derives its CSRF token from it.
+    /// The token's hash for a bearer; for the console, the hash of its session id. The
+    /// console derives its CSRF token from it, so each session has its own.
     pub token_hash: String,
 }
 
@@ -91,11 +92,15 @@ impl Tokens {
 
     /// The principal holding `token`, if it is configured.
     pub(crate) fn resolve(&self, token: &str) -> Option<Principal> {
-        let hash = hash_token(token);
-        self.by_hash.get(&hash).map(|(name, role)| Principal {
+        self.resolve_hash(&hash_token(token))
+    }
+
+    /// The principal whose token hashes to `hash`, if it is still configured.
+    pub(crate) fn resolve_hash(&self, hash: &str) -> Option<Principal> {
+        self.by_hash.get(hash).map(|(name, role)| Principal {
             name: name.clone(),
             role: *role,
-            token_hash: hash,
+            token_hash: hash.to_string(),
         })
     }
 }
@@ -118,7 +123,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// The console session token from the cookie header, if any.
+/// The console's session id from the cookie header, if any.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -140,6 +145,8 @@ pub const START: Allow = Allow(&[Role::Service]);
 /// Saga detail and signals: operators, viewers (read) and the service that started the saga
 /// (the handler checks ownership).
 pub const READ_OR_SERVICE: Allow = Allow(&[Role::Viewer, Role::Operator, Role::Service]);
+/// Any configured API token: the API document and the metrics (`[server] docs_access`).
+pub const ANY_TOKEN: Allow = Allow(&[Role::Viewer, Role::Operator, Role::Service]);
 pub const SIGNAL: Allow = Allow(&[Role::Operator, Role::Service]);
 
 /// Middleware for `/v1` groups: a bearer token of an allowed role, or 401/403.
@@ -155,7 +162,38 @@ pub(crate) async fn require_bearer(
         return forbidden(&principal).into_response();
     }
     req.extensions_mut().insert(principal);
-    next.run(req).await
+    mask_personal_data(next.run(req).await).await
+}
+
+/// Marks a response an operator asked to see unmasked (an audited reveal).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Revealed;
+
+/// Every JSON answer of a token-guarded route, with phone numbers and e-mail addresses
+/// masked (`domain::pii`), for every role: saga input and data, outbox payloads, billing
+/// contacts, errors, business keys. Only an operator's audited reveal passes them through.
+async fn mask_personal_data(res: Response) -> Response {
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json || res.extensions().get::<Revealed>().is_some() {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::internal().into_response();
+    };
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    crate::domain::pii::mask_json(&mut value);
+    let Ok(masked) = serde_json::to_vec(&value) else {
+        return ApiError::internal().into_response();
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(masked))
 }
 
 pub fn unauthorized() -> ApiError {

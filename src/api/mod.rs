@@ -11,6 +11,7 @@ pub mod ops;
 mod orders;
 mod outbox;
 pub mod sagas;
+pub(crate) mod tenancy;
 pub mod ui;
 mod webhooks;
 
@@ -23,9 +24,9 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 pub use json::ApiJson;
-pub use orders::OrderView;
+pub use orders::{OrderView, Shown};
 
-use crate::config::Settings;
+use crate::config::{DocsAccess, Settings};
 use crate::engine::runtime::Runtime;
 use auth::{Allow, Tokens};
 
@@ -35,13 +36,18 @@ pub(crate) fn parse_id(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_id", format!("{what} id must be a UUID")))
 }
 
-/// What the workflow families add to the API: their routes, their part of the API document
-/// and the views `GET /v1/orders/{id}` asks.
+/// A family's check of a workflow's input, run by `POST /v1/sagas` before anything is
+/// stored: the reason it is refused, for a 422.
+pub type InputCheck = fn(&serde_json::Value) -> Result<(), String>;
+
+/// What the workflow families add to the API: their routes, their part of the API document,
+/// the views `GET /v1/orders/{id}` asks and the input checks of the workflows callers start.
 #[derive(Default)]
 pub struct Extensions {
     pub routes: Router<AppState>,
     pub openapi: utoipa::openapi::OpenApi,
     pub order_views: Vec<Arc<dyn OrderView>>,
+    pub input_checks: Vec<(&'static str, InputCheck)>,
 }
 
 /// What every handler can reach.
@@ -54,6 +60,8 @@ pub struct AppState {
     pub order_views: Arc<[Arc<dyn OrderView>]>,
     /// The whole API document: the core's and every family's.
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+    /// Each `api` workflow's input check, by workflow, from its family.
+    pub input_checks: Arc<std::collections::HashMap<&'static str, InputCheck>>,
 }
 
 impl AppState {
@@ -66,6 +74,7 @@ impl AppState {
             metrics: crate::telemetry::prometheus(),
             order_views: ext.order_views.clone().into(),
             openapi: Arc::new(openapi),
+            input_checks: Arc::new(ext.input_checks.iter().copied().collect()),
         }
     }
 }
@@ -112,18 +121,28 @@ pub fn router(state: AppState, families: Router<AppState>) -> Router {
     let operate = guard(&tokens, auth::OPERATE)(
         Router::new()
             .route("/v1/sagas/bulk", post(ops::bulk::submit))
+            .route("/v1/sagas/{id}/reveal", post(sagas::reveal))
             .route("/v1/sagas/{id}/{action}", post(sagas::operate))
             .route("/v1/outbox/{id}/replay", post(outbox::replay)),
     );
-    // Open: providers authenticate by signature, probes and the document need no token.
-    let mut open = Router::new()
+    // Open: providers authenticate by signature, probes need no token.
+    let open = Router::new()
         .route("/v1/webhooks/{provider}", post(webhooks::receive))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(ops::openapi::document));
-    if state.settings.server.metrics_bind.is_none() {
-        open = open.route("/metrics", get(health::metrics));
+        .route("/readyz", get(health::readyz));
+    // The document and the metrics say what the server runs and how busy it is: served as
+    // `[server] docs_access` says; `/metrics` always on `metrics_bind` when that is set.
+    let mut docs = Router::new();
+    if state.settings.server.docs_access != DocsAccess::Closed {
+        docs = docs.route("/openapi.json", get(ops::openapi::document));
+        if state.settings.server.metrics_bind.is_none() {
+            docs = docs.route("/metrics", get(health::metrics));
+        }
     }
+    let docs = match state.settings.server.docs_access {
+        DocsAccess::Token => guard(&tokens, auth::ANY_TOKEN)(docs),
+        DocsAccess::Open | DocsAccess::Closed => docs,
+    };
     Router::new()
         .merge(start)
         .merge(read_or_service)
@@ -131,6 +150,7 @@ pub fn router(state: AppState, families: Router<AppState>) -> Router {
         .merge(read)
         .merge(operate)
         .merge(open)
+        .merge(docs)
         .merge(families)
         .merge(ui::router(state.clone(), tokens))
         .fallback(|| async { ApiError::not_found("no such route") })

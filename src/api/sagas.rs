@@ -10,11 +10,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::auth::{Principal, Role};
+use super::auth::{Principal, Revealed, Role};
 use super::ops::search::{Cursor, PageParams, SearchParams};
-use super::{ApiError, ApiJson, AppState};
+use super::{ApiError, ApiJson, AppState, tenancy};
+use crate::engine::definition::WorkflowDef;
 use crate::engine::lifecycle::{Event, SagaState};
+use crate::engine::policy::{SignalSource, StartPolicy};
 use crate::engine::runtime::StartSaga;
+use crate::providers::webhooks;
 use crate::store::{Actor, Delivered, NewSignal, SagaRow, Started};
 use crate::telemetry as m;
 
@@ -38,6 +41,13 @@ impl IdempotencyKey {
             })?;
         Ok(Self(key.to_string()))
     }
+}
+
+/// A caller's key for `POST /v1/sagas` as stored: scoped to the caller, so one caller can
+/// neither read another's saga through a key nor take a key first; and prefixed `api:`, so no
+/// key from outside can be one the server makes itself (`cron:…`, a family's `hardware_order:…`).
+pub(crate) fn api_key(who: &Principal, key: &IdempotencyKey) -> String {
+    format!("api:{}:{}", who.name, key.0)
 }
 
 /// A saga id from the path.
@@ -76,7 +86,8 @@ pub struct StartResponse {
 #[utoipa::path(post, path = "/v1/sagas", tag = "sagas", request_body = StartRequest,
     params(("Idempotency-Key" = String, Header, description = "1-255 visible ASCII characters")),
     responses((status = 202, description = "started"), (status = 200, description = "this key already started this request"),
-               (status = 409, description = "this key started a different request")))]
+               (status = 409, description = "this key started a different request"),
+               (status = 403, description = "the workflow is not started through this route")))]
 /// `POST /v1/sagas`: 202 when started, 200 when the key already started this same request,
 /// 409 when the key was used for a different one.
 pub async fn start(
@@ -93,12 +104,26 @@ pub async fn start(
             format!("no workflow named {:?}", req.workflow),
         )
     })?;
+    if def.start != StartPolicy::Api {
+        return Err(start_refused(&def.name, def.start));
+    }
     if !req.input.is_object() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_body",
             "input must be a JSON object",
         ));
+    }
+    // Checked at the door against the family's schema, so a saga never starts on input its
+    // steps would only refuse later.
+    if let Some(check) = s.input_checks.get(def.name.as_str()) {
+        check(&req.input).map_err(|reason| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                format!("input for {}: {reason}", def.name),
+            )
+        })?;
     }
     if req.business_key.as_ref().is_some_and(|k| k.len() > 200) {
         return Err(ApiError::new(
@@ -113,7 +138,7 @@ pub async fn start(
         workflow: def.name.clone(),
         input: req.input,
         business_key: req.business_key,
-        idempotency_key: Some(key.0),
+        idempotency_key: Some(api_key(&who, &key)),
         request_hash: Some(hex::encode(Sha256::digest(canonical))),
         actor: who.start_actor(),
     };
@@ -132,6 +157,23 @@ pub async fn start(
             status: current.status,
         }),
     ))
+}
+
+/// 403 for a workflow this route may not start: the others begin where their rows are written
+/// (a family's route), on a schedule or inside the server, never from a caller's saga input
+/// that could name another order.
+fn start_refused(workflow: &str, policy: StartPolicy) -> ApiError {
+    let how = match policy {
+        StartPolicy::Api => "through this route",
+        StartPolicy::Family => "through its family's own routes",
+        StartPolicy::Cron => "by its cron job",
+        StartPolicy::System => "inside the server",
+    };
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "start_policy",
+        format!("the {workflow} workflow starts only {how}"),
+    )
 }
 
 /// `GET /v1/sagas/{id}`: the saga, its next retry, its last error and its whole history. A
@@ -153,15 +195,43 @@ pub async fn show(
     Ok(Json(body))
 }
 
+/// `POST /v1/sagas/{id}/reveal` with `{"reason": …}`: the saga as `GET` shows it, with its
+/// phone numbers and e-mail addresses unmasked, for an operator; recorded in the audit trail
+/// with the reason before anything is shown.
+#[utoipa::path(post, path = "/v1/sagas/{id}/reveal", tag = "sagas",
+    params(("id" = Uuid, Path, description = "saga id")), request_body = ActionRequest,
+    responses((status = 200, description = "the saga with its history, personal data unmasked"), (status = 404, description = "no such saga")))]
+pub(crate) async fn reveal(
+    State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<ActionRequest>,
+) -> Result<(Extension<Revealed>, Json<Value>), ApiError> {
+    let id = SagaId::parse(&id)?;
+    let reason = check_reason(&req.reason)?;
+    let saga = s.rt.store.get_saga(id.0).await?;
+    let actor = Actor {
+        name: who.name.clone(),
+        role: who.role.as_str().into(),
+        reason,
+        job_id: None,
+    };
+    s.rt.store
+        .record_reveal(id.0, &actor, &saga.status, s.rt.clock.now())
+        .await?;
+    let history = s.rt.store.history(id.0).await?;
+    let mut body = saga_json(&saga, s.rt.clock.now());
+    body["history"] = json!(history);
+    Ok((Extension(Revealed), Json(body)))
+}
+
 /// A service may touch only sagas it started; others get 404 so ids do not leak.
 pub(crate) async fn check_owner(s: &AppState, who: &Principal, id: Uuid) -> Result<(), ApiError> {
-    if who.role != Role::Service {
+    if tenancy::tenant(who).is_none() {
         return Ok(());
     }
-    match s.rt.store.started_by(id).await? {
-        Some(actor) if actor == who.start_actor() => Ok(()),
-        _ => Err(ApiError::not_found("no such saga")),
-    }
+    let actor = s.rt.store.started_by(id).await?;
+    tenancy::visible(who, tenancy::saga_owner(actor.as_deref()), "saga")
 }
 
 /// A saga as the API shows it: the row plus when it will next run when that is a timer, how
@@ -332,12 +402,17 @@ pub(crate) async fn apply_action(
 }
 
 /// `POST /v1/sagas/{id}/signals/{name}`: delivers a signal; the `Idempotency-Key` header
-/// deduplicates it. 202 when stored, 200 for a duplicate.
+/// deduplicates it. 202 when stored, 200 for a duplicate. Who may send it is what the waits of
+/// the saga's workflow declare: a provider's signal never comes this way (403 for every
+/// caller), an operator's needs a `reason` in the body and is audited, a service may send only
+/// to the sagas it started.
 #[utoipa::path(post, path = "/v1/sagas/{id}/signals/{name}", tag = "sagas",
     params(("id" = Uuid, Path, description = "saga id"), ("name" = String, Path, description = "signal name"),
            ("Idempotency-Key" = String, Header, description = "deduplicates the signal")),
     request_body = Object,
-    responses((status = 202, description = "stored"), (status = 200, description = "a duplicate")))]
+    responses((status = 202, description = "stored"), (status = 200, description = "a duplicate"),
+               (status = 403, description = "the caller is not a source this signal may come from"),
+               (status = 422, description = "no step of the saga's workflow waits for this signal")))]
 pub async fn signal(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -354,20 +429,41 @@ pub async fn signal(
             "signal name must be 1 to 100 characters",
         ));
     }
-    s.rt.store.get_saga(id.0).await?;
-    let delivered =
-        s.rt.store
-            .deliver_signal(
-                &NewSignal {
-                    saga_id: Some(id.0),
-                    correlation_key: None,
-                    name: name.clone(),
-                    dedup_key: format!("api:{}:{name}:{}", id.0, key.0),
-                    payload,
-                },
-                s.rt.clock.now(),
-            )
-            .await?;
+    let saga = s.rt.store.get_saga(id.0).await?;
+    let def =
+        s.rt.definition(&saga.workflow, saga.workflow_version)
+            .await?
+            .ok_or_else(ApiError::internal)?;
+    let sources = signal_sources(&def, &name)?;
+    let reason = match who.role {
+        Role::Operator if sources.contains(&SignalSource::Operator) => Some(check_reason(
+            payload.get("reason").and_then(Value::as_str).unwrap_or(""),
+        )?),
+        Role::Service if sources.contains(&SignalSource::Service) => None,
+        _ => return Err(wrong_source(&name, &sources)),
+    };
+    let signal = NewSignal {
+        saga_id: Some(id.0),
+        correlation_key: None,
+        name: name.clone(),
+        dedup_key: format!("api:{}:{name}:{}", id.0, key.0),
+        payload,
+    };
+    let now = s.rt.clock.now();
+    let delivered = match reason {
+        Some(reason) => {
+            let actor = Actor {
+                name: who.name.clone(),
+                role: who.role.as_str().into(),
+                reason,
+                job_id: None,
+            };
+            s.rt.store
+                .deliver_signal_audited(&signal, &actor, &saga.status, now)
+                .await?
+        }
+        None => s.rt.store.deliver_signal(&signal, now).await?,
+    };
     let (status, result) = match delivered {
         Delivered::Accepted(_) => (StatusCode::ACCEPTED, "accepted"),
         Delivered::Duplicate => (StatusCode::OK, "duplicate"),
@@ -379,4 +475,37 @@ pub async fn signal(
         status,
         Json(json!({ "saga_id": id.0, "signal": name, "result": result })),
     ))
+}
+
+/// Where `name` may come from for a saga of `def`. A provider's signal is refused here
+/// whatever the definition says; a definition stored before sources were declared keeps the
+/// old rule (operators and the owning service).
+fn signal_sources(def: &WorkflowDef, name: &str) -> Result<Vec<SignalSource>, ApiError> {
+    if webhooks::produces(name) {
+        return Err(wrong_source(name, &[SignalSource::Provider]));
+    }
+    match def.signal_sources(name) {
+        Some(sources) if sources.contains(&SignalSource::Provider) => {
+            Err(wrong_source(name, &sources))
+        }
+        Some(sources) if sources.is_empty() => {
+            Ok(vec![SignalSource::Operator, SignalSource::Service])
+        }
+        Some(sources) => Ok(sources),
+        None => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_signal",
+            format!("no step of the {} workflow waits for {name:?}", def.name),
+        )),
+    }
+}
+
+fn wrong_source(name: &str, sources: &[SignalSource]) -> ApiError {
+    let from: Vec<&str> = sources.iter().map(|s| s.as_str()).collect();
+    let message = if sources.contains(&SignalSource::Provider) {
+        format!("{name:?} comes only from its provider's signed webhook")
+    } else {
+        format!("{name:?} may come only from: {}", from.join(", "))
+    };
+    ApiError::new(StatusCode::FORBIDDEN, "signal_source", message)
 }

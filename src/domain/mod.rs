@@ -4,6 +4,7 @@ pub mod hardware;
 pub mod money;
 pub mod order_code;
 pub mod phone;
+pub(crate) mod pii;
 pub mod pricing;
 pub mod storable;
 pub mod tenure;

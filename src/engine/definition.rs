@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_spanned::Spanned;
 
+use super::policy::{SignalSource, StartPolicy};
 use super::retry::RetryPolicy;
 
 /// One workflow, as the engine runs it. Stored in `workflow_definitions` so a saga keeps the
@@ -19,6 +20,9 @@ pub struct WorkflowDef {
     pub version: i32,
     #[serde(default)]
     pub description: String,
+    /// Who may start it (see [`StartPolicy`]).
+    #[serde(default)]
+    pub start: StartPolicy,
     pub steps: Vec<StepDef>,
 }
 
@@ -46,6 +50,11 @@ pub struct WaitDef {
     pub poll: Option<String>,
     /// How many polls that answer "still pending" are tolerated before the step fails.
     pub max_polls: u32,
+    /// Where each of its signals may come from, by signal name. Empty in a definition stored
+    /// before sources were declared: the API then treats it as the old rules did (operators
+    /// and the owning service), a provider's signal excepted.
+    #[serde(default)]
+    pub sources: BTreeMap<String, Vec<SignalSource>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +70,24 @@ impl WorkflowDef {
         (0..=from.min(self.steps.len().saturating_sub(1)))
             .rev()
             .find(|&i| self.steps[i].compensation.is_some())
+    }
+
+    /// Where signal `name` may come from, joined over every wait that names it; `None` when
+    /// no wait of this workflow does.
+    pub fn signal_sources(&self, name: &str) -> Option<Vec<SignalSource>> {
+        let mut found: Option<Vec<SignalSource>> = None;
+        for wait in self.steps.iter().filter_map(|s| s.wait.as_ref()) {
+            if !wait.signal.split('|').any(|n| n == name) {
+                continue;
+            }
+            let all = found.get_or_insert_with(Vec::new);
+            all.extend(wait.sources.get(name).into_iter().flatten().copied());
+        }
+        if let Some(all) = found.as_mut() {
+            all.sort();
+            all.dedup();
+        }
+        found
     }
 
     /// Stable hash of the definition, to notice a file edited without a version bump.
@@ -126,12 +153,20 @@ pub struct DefinitionError {
 }
 
 /// The names a definition may use, as the layers above the engine know them: the registered
-/// actions and the signals something declares it sends. The engine names neither; its caller
-/// says (`App::build` and `sagaflow workflows check` from the families and providers).
+/// actions and the signals something declares it sends, and which of those a provider's
+/// webhooks produce. The engine names neither; its caller says (`App::build` and
+/// `sagaflow workflows check` from the families and providers).
 #[derive(Clone, Copy)]
 pub struct Known<'a> {
     pub action: &'a dyn Fn(&str) -> bool,
     pub signal: &'a dyn Fn(&str) -> bool,
+    /// Whether a provider's webhooks produce the signal: its wait must say `source =
+    /// "provider"`, and no other signal may.
+    pub provider_signal: &'a dyn Fn(&str) -> bool,
+    /// Whether every file must declare its start policy and every wait its sources. Served
+    /// workflows must; a definition parsed on its own for a test or a benchmark need not, and
+    /// then starts as `system` and takes signals from operators and its service.
+    pub require_policy: bool,
 }
 
 impl Known<'static> {
@@ -139,6 +174,8 @@ impl Known<'static> {
     pub const ANY: Known<'static> = Known {
         action: &|_| true,
         signal: &|_| true,
+        provider_signal: &|_| false,
+        require_policy: false,
     };
 }
 
@@ -241,6 +278,7 @@ struct RawWorkflow {
     version: Spanned<i64>,
     #[serde(default)]
     description: String,
+    start: Option<Spanned<String>>,
     steps: Vec<Spanned<RawStep>>,
 }
 
@@ -275,6 +313,32 @@ struct RawWait {
     timeout: String,
     poll: Option<String>,
     max_polls: Option<u32>,
+    source: Option<Spanned<RawSource>>,
+}
+
+/// A wait's `source`: one source or a list for every signal it names, or a table by signal
+/// (`{ "courier.tracking" = "provider", "hardware.shipment_drafted" = "operator" }`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawSource {
+    All(RawSources),
+    PerSignal(BTreeMap<String, RawSources>),
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum RawSources {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RawSources {
+    fn names(&self) -> Vec<String> {
+        match self {
+            RawSources::One(s) => vec![s.clone()],
+            RawSources::Many(v) => v.clone(),
+        }
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -316,9 +380,16 @@ impl Checker<'_> {
 
     /// A wait's signal, or each of its `a|b` alternatives, must be one something sends: a
     /// misspelt name would otherwise be found only when a saga waits for it forever. Split as
-    /// the store matches them (`string_to_array(…, '|')`), so `"a | b"` is refused too.
-    fn signal(&mut self, signal: &Spanned<String>) {
-        for name in signal.get_ref().split('|') {
+    /// the store matches them (`string_to_array(…, '|')`), so `"a | b"` is refused too. Each
+    /// also needs its sources, and a provider's signal comes from that provider only.
+    fn signal(
+        &mut self,
+        signal: &Spanned<String>,
+        source: Option<&Spanned<RawSource>>,
+        at: usize,
+    ) -> BTreeMap<String, Vec<SignalSource>> {
+        let names: Vec<&str> = signal.get_ref().split('|').collect();
+        for name in &names {
             if !(self.known.signal)(name) {
                 self.error(
                     signal.span().start,
@@ -326,6 +397,79 @@ impl Checker<'_> {
                 );
             }
         }
+        let mut sources = BTreeMap::new();
+        let at = source.map(|s| s.span().start).unwrap_or(at);
+        let per_signal: Vec<(String, Option<RawSources>)> = match source.map(Spanned::get_ref) {
+            Some(RawSource::All(all)) => names
+                .iter()
+                .map(|n| (n.to_string(), Some(all.clone())))
+                .collect(),
+            Some(RawSource::PerSignal(table)) => {
+                for key in table.keys() {
+                    if !names.contains(&key.as_str()) {
+                        self.error(
+                            at,
+                            format!("source for {key:?}, which this wait does not name"),
+                        );
+                    }
+                }
+                names
+                    .iter()
+                    .map(|n| (n.to_string(), table.get(*n).cloned()))
+                    .collect()
+            }
+            None => names.iter().map(|n| (n.to_string(), None)).collect(),
+        };
+        for (name, raw) in per_signal {
+            if !(self.known.signal)(&name) {
+                // Already refused above: one error per mistake.
+                continue;
+            }
+            let provider = (self.known.provider_signal)(&name);
+            let list = match raw {
+                Some(raw) => {
+                    let mut list = Vec::new();
+                    for s in raw.names() {
+                        match SignalSource::parse(&s) {
+                            Some(src) => list.push(src),
+                            None => self.error(
+                                at,
+                                format!(
+                                    "source {s:?} for {name:?}: use provider, operator or service"
+                                ),
+                            ),
+                        }
+                    }
+                    list.sort();
+                    list.dedup();
+                    list
+                }
+                None if self.known.require_policy => {
+                    self.error(
+                        at,
+                        format!("wait for {name:?} needs a source: provider, operator or service"),
+                    );
+                    continue;
+                }
+                None if provider => vec![SignalSource::Provider],
+                None => vec![SignalSource::Operator, SignalSource::Service],
+            };
+            if list.is_empty() {
+                self.error(at, format!("wait for {name:?} names no source"));
+            } else if provider && list != [SignalSource::Provider] {
+                self.error(
+                    at,
+                    format!("{name:?} is a provider's signal: its source is \"provider\" alone"),
+                );
+            } else if !provider && list.contains(&SignalSource::Provider) {
+                self.error(
+                    at,
+                    format!("{name:?} is no provider's signal: its source cannot be \"provider\""),
+                );
+            }
+            sources.insert(name, list);
+        }
+        sources
     }
 
     fn policy(&mut self, raw: &Spanned<RawRetry>, what: &str) -> Option<RetryPolicy> {
@@ -389,7 +533,7 @@ impl Checker<'_> {
         let wait = match &s.wait {
             Some(w) => {
                 let (wr, at) = (w.get_ref(), w.span().start);
-                self.signal(&wr.signal);
+                let sources = self.signal(&wr.signal, wr.source.as_ref(), at);
                 if let Some(p) = &wr.poll {
                     self.action(p, at, "poll");
                 }
@@ -399,6 +543,7 @@ impl Checker<'_> {
                         timeout,
                         poll: wr.poll.clone(),
                         max_polls: wr.max_polls.unwrap_or(10),
+                        sources,
                     })
             }
             None => None,
@@ -475,6 +620,28 @@ pub fn parse(
             "a workflow needs at least one step".into(),
         );
     }
+    let start = match raw.start.as_ref() {
+        Some(s) => StartPolicy::parse(s.get_ref()).unwrap_or_else(|| {
+            check.error(
+                s.span().start,
+                format!(
+                    "start must be \"api\", \"family\", \"cron\" or \"system\", not {:?}",
+                    s.get_ref()
+                ),
+            );
+            StartPolicy::System
+        }),
+        None => {
+            if known.require_policy {
+                check.error(
+                    raw.name.span().start,
+                    "say who may start it: start = \"api\", \"family\", \"cron\" or \"system\""
+                        .into(),
+                );
+            }
+            StartPolicy::System
+        }
+    };
     let mut names = HashSet::new();
     let mut steps = Vec::new();
     for spanned in &raw.steps {
@@ -496,6 +663,7 @@ pub fn parse(
             name: raw.name.into_inner(),
             version,
             description: raw.description,
+            start,
             steps,
         }),
         _ => Err(errors),

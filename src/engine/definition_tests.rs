@@ -13,6 +13,8 @@ fn known_signal(name: &str) -> bool {
 const KNOWN: Known<'static> = Known {
     action: &known_action,
     signal: &known_signal,
+    provider_signal: &|name| name == "cancelled",
+    require_policy: false,
 };
 
 const GOOD: &str = r#"
@@ -163,4 +165,95 @@ fn loading_a_folder_refuses_a_misspelt_signal_with_its_file() {
         )]
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+const STRICT: Known<'static> = Known {
+    require_policy: true,
+    ..KNOWN
+};
+
+#[test]
+fn served_files_declare_who_starts_them_and_where_signals_come_from() {
+    let errs = parse(Path::new("demo.toml"), GOOD, &STRICT).unwrap_err();
+    let all: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(
+        all.iter().any(|e| e.contains("say who may start it")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter()
+            .any(|e| e.starts_with("demo.toml:14:") && e.contains("needs a source")),
+        "{all:?}"
+    );
+    let declared = GOOD
+        .replace("version = 2\n", "version = 2\nstart = \"api\"\n")
+        .replace(
+            "signal = \"delivered\",",
+            "signal = \"delivered|cancelled\", source = { delivered = [\"service\", \"operator\"], cancelled = \"provider\" },",
+        );
+    let def = parse(Path::new("demo.toml"), &declared, &STRICT).unwrap();
+    assert_eq!(def.start, StartPolicy::Api);
+    assert_eq!(
+        def.signal_sources("delivered"),
+        Some(vec![SignalSource::Operator, SignalSource::Service])
+    );
+    assert_eq!(
+        def.signal_sources("cancelled"),
+        Some(vec![SignalSource::Provider])
+    );
+    assert_eq!(def.signal_sources("other"), None);
+    let json = serde_json::to_value(&def).unwrap();
+    assert_eq!(serde_json::from_value::<WorkflowDef>(json).unwrap(), def);
+}
+
+#[test]
+fn a_providers_signal_comes_from_the_provider_alone() {
+    let text = GOOD.replace(
+        "signal = \"delivered\",",
+        "signal = \"delivered|cancelled\", source = \"operator\",",
+    );
+    let errs = parse(Path::new("demo.toml"), &text, &KNOWN).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0]
+            .to_string()
+            .contains("\"cancelled\" is a provider's signal")
+    );
+    let text = GOOD.replace(
+        "signal = \"delivered\",",
+        "signal = \"delivered\", source = \"provider\",",
+    );
+    let errs = parse(Path::new("demo.toml"), &text, &KNOWN).unwrap_err();
+    assert!(
+        errs[0].to_string().contains("is no provider's signal"),
+        "{errs:?}"
+    );
+    let text = GOOD.replace(
+        "signal = \"delivered\",",
+        "signal = \"delivered\", source = \"anyone\",",
+    );
+    let errs = parse(Path::new("demo.toml"), &text, &KNOWN).unwrap_err();
+    assert!(
+        errs[0].to_string().contains("source \"anyone\""),
+        "{errs:?}"
+    );
+    let text = GOOD.replace("version = 2\n", "version = 2\nstart = \"public\"\n");
+    let errs = parse(Path::new("demo.toml"), &text, &KNOWN).unwrap_err();
+    assert!(errs[0].to_string().contains("start must be"), "{errs:?}");
+    // Without a declaration (a test's own file), a provider's signal is the provider's and
+    // the rest come from operators and the owning service.
+    let text = GOOD.replace(
+        "signal = \"delivered\",",
+        "signal = \"delivered|cancelled\",",
+    );
+    let def = parse(Path::new("demo.toml"), &text, &KNOWN).unwrap();
+    assert_eq!(def.start, StartPolicy::System);
+    assert_eq!(
+        def.signal_sources("cancelled"),
+        Some(vec![SignalSource::Provider])
+    );
+    assert_eq!(
+        def.signal_sources("delivered"),
+        Some(vec![SignalSource::Operator, SignalSource::Service])
+    );
 }

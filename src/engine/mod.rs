@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod lifecycle;
 pub mod operator;
 pub mod outbox;
+pub mod policy;
 pub mod retry;
 pub mod runtime;
 pub mod scheduler;

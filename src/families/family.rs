@@ -51,6 +51,12 @@ pub trait Family: Send + Sync {
         None
     }
 
+    /// The input check of each of its workflows callers start through `POST /v1/sagas`
+    /// (`start = "api"`): the door refuses an input it does not accept, with its reason.
+    fn input_checks(&self) -> Vec<(&'static str, crate::api::InputCheck)> {
+        Vec::new()
+    }
+
     /// Its view for `GET /v1/orders/{id}`, when it has orders.
     fn order_view(&self) -> Option<Arc<dyn OrderView>> {
         None
@@ -256,6 +262,7 @@ impl Assembly {
             if let Some(view) = family.order_view() {
                 ext.order_views.push(view);
             }
+            ext.input_checks.extend(family.input_checks());
         }
         Ok(ext)
     }

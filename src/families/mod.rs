@@ -18,6 +18,23 @@ pub(crate) fn db_error(e: impl std::fmt::Display) -> crate::engine::action::Step
     crate::engine::action::StepError::retryable("database", e.to_string())
 }
 
+/// A domain row a step acts on must be its own saga's: the saga input names the row, and a
+/// step must not charge, refund or ship another saga's order when an input names it.
+pub(crate) fn own_row(
+    ctx: &crate::engine::action::StepContext,
+    row_saga: Option<uuid::Uuid>,
+    what: &str,
+) -> Result<(), crate::engine::action::StepError> {
+    if row_saga == Some(ctx.saga_id) {
+        Ok(())
+    } else {
+        Err(crate::engine::action::StepError::permanent(
+            "not_this_sagas",
+            format!("the {what} named in the input belongs to another saga"),
+        ))
+    }
+}
+
 /// A provider's error as a step error: retryable ones keep the provider's `Retry-After`.
 pub(crate) fn provider_error(e: crate::providers::Error) -> crate::engine::action::StepError {
     use crate::engine::action::StepError;

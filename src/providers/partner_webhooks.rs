@@ -88,12 +88,12 @@ impl PartnerWebhookClient {
         let secrets: Vec<&str> = cfg.partners.values().map(|p| p.secret.expose()).collect();
         let mut transport =
             Transport::new("partner_webhooks", "http://partner", cfg.timeout, secrets)?;
-        transport.client = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .connect_timeout(cfg.timeout.min(Duration::from_secs(5)))
-            .user_agent(cfg.user_agent.clone())
-            .build()
-            .map_err(|e| Error::Config(format!("partner_webhooks: {e}")))?;
+        transport.client = super::transport::client(
+            cfg.timeout,
+            cfg.timeout.min(Duration::from_secs(5)),
+            &cfg.user_agent,
+        )
+        .map_err(|e| Error::Config(format!("partner_webhooks: {e}")))?;
         Ok(PartnerWebhookClient {
             transport,
             partners: cfg.partners.clone(),

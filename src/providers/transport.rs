@@ -20,6 +20,26 @@ pub(crate) const FORM: &str = "application/x-www-form-urlencoded";
 /// How long opening a connection may take, within the call's overall timeout.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The most of a provider's answer read: every answer sagaflow parses is a few kilobytes, and
+/// a receiver that streams more must not fill a worker's memory.
+pub(crate) const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// A client for one provider: no redirects (a provider that answers 3xx is answering, and
+/// following it would send credentials and bodies somewhere never configured), the given
+/// timeouts and user agent.
+pub(crate) fn client(
+    timeout: Duration,
+    connect: Duration,
+    user_agent: &str,
+) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(connect)
+        .user_agent(user_agent)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 /// A provider's HTTP client: base URL, timeout and the secrets to keep out of records.
 #[derive(Debug, Clone)]
 pub(crate) struct Transport {
@@ -64,12 +84,12 @@ impl Transport {
                 "{provider}: base URL must start with http:// or https://"
             )));
         }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            .user_agent(concat!("sagaflow/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Config(format!("{provider}: {e}")))?;
+        let client = client(
+            timeout,
+            CONNECT_TIMEOUT.min(timeout),
+            concat!("sagaflow/", env!("CARGO_PKG_VERSION")),
+        )
+        .map_err(|e| Error::Config(format!("{provider}: {e}")))?;
         Ok(Transport {
             client,
             provider,
@@ -175,13 +195,27 @@ impl Transport {
         &self,
         builder: reqwest::RequestBuilder,
     ) -> Result<(u16, HeaderMap, axum::body::Bytes), Error> {
-        let response = builder.send().await.map_err(|e| self.transport_error(&e))?;
+        let mut response = builder.send().await.map_err(|e| self.transport_error(&e))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
+        // Read in chunks up to the cap, whatever Content-Length claims.
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
             .await
-            .map_err(|e| self.transport_error(&e))?;
+            .map_err(|e| self.transport_error(&e))?
+        {
+            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(Error::UnknownOutcome {
+                    provider: self.provider,
+                    message: format!(
+                        "the answer is over {MAX_RESPONSE_BYTES} bytes; stopped reading it"
+                    ),
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = axum::body::Bytes::from(body);
         // Cleaned before anything reads it, so neither the exchange record, nor an error
         // message, nor a decoded field can carry a NUL or invalid UTF-8 into the database.
         let body = match storable::body(&body) {

@@ -178,3 +178,68 @@ impl Store {
         .await?)
     }
 }
+
+impl Store {
+    /// An operator's signal: stored (see [`Store::deliver_signal`]) with its audit row in one
+    /// transaction, so no operator's message reaches a saga unrecorded. A duplicate changes
+    /// nothing and records nothing.
+    pub(crate) async fn deliver_signal_audited(
+        &self,
+        signal: &super::NewSignal,
+        actor: &Actor,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<super::Delivered> {
+        let saga_id = signal.saga_id.ok_or(Error::NotFound)?;
+        let mut tx = self.pool.begin().await?;
+        let delivered = Self::deliver_signal_in(&mut tx, signal, now).await?;
+        if delivered != super::Delivered::Duplicate {
+            let action = format!("signal:{}", signal.name);
+            insert_audit_in(&mut tx, saga_id, &action, actor, (status, status), now).await?;
+        }
+        tx.commit().await?;
+        Ok(delivered)
+    }
+}
+
+impl Store {
+    /// Records that an operator saw a saga's personal data unmasked.
+    pub(crate) async fn record_reveal(
+        &self,
+        saga_id: Uuid,
+        actor: &Actor,
+        status: &str,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        insert_audit_in(&mut conn, saga_id, "reveal", actor, (status, status), now).await
+    }
+}
+
+/// One `operator_actions` row for an action that does not move the saga itself (a signal, a
+/// reveal of personal data): `from` and `to` are the status it had.
+pub(crate) async fn insert_audit_in(
+    conn: &mut PgConnection,
+    saga_id: Uuid,
+    action: &str,
+    actor: &Actor,
+    (from, to): (&str, &str),
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO operator_actions (saga_id, action, actor, role, reason, from_status, to_status, job_id, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(saga_id)
+    .bind(action)
+    .bind(&actor.name)
+    .bind(&actor.role)
+    .bind(&actor.reason)
+    .bind(from)
+    .bind(to)
+    .bind(actor.job_id)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

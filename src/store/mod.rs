@@ -9,12 +9,14 @@ mod definitions;
 mod ops;
 mod outbox;
 mod sagas;
+mod sessions;
 mod signals;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
 
 pub(crate) use audit::action_name;
+pub(crate) use audit::insert_audit_in;
 pub use audit::{Actor, AuditRow, LockedSaga, OperatorWrite};
 pub use bulk::{BulkItem, BulkProgress, NewBulkJob};
 pub use checkpoint::{Checkpoint, Committed, Lease, NewEvent};
@@ -22,6 +24,7 @@ pub(crate) use cron::claim_cron_tick;
 pub use ops::{ExportRow, Order, Overview, QueueRow, SagaSearch, SearchPage, WorkflowStats};
 pub use outbox::{AttemptRecord, DeliveryRow, OutboxItem};
 pub use sagas::{ClaimedSaga, EventRow, NewSaga, SagaRow, StartWrite, Started};
+pub use sessions::SessionLimits;
 pub use signals::{Delivered, NewSignal};
 
 /// The schema, embedded so `sagaflow migrate` works from anywhere.

@@ -47,6 +47,17 @@ pub struct AttemptRecord {
     pub retry_at: Option<DateTime<Utc>>,
 }
 
+/// How much of a failed delivery's error is kept and shown.
+const ERROR_SNIPPET_CHARS: usize = 300;
+
+/// The first `max` characters of `text`, with `…` when it was cut.
+fn snippet(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]).into(),
+        None => text.into(),
+    }
+}
+
 const ITEM_COLUMNS: &str = "id, saga_id, topic, destination, payload, attempts, status, last_error, created_at, delivered_at";
 
 impl Store {
@@ -85,7 +96,11 @@ impl Store {
         };
         // A handler's error text often quotes the receiver's answer; Postgres refuses a NUL
         // in text, and a refused log would leave the row to its lease forever.
-        let error = rec.error.as_deref().map(storable::text);
+        // And only a snippet: `/v1/outbox` shows it, and a receiver's error page is theirs.
+        let error = rec
+            .error
+            .as_deref()
+            .map(|e| storable::text(&snippet(e, ERROR_SNIPPET_CHARS)).into_owned());
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO outbox_deliveries (outbox_id, attempt, outcome, status_code, latency_ms, error, created_at)
@@ -163,5 +178,19 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snippet;
+
+    #[test]
+    fn errors_are_cut_to_a_snippet_on_a_character_boundary() {
+        assert_eq!(snippet("short", 300), "short");
+        let long = "é".repeat(400);
+        let cut = snippet(&long, 300);
+        assert_eq!(cut.chars().count(), 301);
+        assert!(cut.ends_with('…'));
     }
 }

@@ -17,14 +17,18 @@ fn allowed(method: &str, path: &str) -> &'static [&'static str] {
             &["viewer", "operator", "service"]
         }
         ("post", "/v1/sagas/{id}/signals/{name}") => &["operator", "service"],
-        ("post", "/v1/sagas/{id}/{action}" | "/v1/sagas/bulk" | "/v1/outbox/{id}/replay") => {
-            OPERATE
-        }
+        (
+            "post",
+            "/v1/sagas/{id}/{action}"
+            | "/v1/sagas/{id}/reveal"
+            | "/v1/sagas/bulk"
+            | "/v1/outbox/{id}/replay",
+        ) => OPERATE,
         ("get", "/v1/audit" | "/v1/stats" | "/v1/queues" | "/v1/jobs/{id}" | "/v1/outbox")
         | ("get", "/v1/outbox/{id}") => READ,
-        (_, "/v1/webhooks/{provider}" | "/healthz" | "/readyz" | "/metrics" | "/openapi.json") => {
-            OPEN
-        }
+        (_, "/v1/webhooks/{provider}" | "/healthz" | "/readyz") => OPEN,
+        // `[server] docs_access = "token"`, the default: any configured token.
+        ("get", "/metrics" | "/openapi.json") => &["viewer", "operator", "service"],
         ("post", "/v1/orders/data-bundles") => &["service"],
         ("post", "/v1/wallets/{user_id}/top-ups") => &["operator", "service"],
         ("get", "/v1/orders/{id}" | "/v1/packages" | "/v1/wallets/{user_id}") => {
@@ -50,7 +54,8 @@ fn allowed(method: &str, path: &str) -> &'static [&'static str] {
             | "/v1/automation-steps/{id}/fallback"
             | "/v1/invoices/{id}/payments",
         )
-        | ("patch", "/v1/shipments/{id}") => OPERATE,
+        | ("patch", "/v1/shipments/{id}")
+        | ("put", "/v1/companies/{id}/shipping-address") => OPERATE,
         (_, p) if p.starts_with("/v1/partner") => &["partner"],
         (_, p) if p.starts_with("/ui") => &["console"],
         _ => panic!("route {method} {path} has no expected roles in this test; add it"),
@@ -170,7 +175,7 @@ async fn every_documented_route_checks_its_role() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 38, "every protected API route was checked");
+    assert_eq!(checked, 42, "every protected API route was checked");
 }
 
 #[tokio::test]
@@ -230,10 +235,19 @@ async fn a_service_reads_only_the_sagas_it_started() {
 }
 
 #[tokio::test]
-async fn probes_and_the_document_are_open_and_tokens_are_never_stored_plainly() {
+async fn probes_are_open_the_document_needs_a_token_and_tokens_are_never_stored_plainly() {
     let t = app().await;
-    for path in ["/healthz", "/readyz", "/openapi.json", "/metrics"] {
+    for path in ["/healthz", "/readyz"] {
         let (s, _) = t.call("GET", path, None, &[("authorization", "")]).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+    }
+    for path in ["/openapi.json", "/metrics"] {
+        let (s, _) = t.call("GET", path, None, &[("authorization", "")]).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{path}");
+        let viewer = bearer(VIEWER_TOKEN);
+        let (s, _) = t
+            .call("GET", path, None, &[("authorization", &viewer)])
+            .await;
         assert_eq!(s, StatusCode::OK, "{path}");
     }
     // Configured tokens are hashes; the default config holds none.
@@ -250,4 +264,79 @@ async fn probes_and_the_document_are_open_and_tokens_are_never_stored_plainly() 
     .unwrap();
     let text = serde_json::to_string(&dump).unwrap();
     assert!(!text.contains(OPERATOR_TOKEN) && !text.contains(SERVICE_TOKEN));
+}
+
+#[tokio::test]
+async fn the_document_and_metrics_can_be_open_or_off_the_api_port() {
+    let mut settings = settings().await;
+    settings.server.docs_access = sagaflow::config::DocsAccess::Open;
+    let open = app_with(settings, |_| {}).await;
+    for path in ["/openapi.json", "/metrics"] {
+        let (s, _) = open.call("GET", path, None, &[("authorization", "")]).await;
+        assert_eq!(s, StatusCode::OK, "{path}");
+    }
+    let mut settings = support_settings_closed().await;
+    settings.server.metrics_bind = Some("127.0.0.1:0".into());
+    let closed = app_with(settings, |_| {}).await;
+    for path in ["/openapi.json", "/metrics"] {
+        let (s, _) = closed.call("GET", path, None, &[]).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path} with a token");
+    }
+}
+
+async fn support_settings_closed() -> sagaflow::config::Settings {
+    let mut s = settings().await;
+    s.server.docs_access = sagaflow::config::DocsAccess::Closed;
+    s
+}
+
+/// The trust rules on top of the roles: no role sends a provider's signal or starts a
+/// workflow begun elsewhere, only operators reveal personal data, and a service sees only
+/// its own sagas however it asks.
+#[tokio::test]
+async fn no_role_sends_a_providers_signal_or_starts_an_internal_workflow() {
+    let t = app().await;
+    let saga = t.start("sample", json!({})).await;
+    for role in ["viewer", "operator", "service"] {
+        let auth = bearer(token(role));
+        let (s, b) = t
+            .call(
+                "POST",
+                &format!("/v1/sagas/{saga}/signals/payments.checkout"),
+                Some(json!({ "reason": "role check", "type": "checkout.session.completed" })),
+                &[("authorization", &auth), ("idempotency-key", "k")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{role}: {b}");
+        let (s, b) = t
+            .call(
+                "POST",
+                "/v1/sagas",
+                Some(json!({ "workflow": "hardware_order", "input": {} })),
+                &[("authorization", &auth), ("idempotency-key", "k")],
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{role}: {b}");
+        let (s, _) = t
+            .call(
+                "POST",
+                &format!("/v1/sagas/{saga}/reveal"),
+                Some(json!({ "reason": "role check" })),
+                &[("authorization", &auth)],
+            )
+            .await;
+        let want = if role == "operator" {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(s, want, "{role} reveal");
+    }
+    let other = bearer(OTHER_SERVICE_TOKEN);
+    for path in [format!("/v1/sagas/{saga}"), format!("/v1/orders/{saga}")] {
+        let (s, _) = t
+            .call("GET", &path, None, &[("authorization", &other)])
+            .await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+    }
 }

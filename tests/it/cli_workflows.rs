@@ -20,10 +20,10 @@ fn check_accepts_the_shipped_workflows() {
         String::from_utf8_lossy(&out.stderr)
     );
     for name in [
-        "sample v1",
-        "sample_six v1",
-        "data_bundle v1",
-        "partner_subscription v1",
+        "sample v2",
+        "sample_six v2",
+        "data_bundle v2",
+        "partner_subscription v2",
     ] {
         assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
     }

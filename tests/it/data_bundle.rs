@@ -380,7 +380,11 @@ async fn insufficient_balance_at_the_provider_parks_the_order() {
         "the customer is not failed"
     );
     assert_eq!(ledger(&h, id).await.len(), 1, "no refund while parked");
-    let text = reqwest::get(format!("{}/metrics", h.base))
+    let text = h
+        .http
+        .get(format!("{}/metrics", h.base))
+        .bearer_auth(crate::support::VIEWER_TOKEN)
+        .send()
         .await
         .unwrap()
         .text()

@@ -16,6 +16,7 @@ use crate::support;
 const WORKFLOW: &str = r#"
 name = "refused_write"
 version = 1
+start = "api"
 
 [[steps]]
 name = "reserve"

@@ -163,7 +163,8 @@ async fn a_draft_order_gets_provisional_prices_and_reads_back() {
     assert_eq!(o["courier_code"], "dhl", "the default courier");
     assert_eq!(o["currency"], "usd", "the default currency");
     assert_eq!(o["company_name"], "Acme Sensors Ltd");
-    assert_eq!(o["billing_contact"]["email"], "ada@acme.test");
+    // Personal data is masked in every answer.
+    assert_eq!(o["billing_contact"]["email"], "a***@acme.test");
     let items = o["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
     assert_eq!(items[0]["sku"], "SENSOR-T1");
@@ -210,9 +211,45 @@ async fn a_draft_order_gets_provisional_prices_and_reads_back() {
     assert_eq!(kinds(&timeline), ["order.created"]);
     assert_eq!(timeline["items"][0]["source"], "domain");
 
-    // The company's address is its default from now on; a service may draft too.
+    // Drafting sets no company default: only the directory does, and a service may not.
     let mut again = synced_body();
     again.as_object_mut().unwrap().remove("shipping_address");
+    let service = bearer(SERVICE_TOKEN);
+    let (s, b) = t
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(again.clone()),
+            &[("authorization", &service)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let directory = "/v1/companies/ACME/shipping-address";
+    let entry = json!({ "shipping_address": o["shipping_address"] });
+    let (s, b) = t
+        .call(
+            "PUT",
+            directory,
+            Some(entry.clone()),
+            &[("authorization", &service)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+    let (s, b) = t.call("PUT", directory, Some(entry), &[]).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // An order shipping elsewhere leaves the default alone.
+    let mut elsewhere = synced_body();
+    elsewhere["shipping_address"] = address("Ottawa");
+    let (s, b) = t
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(elsewhere),
+            &[("authorization", &service)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    // The directory's default from now on; a service may draft too.
     let (s, second) = t
         .call(
             "POST",
@@ -670,6 +707,7 @@ async fn malformed_ids_are_400_and_unknown_ones_404() {
 const PLACEHOLDER_WORKFLOW: &str = r#"
 name = "hardware_order"
 version = 1
+start = "family"
 description = "Test stand-in: one step that parks for an operator."
 
 [[steps]]
@@ -913,7 +951,7 @@ async fn checkout_shipments_cancellation_and_automation_through_the_api() {
         json!({ "shipment_id": first_id, "status": "ready", "requested": "in_transit" })
     );
     let payload: Value = sqlx::query_scalar(
-        "SELECT payload FROM saga_signals WHERE correlation_key = 'courier:TRK-1' AND name = 'courier.tracking'",
+        "SELECT payload FROM saga_signals WHERE correlation_key = 'courier:usps:TRK-1' AND name = 'courier.tracking'",
     )
     .fetch_one(&pool)
     .await

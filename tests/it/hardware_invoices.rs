@@ -152,6 +152,12 @@ async fn manual_payments_settle_an_invoice_in_parts_and_then_are_refused() {
         (b["status"].as_str(), b["allocated_minor"].as_i64()),
         (Some("partially_paid"), Some(500))
     );
+    let recorded_by: Option<String> =
+        sqlx::query_scalar("SELECT actor FROM payment_records WHERE provider_ref = 'manual:B-1'")
+            .fetch_one(t.app.store().pool())
+            .await
+            .unwrap();
+    assert_eq!(recorded_by.as_deref(), Some("operator:olivia"));
     let (s, b) = t
         .call(
             "POST",

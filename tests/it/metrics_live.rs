@@ -290,11 +290,18 @@ async fn live_metrics_pass_promtool_and_dashboards_query_only_exported_series() 
         s.providers.signature_tolerance = Duration::from_secs(3 * 365 * 24 * 3600);
     })
     .await;
+    h.sim
+        .configure(sagaflow::simulator::ConfigPatch {
+            prices: support::hardware::price_book(),
+            ..Default::default()
+        })
+        .unwrap();
     scenario(&h).await;
 
     let res = h
         .http
         .get(format!("{}/metrics", h.base))
+        .bearer_auth(support::VIEWER_TOKEN)
         .send()
         .await
         .unwrap();

@@ -441,8 +441,22 @@ async fn the_expiry_cron_sends_one_reminder_per_licence_across_two_schedulers() 
     }
     let (a, b) = tokio::join!(s1.tick_once(), s2.tick_once());
     assert_eq!(a.unwrap() + b.unwrap(), 1);
-    h.t.start("licence_expiry_reminder", json!({ "within_days": 7 }))
-        .await;
+    // By hand, as the server would: the workflow is not one a caller may start.
+    h.t.app
+        .rt
+        .start(
+            sagaflow::engine::StartSaga {
+                workflow: "licence_expiry_reminder".into(),
+                input: json!({ "within_days": 7 }),
+                business_key: None,
+                idempotency_key: None,
+                request_hash: None,
+                actor: "cron:by-hand".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
     let (x, y) = tokio::join!(h.t.worker.run_until_idle(), other.worker.run_until_idle());
     x.unwrap();
     y.unwrap();

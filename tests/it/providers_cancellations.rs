@@ -312,11 +312,11 @@ async fn shipments_cancel_before_pickup_and_stay_cancelled() {
     seen.sort();
     let mut expected = vec![
         (
-            format!("courier:{}", usps.tracking_number),
+            format!("courier:usps:{}", usps.tracking_number),
             "cancelled".to_string(),
         ),
         (
-            format!("courier:{}", dhl.tracking_number),
+            format!("courier:dhl:{}", dhl.tracking_number),
             "cancelled".to_string(),
         ),
     ];

@@ -449,10 +449,13 @@ async fn couriers_create_track_and_progress_with_signed_events() {
             event.payload["status"].as_str().unwrap().to_string(),
         ));
     }
-    for tracking in [&usps.tracking_number, &dhl.tracking_number] {
+    for (code, tracking) in [
+        ("usps", &usps.tracking_number),
+        ("dhl", &dhl.tracking_number),
+    ] {
         for status in ["in_transit", "delivered"] {
             assert!(
-                seen.contains(&(format!("courier:{tracking}"), status.to_string())),
+                seen.contains(&(format!("courier:{code}:{tracking}"), status.to_string())),
                 "{tracking} {status} in {seen:?}"
             );
         }

@@ -157,9 +157,9 @@ fn couriers_by_header_by_path_or_by_secret() {
         let e = courier_event(code, carrier, "evt_c1", "TRACK1", "in_transit", now);
         // With the X-Courier-Code header.
         let event = verify_inbound("courier", &headers(&e.headers), &e.body, &cfg, now).unwrap();
-        assert_eq!(event.reference, "courier:TRACK1");
+        assert_eq!(event.reference, format!("courier:{code}:TRACK1"));
         assert_eq!(event.signal, "courier.tracking");
-        assert_eq!(event.event_id, "evt_c1");
+        assert_eq!(event.event_id, format!("{code}:evt_c1"));
         assert_eq!(event.payload["courier"], code);
         assert_eq!(event.payload["status"], "in_transit");
         // Without it: the path names the courier, or the signing secret identifies it.

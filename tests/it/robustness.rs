@@ -884,7 +884,8 @@ async fn absurd_top_ups_are_refused_and_a_wallet_balance_cannot_overflow() {
     let pool = t.app.store().pool();
     for balance in [Minor::MAX - 100, i64::MAX - 10] {
         sqlx::query(
-            "INSERT INTO wallets (user_id, balance_minor, updated_at) VALUES ($1, $2, now())
+            "INSERT INTO wallets (user_id, balance_minor, updated_at, owner)
+             VALUES ($1, $2, now(), 'shop')
              ON CONFLICT (user_id) DO UPDATE SET balance_minor = $2",
         )
         .bind(user)

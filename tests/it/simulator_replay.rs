@@ -45,7 +45,7 @@ async fn replays_courier_and_payment_events() {
         .map(|h| {
             let event = verify_inbound("courier", &h.headers, &h.body, &providers, Utc::now())
                 .expect("replayed courier event verifies");
-            assert_eq!(event.reference, "courier:DHL0000000042SIM");
+            assert_eq!(event.reference, "courier:dhl:DHL0000000042SIM");
             event.payload["status"].as_str().unwrap().to_string()
         })
         .collect();

@@ -15,11 +15,12 @@ use crate::support;
 const WEBHOOK_WORKFLOW: &str = r#"
 name = "webhook_test"
 version = 1
+start = "api"
 
 [[steps]]
 name = "submit"
 action = "test.submit"
-wait = { signal = "reseller.order_status", timeout = "10m" }
+wait = { signal = "reseller.order_status", source = "provider", timeout = "10m" }
 retry = { schedule = ["1m"] }
 
 [[steps]]
@@ -136,7 +137,10 @@ async fn metric(t: &support::TestApp, needle: &str) -> f64 {
     let (_, _) = t.call("GET", "/healthz", None, &[]).await;
     let res = tower::ServiceExt::oneshot(
         t.app.router(),
-        Request::get("/metrics").body(Body::empty()).unwrap(),
+        Request::get("/metrics")
+            .header("authorization", support::bearer(support::VIEWER_TOKEN))
+            .body(Body::empty())
+            .unwrap(),
     )
     .await
     .unwrap();

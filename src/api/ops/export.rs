@@ -64,9 +64,10 @@ fn line(r: &ExportRow) -> String {
         r.created_at.to_rfc3339(),
         r.finished_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
     ];
+    // Masked like every JSON answer (`domain::pii`): a business key may be a phone number.
     let mut out = fields
         .iter()
-        .map(|f| csv_field(f))
+        .map(|f| csv_field(&crate::domain::pii::mask_text(f)))
         .collect::<Vec<_>>()
         .join(",");
     out.push('\n');

@@ -14,7 +14,7 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
 #[openapi(
     info(title = "sagaflow", description = "Durable saga orchestrator: start, search and operate sagas."),
     paths(
-        sagas::start, sagas::list, sagas::show, sagas::operate, sagas::signal,
+        sagas::start, sagas::list, sagas::show, sagas::operate, sagas::signal, sagas::reveal,
         super::export::export, super::bulk::submit, super::bulk::show,
         super::audit::list, super::stats::stats, super::stats::queues,
         outbox::list, outbox::show, outbox::replay,

@@ -1,5 +1,6 @@
-//! The web console under `/ui`: server-rendered askama pages behind a token login held in a
-//! secure HttpOnly cookie, with a CSRF token on every form that changes anything.
+//! The web console under `/ui`: server-rendered askama pages behind a token login and a
+//! server-side session (the cookie holds only a random id), with a CSRF token on every form
+//! that changes anything.
 
 pub mod actions;
 pub mod pages;
@@ -30,7 +31,10 @@ pub fn router(state: AppState, tokens: Tokens) -> Router<AppState> {
         .route("/ui/queues", get(pages::queues))
         .route("/ui/jobs/{id}", get(pages::job))
         .route("/ui/logout", post(session::logout))
-        .route_layer(middleware::from_fn_with_state(tokens, require_session));
+        .route_layer(middleware::from_fn_with_state(
+            (state.clone(), tokens),
+            require_session,
+        ));
     Router::new()
         .route("/ui/login", get(session::login_form).post(session::login))
         .route("/ui/static/console.css", get(css))
@@ -40,12 +44,34 @@ pub fn router(state: AppState, tokens: Tokens) -> Router<AppState> {
         .with_state(state)
 }
 
-/// Resolves the session cookie; no session sends the browser to the login form.
-async fn require_session(State(tokens): State<Tokens>, mut req: Request, next: Next) -> Response {
-    let principal = session_cookie(req.headers())
-        .and_then(|hexed| hex::decode(hexed).ok())
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|token| tokens.resolve(&token));
+/// Resolves the session cookie against the server's sessions; no live session sends the
+/// browser to the login form.
+async fn require_session(
+    State((s, tokens)): State<(AppState, Tokens)>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let principal = match session_cookie(req.headers()) {
+        Some(id) => {
+            let id_hash = session::id_hash(&id);
+            let limits = s.settings.auth.session_limits();
+            match s
+                .rt
+                .store
+                .use_session(&id_hash, limits, s.rt.clock.now())
+                .await
+            {
+                Ok(token) => token
+                    .and_then(|t| tokens.resolve_hash(&t))
+                    .map(|p| Principal {
+                        token_hash: id_hash,
+                        ..p
+                    }),
+                Err(e) => return super::ApiError::from(e).into_response(),
+            }
+        }
+        None => None,
+    };
     match principal {
         Some(p) if p.role == Role::Service => (
             StatusCode::FORBIDDEN,

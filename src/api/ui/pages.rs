@@ -27,13 +27,18 @@ fn chrome(p: &Principal, active: &'static str) -> Chrome {
     }
 }
 
+/// Personal data as the console shows it: masked, like every API answer.
+fn masked(text: &str) -> String {
+    crate::domain::pii::mask_text(text).into_owned()
+}
+
 fn line(r: &SagaRow, now: chrono::DateTime<Utc>) -> SagaLine {
     SagaLine {
         id: r.id.to_string(),
         short_id: r.id.to_string().chars().take(8).collect(),
         workflow: r.workflow.clone(),
         status: r.status.clone(),
-        business_key: r.business_key.clone().unwrap_or_default(),
+        business_key: masked(r.business_key.as_deref().unwrap_or_default()),
         step: r.current_step.clone().unwrap_or_default(),
         error_code: r
             .last_error
@@ -339,6 +344,7 @@ pub async fn detail(
                             format!("{code}: {msg}")
                         }
                     })
+                    .map(|e| masked(&e))
                     .unwrap_or_default(),
                 outcome: if e.kind.contains("fail") || e.kind.contains("retry_scheduled") {
                     "failed".into()
@@ -360,7 +366,7 @@ pub async fn detail(
         id: saga.id.to_string(),
         workflow: format!("{} v{}", saga.workflow, saga.workflow_version),
         status: saga.status.clone(),
-        business_key: saga.business_key.clone().unwrap_or_else(|| "—".into()),
+        business_key: masked(saga.business_key.as_deref().unwrap_or("—")),
         step: saga.current_step.clone().unwrap_or_else(|| "—".into()),
         attempt: saga.attempt,
         next_retry: api["next_retry_at"]
@@ -368,7 +374,7 @@ pub async fn detail(
             .map(String::from)
             .unwrap_or_else(|| "—".into()),
         error_code: text(&err["code"]),
-        error_message: text(&err["message"]),
+        error_message: masked(&text(&err["message"])),
         created: when(&saga.created_at),
         finished: opt_when(&saga.finished_at),
         actions,

@@ -221,7 +221,7 @@ fn is_secret(key: &str) -> bool {
 }
 
 /// A copy of `v` with every secret-looking field replaced by `[redacted]` and phone numbers
-/// masked.
+/// and e-mail addresses masked.
 pub(crate) fn redact(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
@@ -236,7 +236,7 @@ pub(crate) fn redact(v: &Value) -> Value {
                 .collect(),
         ),
         Value::Array(a) => Value::Array(a.iter().map(redact).collect()),
-        Value::String(s) => Value::String(crate::domain::phone::mask_phones_in(s)),
+        Value::String(s) => Value::String(crate::domain::pii::mask_text(s).into_owned()),
         other => other.clone(),
     }
 }

@@ -205,7 +205,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     http.post(format!("{base}/v1/sagas/{id}/signals/{signal}"))
                         .bearer_auth(&operator_token)
                         .header("Idempotency-Key", format!("demo-{id}"))
-                        .json(&json!({ "status": "delivered", "by": "demo courier" }))
+                        .json(&json!({ "status": "delivered", "by": "demo courier", "reason": "the demo courier delivered it" }))
                         .send()
                         .await?;
                 }

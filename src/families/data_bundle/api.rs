@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::api::auth::{self, Principal, Tokens};
 use crate::api::sagas::IdempotencyKey;
 use crate::api::{ApiError, ApiJson, AppState, guard};
+use crate::api::{Shown, tenancy};
 use crate::domain::money::Minor;
 use crate::domain::order_code::new_order_code;
 use crate::domain::phone::{Network, PhoneNumber};
@@ -182,6 +183,7 @@ pub(crate) async fn create(
     ApiJson(req): ApiJson<CreateOrder>,
 ) -> Result<(StatusCode, Json<OrderView>), ApiError> {
     let key = IdempotencyKey::from_headers(&headers)?;
+    wallet_reachable(&s, &who, req.user_id).await?;
     let phone = PhoneNumber::parse(&req.phone_number)
         .map_err(|e| invalid("invalid_phone", e.to_string()))?;
     let package = resolve_package(&s, &req).await?;
@@ -212,8 +214,8 @@ pub(crate) async fn create(
             "order_code": order.order_code,
         }),
         business_key: Some(order.order_code.clone()),
-        // Scoped by user: two customers may happen to send the same key.
-        idempotency_key: Some(format!("{WORKFLOW}:{}:{}", req.user_id, key.0)),
+        // Scoped by caller and user: two shops, or two customers, may send the same key.
+        idempotency_key: Some(format!("{WORKFLOW}:{}:{}:{}", who.name, req.user_id, key.0)),
         request_hash: Some(hex::encode(Sha256::digest(canonical))),
         // The shop that placed it owns the saga (it may read it back); the customer is in
         // the input.
@@ -237,8 +239,17 @@ pub(crate) struct BundleOrders;
 
 #[async_trait::async_trait]
 impl crate::api::OrderView for BundleOrders {
-    async fn show(&self, s: &AppState, id: Uuid) -> Result<Option<Value>, ApiError> {
-        bundle_view(s, id).await
+    async fn show(&self, s: &AppState, id: Uuid) -> Result<Option<Shown>, ApiError> {
+        let Some(body) = bundle_view(s, id).await? else {
+            return Ok(None);
+        };
+        let saga = body["saga_id"].as_str().and_then(|s| s.parse().ok());
+        let actor = match saga {
+            Some(saga) => s.rt.store.started_by(saga).await?,
+            None => None,
+        };
+        let owner = tenancy::saga_owner(actor.as_deref()).map(str::to_string);
+        Ok(Some(Shown { body, owner }))
     }
 }
 
@@ -276,6 +287,15 @@ pub(crate) async fn packages(State(s): State<AppState>) -> Result<Json<Value>, A
     Ok(Json(json!({ "packages": items })))
 }
 
+/// 404 when the user's wallet is another service's: a shop spends and credits only its own
+/// customers' wallets. A user without a wallet yet is anyone's to open.
+async fn wallet_reachable(s: &AppState, who: &Principal, user: Uuid) -> Result<(), ApiError> {
+    match s.rt.store.wallet_owner(user).await? {
+        Some(owner) => tenancy::visible(who, owner.as_deref(), "wallet for this user"),
+        None => Ok(()),
+    }
+}
+
 fn user_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::bad_request("invalid_id", "user id must be a UUID"))
 }
@@ -284,9 +304,11 @@ fn user_id(raw: &str) -> Result<Uuid, ApiError> {
     responses((status = 200, description = "the wallet's balance in GHS"), (status = 404, description = "no wallet for this user")))]
 pub(crate) async fn wallet(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(user): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let user = user_id(&user)?;
+    wallet_reachable(&s, &who, user).await?;
     let balance =
         s.rt.store
             .wallet_balance(user)
@@ -309,14 +331,17 @@ const MAX_TOP_UP: f64 = 100_000.0;
 
 #[utoipa::path(post, path = "/v1/wallets/{user_id}/top-ups", tag = "orders", params(("user_id" = String, Path)),
     responses((status = 200, description = "wallet credited (idempotent by key)"),
+        (status = 409, description = "the key already made a different top-up"),
         (status = 422, description = "an amount that is not above 0 and at most 100000 GHS (`invalid_amount`), or a balance that would pass its limit (`wallet_limit`)")))]
 pub(crate) async fn top_up(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(user): Path<String>,
     headers: HeaderMap,
     ApiJson(req): ApiJson<TopUp>,
 ) -> Result<Json<Value>, ApiError> {
     let user = user_id(&user)?;
+    wallet_reachable(&s, &who, user).await?;
     let key = IdempotencyKey::from_headers(&headers)?;
     let amount = Minor::from_major(req.amount)
         .filter(|a| a.0 > 0 && req.amount <= MAX_TOP_UP)
@@ -331,12 +356,20 @@ pub(crate) async fn top_up(
             .top_up_wallet(
                 user,
                 amount.0,
-                &format!("top-up:{user}:{}", key.0),
+                // Scoped by caller: another caller's key is another top-up.
+                &format!("top-up:{}:{user}:{}", who.name, key.0),
+                (
+                    &format!("{}:{}", who.role.as_str(), who.name),
+                    tenancy::tenant(&who),
+                ),
                 s.rt.clock.now(),
             )
             .await
             .map_err(|e| match e {
                 crate::store::Error::Invalid(message) => invalid("wallet_limit", message),
+                crate::store::Error::Conflict(message) => {
+                    ApiError::new(StatusCode::CONFLICT, "idempotency_conflict", message)
+                }
                 e => e.into(),
             })?;
     Ok(Json(

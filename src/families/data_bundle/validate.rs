@@ -45,6 +45,7 @@ impl Action for PriceResolve {
             .await
             .map_err(db_error)?
             .ok_or_else(|| StepError::permanent("order_missing", "the order row is missing"))?;
+        crate::families::own_row(ctx, Some(row.saga_id), "order")?;
         // The price quoted when the order was placed stands, even if the catalogue changed
         // since; the package must still be on sale.
         let package = self
@@ -76,6 +77,16 @@ pub(crate) struct FailOrder(pub Deps);
 impl Action for FailOrder {
     async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         let order = OrderInput::from_ctx(ctx)?;
+        // Failing an order (and texting its customer) is for its own saga only.
+        let row = self
+            .0
+            .store
+            .bundle_order(order.order_id)
+            .await
+            .map_err(db_error)?;
+        if let Some(row) = &row {
+            crate::families::own_row(ctx, Some(row.saga_id), "order")?;
+        }
         // The SMS goes out before this checkpoint, but only after the refund's checkpoint
         // (compensations run newest first and checkout's refund comes before this one).
         let sms = match order.phone() {

@@ -104,16 +104,31 @@ impl Action for Checkout {
     ) -> Result<StepOutcome, StepError> {
         let order = self.0.order(ctx).await?;
         let kind = signal.payload["type"].as_str().unwrap_or_default();
-        let session: CheckoutSession =
+        let claimed: CheckoutSession =
             serde_json::from_value(signal.payload["data"]["object"].clone()).map_err(|e| {
                 StepError::permanent("invalid_event", format!("payment event body: {e}"))
             })?;
+        // Only the session this saga opened speaks for this order.
+        if order.checkout_session.as_deref() != Some(claimed.id.as_str()) {
+            tracing::warn!(order = %order.id, session = %claimed.id, "a payment event about another checkout session; ignored");
+            return Ok(StepOutcome::pending());
+        }
         Ok(match kind {
             "checkout.session.completed" | "checkout.session.async_payment_succeeded" => {
+                // An event claims the order is paid: the processor itself is asked, so only
+                // its own word settles an order.
+                let session = self
+                    .0
+                    .providers
+                    .payments
+                    .get_checkout_session(&claimed.id)
+                    .await
+                    .result
+                    .map_err(provider_error)?;
                 session_outcome(&order, &session, ctx)
             }
-            "checkout.session.async_payment_failed" => failed(&order, &session, ctx),
-            "checkout.session.expired" => expired(&order, &session, ctx),
+            "checkout.session.async_payment_failed" => failed(&order, &claimed, ctx),
+            "checkout.session.expired" => expired(&order, &claimed, ctx),
             // Another event about the session changes nothing: keep waiting.
             _ => StepOutcome::pending(),
         })
@@ -126,6 +141,35 @@ impl Action for Checkout {
     }
 }
 
+/// Why a session the processor reports paid does not settle this order: it is another
+/// saga's session, or its amount or currency is not the order's. `None` when it matches.
+fn mismatch(order: &HardwareOrder, session: &CheckoutSession, ctx: &StepContext) -> Option<String> {
+    let saga = ctx.saga_id.to_string();
+    if order.checkout_session.as_deref() != Some(session.id.as_str()) {
+        return Some(format!("session {} is not the order's", session.id));
+    }
+    if session.metadata.get("saga_id").is_some_and(|s| *s != saga) {
+        return Some(format!("session {} was opened by another saga", session.id));
+    }
+    if session.amount_total != Some(order.total_minor) {
+        return Some(format!(
+            "session {} is for {:?}, the order totals {}",
+            session.id, session.amount_total, order.total_minor
+        ));
+    }
+    if !session
+        .currency
+        .as_deref()
+        .is_some_and(|c| c.eq_ignore_ascii_case(&order.currency))
+    {
+        return Some(format!(
+            "session {} is in {:?}, the order in {}",
+            session.id, session.currency, order.currency
+        ));
+    }
+    None
+}
+
 /// What a session's state means for the order: paid, still paying, expired, or still open.
 fn session_outcome(
     order: &HardwareOrder,
@@ -136,6 +180,10 @@ fn session_outcome(
     let session_id = session.id.clone();
     match (session.status.as_deref(), session.payment_status.as_deref()) {
         (_, Some("paid")) => {
+            if let Some(why) = mismatch(order, session, ctx) {
+                // Paid, but not what this order asked for: an operator decides.
+                return StepOutcome::failed(StepError::park("payment_mismatch", why));
+            }
             let payment = Payment {
                 session_id: session.id.clone(),
                 payment_intent: session
@@ -294,6 +342,10 @@ impl Action for Refund {
                             .map_err(provider_error)?;
                         match (session.status.as_deref(), session.payment_status.as_deref()) {
                             (_, Some("paid")) => {
+                                if let Some(why) = mismatch(&order, &session, ctx) {
+                                    // Paid, but not as this order asked: an operator settles it.
+                                    return Err(StepError::permanent("payment_mismatch", why));
+                                }
                                 let settle = session_outcome(&order, &session, ctx);
                                 let mut out = StepOutcome::failed(StepError::retryable(
                                     "paid_meanwhile",

@@ -57,13 +57,16 @@ impl Deps {
     /// The saga's order, which must exist: the API created it before starting the saga.
     async fn order(&self, ctx: &StepContext) -> Result<HardwareOrder, StepError> {
         let input = OrderInput::from_ctx(ctx)?;
-        self.store
+        let order = self
+            .store
             .hardware_order(input.order_id)
             .await
             .map_err(db_error)?
             .ok_or_else(|| {
                 StepError::permanent("order_missing", "the hardware order row is missing")
-            })
+            })?;
+        super::own_row(ctx, order.saga_id, "hardware order")?;
+        Ok(order)
     }
 }
 

@@ -103,7 +103,10 @@ impl Ship {
                 .result
                 .map_err(provider_error)?;
             let url = courier.tracking_url(&b.courier, &label.tracking_number);
-            out = out.correlate(webhooks::courier::reference(&label.tracking_number));
+            out = out.correlate(webhooks::courier::shipment_reference(
+                &b.courier,
+                &label.tracking_number,
+            ));
             booked.push((b.id, b.new, label.tracking_number, url));
         }
         let summary: Vec<Value> = booked
@@ -173,7 +176,10 @@ impl Action for Ship {
         // Shipments booked before (an operator retry of this step) keep being tracked.
         for s in &view.shipments {
             if let Some(tracking) = &s.shipment.tracking_number {
-                waiting = waiting.correlate(webhooks::courier::reference(tracking));
+                waiting = waiting.correlate(webhooks::courier::shipment_reference(
+                    &s.shipment.courier_code,
+                    tracking,
+                ));
             }
         }
         self.book(ctx, &order, bookings, waiting).await
@@ -194,10 +200,13 @@ impl Action for Ship {
             .as_str()
             .unwrap_or_default();
         let status = signal.payload["status"].as_str().unwrap_or_default();
-        let shipment = view
-            .shipments
-            .iter()
-            .find(|s| s.shipment.tracking_number.as_deref() == Some(tracking));
+        let carrier = signal.payload["courier"].as_str().unwrap_or_default();
+        // An event moves a shipment only when it names both the shipment's own carrier and
+        // its tracking number: another carrier's secret cannot speak for this one.
+        let shipment = view.shipments.iter().find(|s| {
+            s.shipment.tracking_number.as_deref() == Some(tracking)
+                && s.shipment.courier_code.eq_ignore_ascii_case(carrier)
+        });
         let reports = match (shipment, event_for(status)) {
             (Some(s), Some(event)) => vec![Report {
                 shipment_id: s.shipment.id,

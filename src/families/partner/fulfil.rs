@@ -10,12 +10,19 @@ use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome}
 use crate::families::partner::store::{NewLicence, PartnerOrder, fulfil_partner_order_in};
 use crate::providers::crm::{Customer, NewSalesOrder};
 
-async fn load(deps: &Deps, order: &OrderInput) -> Result<PartnerOrder, StepError> {
-    deps.store
+async fn load(
+    deps: &Deps,
+    ctx: &StepContext,
+    order: &OrderInput,
+) -> Result<PartnerOrder, StepError> {
+    let po = deps
+        .store
         .partner_order(order.partner_order_id)
         .await
         .map_err(db_error)?
-        .ok_or_else(|| StepError::permanent("order_missing", "the partner order row is missing"))
+        .ok_or_else(|| StepError::permanent("order_missing", "the partner order row is missing"))?;
+    crate::families::own_row(ctx, Some(po.saga_id), "partner order")?;
+    Ok(po)
 }
 
 fn sales_order(po: &PartnerOrder) -> NewSalesOrder {
@@ -43,7 +50,7 @@ pub(crate) struct Accept(pub Deps);
 impl Action for Accept {
     async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         let order = OrderInput::from_ctx(ctx)?;
-        let po = load(&self.0, &order).await?;
+        let po = load(&self.0, ctx, &order).await?;
         Ok(StepOutcome::done(
             json!({ "order_id": po.order_id, "status": po.status }),
         ))
@@ -94,7 +101,7 @@ pub(crate) struct Fulfil(pub Deps);
 impl Action for Fulfil {
     async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         let order = OrderInput::from_ctx(ctx)?;
-        let po = load(&self.0, &order).await?;
+        let po = load(&self.0, ctx, &order).await?;
         let crm = &self.0.providers.crm;
         let sales_order_id = match &po.sales_order_id {
             Some(id) => id.clone(),
@@ -166,7 +173,7 @@ pub(crate) struct CancelSalesOrder(pub Deps);
 impl Action for CancelSalesOrder {
     async fn run(&self, ctx: &StepContext) -> Result<StepOutcome, StepError> {
         let order = OrderInput::from_ctx(ctx)?;
-        let po = load(&self.0, &order).await?;
+        let po = load(&self.0, ctx, &order).await?;
         let crm = &self.0.providers.crm;
         let id = match (&po.sales_order_id, po.sales_order_attempted) {
             (Some(id), _) => id.clone(),

@@ -19,7 +19,7 @@ use crate::families::family::{Context, Family};
 
 /// What the input asks one step (or compensation) to do.
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 struct Script {
     /// Fail this many attempts, then succeed.
     fail_times: u32,
@@ -37,6 +37,44 @@ fn script(ctx: &StepContext, section: &str) -> Script {
         .and_then(|s| s.get(&ctx.step))
         .and_then(|v| serde_json::from_value(v.clone()).ok())
         .unwrap_or_default()
+}
+
+/// The sample workflows' input as the door checks it: the scripts and poll answers typed
+/// (a misspelt field or a wrong type is refused); any other top-level field is the caller's
+/// own, kept with the saga (an order code, a network, a note).
+#[derive(Deserialize)]
+struct Input {
+    #[serde(default)]
+    steps: std::collections::BTreeMap<String, Script>,
+    #[serde(default)]
+    compensations: std::collections::BTreeMap<String, Script>,
+    /// Checked by its type alone.
+    #[serde(default, rename = "polls")]
+    _polls: std::collections::BTreeMap<String, PollAnswer>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum PollAnswer {
+    Done,
+    Pending,
+}
+
+fn check_input(input: &Value) -> Result<(), String> {
+    let input: Input = serde_json::from_value(input.clone()).map_err(|e| e.to_string())?;
+    let scripts = input.steps.values().chain(input.compensations.values());
+    for s in scripts {
+        if let Some(fail) = s
+            .fail
+            .as_deref()
+            .filter(|f| !matches!(*f, "retryable" | "permanent" | "park"))
+        {
+            return Err(format!(
+                "fail must be retryable, permanent or park, not {fail:?}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Applies a script: records the effect, sleeps (a slow provider answering), then fails or
@@ -234,5 +272,13 @@ impl Family for Sample {
 
     fn signals(&self) -> &'static [&'static str] {
         &[DELIVERED]
+    }
+
+    fn input_checks(&self) -> Vec<(&'static str, crate::api::InputCheck)> {
+        vec![
+            ("sample", check_input),
+            ("sample_park", check_input),
+            ("sample_six", check_input),
+        ]
     }
 }

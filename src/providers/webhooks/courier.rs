@@ -20,9 +20,21 @@ pub const COURIER_CODE_HEADER: &str = "x-courier-code";
 /// A shipment's tracking status changed (normalised by [`normalise_courier_status`]).
 pub const TRACKING: &str = "courier.tracking";
 
-/// The correlation key of a tracking number: `courier:<tracking number>`.
-pub fn reference(tracking_number: &str) -> String {
-    format!("{NAME}:{tracking_number}")
+/// The correlation key of a courier id: `courier:<id>`. A shipment's id is its carrier's code
+/// and its tracking number: see [`shipment_reference`].
+pub fn reference(id: &str) -> String {
+    format!("{NAME}:{id}")
+}
+
+/// The correlation key of one carrier's tracking number: `courier:<carrier>:<tracking>`. The
+/// carrier is part of it, so an event signed with one carrier's secret cannot reach another
+/// carrier's shipment, and equal tracking numbers at two carriers do not collide. The hardware
+/// timeline's SQL spells the same key (`'courier:' || lower(code) || ':' || tracking`).
+pub fn shipment_reference(carrier: &str, tracking_number: &str) -> String {
+    reference(&format!(
+        "{}:{tracking_number}",
+        carrier.to_ascii_lowercase()
+    ))
 }
 
 pub const CONTRACT: Inbound = Inbound {
@@ -132,16 +144,19 @@ fn parse(code: &str, carrier: &CarrierConfig, body: &[u8]) -> Result<InboundEven
         ),
     };
     let status = normalise_courier_status(&status);
-    let event_id = event_id.unwrap_or_else(|| {
-        format!(
+    // Carriers number their events each on their own: the carrier is part of the id, so one
+    // carrier's event can never pass for a duplicate of another's.
+    let event_id = match event_id {
+        Some(id) => format!("{code}:{id}"),
+        None => format!(
             "{code}-{tracking}-{status}-{}",
             stable_hash(&[occurred_at.as_deref().unwrap_or("")])
-        )
-    });
+        ),
+    };
     Ok(InboundEvent {
         provider: NAME,
         event_id,
-        reference: reference(&tracking),
+        reference: shipment_reference(code, &tracking),
         signal: TRACKING,
         payload: json!({
             "courier": code,

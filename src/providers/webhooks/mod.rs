@@ -90,6 +90,12 @@ pub fn signals() -> impl Iterator<Item = (&'static str, &'static str)> {
         .flat_map(|p| p.signals.iter().map(move |s| (p.name, *s)))
 }
 
+/// Whether a provider's webhooks produce `signal`: such a signal comes through its verified
+/// webhook only, never the signal route.
+pub fn produces(signal: &str) -> bool {
+    signals().any(|(_, s)| s == signal)
+}
+
 /// A verified provider event, ready to be stored as a signal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InboundEvent {
@@ -98,7 +104,7 @@ pub struct InboundEvent {
     /// Deduplication key: the provider's event id, or a stable hash of what the event says.
     pub event_id: String,
     /// Correlation key, built by the provider's [`Inbound::reference`]: `reseller:123`,
-    /// `ishare:<ref>`, `payments:cs_…`, `courier:<tracking number>`.
+    /// `ishare:<ref>`, `payments:cs_…`, `courier:<carrier>:<tracking number>`.
     pub reference: String,
     /// Signal name: one of the provider's [`Inbound::signals`].
     pub signal: &'static str,

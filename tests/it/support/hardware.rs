@@ -21,7 +21,21 @@ pub async fn hardware() -> Harness {
         s.providers.signature_tolerance = Duration::from_secs(3 * 365 * 24 * 3600);
     })
     .await;
-    let prices: BTreeMap<String, Option<i64>> = sagaflow::config::Settings::defaults()
+    h.sim
+        .configure(ConfigPatch {
+            checkout_auto_complete: Some(false),
+            courier_auto_progress: Some(false),
+            prices: price_book(),
+            ..Default::default()
+        })
+        .unwrap();
+    h
+}
+
+/// The simulator's price for each synced price-book entry: its price-book amount, so what the
+/// processor charges is what the order totals (checkout checks that it is).
+pub fn price_book() -> BTreeMap<String, Option<i64>> {
+    sagaflow::config::Settings::defaults()
         .unwrap()
         .section::<sagaflow::families::hardware::HardwareSettings>("hardware")
         .unwrap()
@@ -32,16 +46,7 @@ pub async fn hardware() -> Harness {
             let id = e.processor_price_id.clone()?;
             Some((id, Some((e.unit_amount * 100.0).round() as i64)))
         })
-        .collect();
-    h.sim
-        .configure(ConfigPatch {
-            checkout_auto_complete: Some(false),
-            courier_auto_progress: Some(false),
-            prices,
-            ..Default::default()
-        })
-        .unwrap();
-    h
+        .collect()
 }
 
 pub fn address() -> Value {

@@ -241,6 +241,7 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Sends a signal as the service that started the saga (the harness's service token).
     pub async fn signal(
         &self,
         id: Uuid,
@@ -248,11 +249,12 @@ impl TestApp {
         key: &str,
         payload: Value,
     ) -> (StatusCode, Value) {
+        let auth = bearer(SERVICE_TOKEN);
         self.call(
             "POST",
             &format!("/v1/sagas/{id}/signals/{name}"),
             Some(payload),
-            &[("idempotency-key", key)],
+            &[("idempotency-key", key), ("authorization", &auth)],
         )
         .await
     }

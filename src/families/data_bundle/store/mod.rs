@@ -248,32 +248,50 @@ impl Store {
         Ok(())
     }
 
-    /// Credits a wallet (creating it) once per idempotency key; returns the balance.
+    /// Credits a wallet (creating it) once per idempotency key, recording who did; returns
+    /// the balance. The key again with another amount or wallet is a conflict: a retry must
+    /// be the same request, or it would be read as "done" when it never was.
     pub(crate) async fn top_up_wallet(
         &self,
         user_id: Uuid,
         amount_minor: i64,
         key: &str,
+        (actor, owner): (&str, Option<&str>),
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(
-            "INSERT INTO wallets (user_id, balance_minor, updated_at) VALUES ($1, 0, $2) ON CONFLICT DO NOTHING",
+            "INSERT INTO wallets (user_id, balance_minor, updated_at, owner) VALUES ($1, 0, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(user_id)
         .bind(now)
+        .bind(owner)
         .execute(&mut *tx)
         .await?;
         let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO wallet_ledger (user_id, kind, amount_minor, idempotency_key, created_at)
-             VALUES ($1, 'top_up', $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+            "INSERT INTO wallet_ledger (user_id, kind, amount_minor, idempotency_key, actor, created_at)
+             VALUES ($1, 'top_up', $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
         )
         .bind(user_id)
         .bind(amount_minor)
         .bind(key)
+        .bind(actor)
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
+        if inserted.is_none() {
+            let first: Option<(Uuid, i64)> = sqlx::query_as(
+                "SELECT user_id, amount_minor FROM wallet_ledger WHERE idempotency_key = $1",
+            )
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if first != Some((user_id, amount_minor)) {
+                return Err(Error::Conflict(
+                    "this Idempotency-Key already made a different top-up".into(),
+                ));
+            }
+        }
         if inserted.is_some() {
             // A balance stays within Minor::MAX, so no number of top-ups overflows it; the
             // refused top-up rolls back with its ledger row.
@@ -300,6 +318,16 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(balance)
+    }
+
+    /// Who owns a wallet (`Some(None)`: an operator opened it); `None` when the user has none.
+    pub(crate) async fn wallet_owner(&self, user_id: Uuid) -> Result<Option<Option<String>>> {
+        Ok(
+            sqlx::query_scalar("SELECT owner FROM wallets WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 
     /// A wallet's balance; `None` when the user has none.

@@ -13,10 +13,11 @@ use super::{
     to_json,
 };
 use crate::api::auth::Principal;
-use crate::api::{ApiError, ApiJson, AppState};
+use crate::api::{ApiError, ApiJson, AppState, tenancy};
 use crate::domain::hardware::allocation::Ask;
 use crate::families::hardware::SHIPMENT_DRAFTED;
 use crate::families::hardware::store::NewShipment;
+use crate::families::hardware::store::OrderPart;
 use crate::store::NewSignal;
 
 /// A fulfilment with its items (what each has left to ship) and its shipments.
@@ -25,9 +26,15 @@ use crate::store::NewSignal;
         (status = 400, description = "id is not a UUID"), (status = 404, description = "no such fulfillment")))]
 pub(crate) async fn show(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "fulfillment")?;
+    let owner =
+        s.rt.store
+            .hardware_owner(OrderPart::Fulfillment, id)
+            .await?;
+    tenancy::visible(&who, owner.as_deref(), "fulfillment")?;
     let view =
         s.rt.store
             .fulfillment_view(id)

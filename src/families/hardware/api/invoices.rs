@@ -2,14 +2,16 @@
 //! allocated to the invoice at once. A void or settled invoice takes no payment (409).
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::{invalid, no_such, parse_id, required, store_error, to_json};
-use crate::api::{ApiError, ApiJson, AppState};
+use crate::api::auth::Principal;
+use crate::api::{ApiError, ApiJson, AppState, tenancy};
 use crate::domain::money::Minor;
+use crate::families::hardware::store::OrderPart;
 
 /// An invoice with its number, status, total and what has been allocated to it.
 #[utoipa::path(get, path = "/v1/invoices/{id}", operation_id = "show_invoice", tag = "hardware", params(("id" = String, Path, description = "invoice id")),
@@ -17,9 +19,12 @@ use crate::domain::money::Minor;
         (status = 404, description = "no such invoice")))]
 pub(crate) async fn show(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "invoice")?;
+    let owner = s.rt.store.hardware_owner(OrderPart::Invoice, id).await?;
+    tenancy::visible(&who, owner.as_deref(), "invoice")?;
     let invoice =
         s.rt.store
             .invoice(id)
@@ -45,6 +50,7 @@ pub struct ManualPayment {
         (status = 422, description = "an amount that is not 1 to 10^15 cents, or no reference")))]
 pub(crate) async fn record_payment(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ManualPayment>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -60,12 +66,19 @@ pub(crate) async fn record_payment(
         ));
     }
     let reference = required("reference", &req.reference)?;
+    let actor = crate::store::Actor {
+        name: who.name.clone(),
+        role: who.role.as_str().into(),
+        reason: format!("manual payment {reference} of {} cents", req.amount_minor),
+        job_id: None,
+    };
     let invoice =
         s.rt.store
             .record_manual_payment(
                 id,
                 req.amount_minor,
                 &format!("manual:{reference}"),
+                &actor,
                 s.rt.clock.now(),
             )
             .await

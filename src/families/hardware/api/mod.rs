@@ -3,6 +3,7 @@
 //! handlers parse into types, make one store call and map its answer.
 
 pub(crate) mod automation;
+pub(crate) mod companies;
 pub(crate) mod fulfillments;
 pub(crate) mod invoices;
 pub(crate) mod orders;
@@ -32,7 +33,7 @@ use crate::store;
         shipments::show, shipments::edit, shipments::report_status,
         automation::retry, automation::fallback, pricing::quote,
         timeline::order, timeline::shipment,
-        invoices::show, invoices::record_payment,
+        invoices::show, invoices::record_payment, companies::set_shipping_address,
     ),
     tags((name = "hardware", description = "Hardware orders: drafts, checkout, fulfilment, shipments, automation, pricing and timelines")),
 )]
@@ -65,6 +66,10 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
             .route("/v1/shipments/{id}", axum::routing::patch(shipments::edit))
             .route("/v1/shipments/{id}/status", post(shipments::report_status))
             .route("/v1/invoices/{id}/payments", post(invoices::record_payment))
+            .route(
+                "/v1/companies/{id}/shipping-address",
+                axum::routing::put(companies::set_shipping_address),
+            )
             .route("/v1/automation-steps/{id}/retry", post(automation::retry))
             .route(
                 "/v1/automation-steps/{id}/fallback",

@@ -20,7 +20,7 @@ use super::{
 };
 use crate::api::auth::Principal;
 use crate::api::sagas::{ActionRequest, IdempotencyKey, apply_action, check_reason};
-use crate::api::{ApiError, ApiJson, AppState};
+use crate::api::{ApiError, ApiJson, AppState, Shown, tenancy};
 use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
 use crate::domain::order_code::new_order_code;
 use crate::domain::pricing::{LineRequest, Scope};
@@ -333,8 +333,14 @@ pub(crate) struct HardwareOrders;
 
 #[async_trait::async_trait]
 impl crate::api::OrderView for HardwareOrders {
-    async fn show(&self, s: &AppState, id: Uuid) -> Result<Option<Value>, ApiError> {
-        order_json(s, id).await
+    async fn show(&self, s: &AppState, id: Uuid) -> Result<Option<Shown>, ApiError> {
+        let Some(order) = s.rt.store.hardware_order(id).await? else {
+            return Ok(None);
+        };
+        Ok(order_json(s, id).await?.map(|body| Shown {
+            body,
+            owner: Some(order.created_by),
+        }))
     }
 }
 
@@ -357,6 +363,7 @@ pub(crate) async fn send_checkout(
             .hardware_order(id)
             .await?
             .ok_or_else(|| no_such("order"))?;
+    tenancy::visible(&who, Some(&order.created_by), "hardware order")?;
     // The store decides again under a row lock; checking first keeps pricing errors from
     // hiding the real answer for an order past its draft.
     if let Some(saga) = order.saga_id {
@@ -430,6 +437,7 @@ pub(crate) async fn cancel(
             .hardware_order(id)
             .await?
             .ok_or_else(|| no_such("order"))?;
+    tenancy::visible(&who, Some(&order.created_by), "hardware order")?;
     let over = || {
         conflict(format!(
             "cannot cancel the order: it is {}",

@@ -12,8 +12,9 @@ use super::{
     to_json,
 };
 use crate::api::auth::Principal;
-use crate::api::{ApiError, ApiJson, AppState};
+use crate::api::{ApiError, ApiJson, AppState, tenancy};
 use crate::domain::hardware::shipment::{self, ShipmentEvent, ShipmentStatus};
+use crate::families::hardware::store::OrderPart;
 use crate::providers::webhooks;
 use crate::store::NewSignal;
 
@@ -23,9 +24,12 @@ use crate::store::NewSignal;
         (status = 400, description = "id is not a UUID"), (status = 404, description = "no such shipment")))]
 pub(crate) async fn show(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "shipment")?;
+    let owner = s.rt.store.hardware_owner(OrderPart::Shipment, id).await?;
+    tenancy::visible(&who, owner.as_deref(), "shipment")?;
     let view =
         s.rt.store
             .shipment_view(id)
@@ -148,7 +152,10 @@ pub(crate) async fn report_status(
         (Some(tracking), _) => {
             let signal = NewSignal {
                 saga_id: None,
-                correlation_key: Some(webhooks::courier::reference(tracking)),
+                correlation_key: Some(webhooks::courier::shipment_reference(
+                    &view.shipment.courier_code,
+                    tracking,
+                )),
                 name: webhooks::courier::TRACKING.into(),
                 dedup_key: format!("operator:{id}:{requested}"),
                 payload: json!({

@@ -145,27 +145,49 @@ impl Store {
     }
 }
 
-/// Creates the company or refreshes its name; a given shipping address becomes its default.
-pub(crate) async fn upsert_company_in(
+/// Creates the company an order names, if it is new, without a default address: drafting an
+/// order changes nothing of a company already in the directory (the directory route does).
+pub(crate) async fn ensure_company_in(
     conn: &mut PgConnection,
     id: &str,
     name: &str,
-    shipping: Option<&Value>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO companies (id, name, default_shipping_address, updated_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
-             default_shipping_address = coalesce(EXCLUDED.default_shipping_address, companies.default_shipping_address),
-             updated_at = EXCLUDED.updated_at",
+        "INSERT INTO companies (id, name, default_shipping_address, updated_at) VALUES ($1, $2, NULL, $3)
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(id)
     .bind(name)
-    .bind(shipping)
     .bind(now)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+impl crate::store::Store {
+    /// The directory's write: the company's name and default shipping address.
+    pub(crate) async fn set_company_address(
+        &self,
+        id: &str,
+        name: &str,
+        shipping: &Value,
+        now: DateTime<Utc>,
+    ) -> crate::store::Result<()> {
+        sqlx::query(
+            "INSERT INTO companies (id, name, default_shipping_address, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
+                 default_shipping_address = EXCLUDED.default_shipping_address,
+                 updated_at = EXCLUDED.updated_at",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(shipping)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
 }
 
 /// A company, if known.

@@ -315,6 +315,7 @@ impl Store {
         invoice_id: Uuid,
         amount_minor: i64,
         reference: &str,
+        actor: &crate::store::Actor,
         now: DateTime<Utc>,
     ) -> Result<InvoiceRow> {
         let mut tx = self.pool().begin().await?;
@@ -345,10 +346,29 @@ impl Store {
             now,
         )
         .await?;
+        sqlx::query(
+            "UPDATE payment_records SET actor = $2 WHERE provider_ref = $1 AND actor IS NULL",
+        )
+        .bind(reference)
+        .bind(format!("{}:{}", actor.role, actor.name))
+        .execute(&mut *tx)
+        .await?;
         allocate_payments_in(&mut tx, inv.order_id, now).await?;
         let row = invoice_in(&mut tx, invoice_id)
             .await?
             .ok_or(Error::NotFound)?;
+        // Money recorded by hand names who recorded it, in the audit trail with the order's
+        // saga (an invoice exists only once checkout started one).
+        let saga: Option<Uuid> =
+            sqlx::query_scalar("SELECT saga_id FROM hardware_orders WHERE id = $1")
+                .bind(inv.order_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if let Some(saga) = saga {
+            let statuses = (from.as_str(), row.status.as_str());
+            crate::store::insert_audit_in(&mut tx, saga, "invoice_payment", actor, statuses, now)
+                .await?;
+        }
         tx.commit().await?;
         Ok(row)
     }

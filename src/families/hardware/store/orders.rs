@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::catalogue::upsert_company_in;
+use super::catalogue::ensure_company_in;
 use super::events::{DomainEvent, emit_in};
 use super::{corrupt, decide, lock_tag};
 use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
@@ -140,14 +140,7 @@ impl Store {
                 };
             }
         }
-        upsert_company_in(
-            &mut tx,
-            &new.company_id,
-            &new.company_name,
-            Some(&new.shipping_address),
-            now,
-        )
-        .await?;
+        ensure_company_in(&mut tx, &new.company_id, &new.company_name, now).await?;
         // The API priced these lines with `price_lines`, which refuses a total past
         // Minor::MAX; refused here too rather than overflowed.
         let total = Minor::total(new.items.iter().map(|i| i.price.line_total_minor))

@@ -44,7 +44,8 @@ const UNION: &str = "
     FROM saga_events e WHERE {saga}
     ) t ORDER BY xact, rank, seq";
 
-/// What every courier correlation key starts with: the key of an empty tracking number.
+/// What every courier correlation key starts with (`courier:`); the carrier's code and the
+/// tracking number follow, as `courier::shipment_reference` puts them.
 fn courier_key_prefix() -> String {
     courier::reference("")
 }
@@ -56,7 +57,7 @@ impl Store {
             .replace("{domain}", "order_id = $1")
             .replace(
                 "{courier}",
-                "g.correlation_key IN (SELECT $3 || s.tracking_number FROM shipments s
+                "g.correlation_key IN (SELECT $3 || lower(s.courier_code) || ':' || s.tracking_number FROM shipments s
                    JOIN fulfillment_orders f ON f.id = s.fulfillment_id
                    WHERE f.order_id = $1 AND s.tracking_number IS NOT NULL)",
             )
@@ -85,7 +86,7 @@ impl Store {
             )
             .replace(
                 "{courier}",
-                "g.correlation_key = (SELECT $3 || tracking_number FROM shipments WHERE id = $1)",
+                "g.correlation_key = (SELECT $3 || lower(courier_code) || ':' || tracking_number FROM shipments WHERE id = $1)",
             )
             .replace(
                 "{saga}",

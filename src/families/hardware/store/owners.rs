@@ -1,0 +1,39 @@
+//! Who created the order a fulfilment, shipment or invoice belongs to: the tenant a service
+//! token must be to see it (`api::tenancy`).
+
+use uuid::Uuid;
+
+use crate::store::{Result, Store};
+
+/// A row that hangs off a hardware order.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum OrderPart {
+    Fulfillment,
+    Shipment,
+    Invoice,
+}
+
+impl Store {
+    /// The `created_by` of the order `id` belongs to; `None` when there is no such row.
+    pub(crate) async fn hardware_owner(&self, part: OrderPart, id: Uuid) -> Result<Option<String>> {
+        let sql = match part {
+            OrderPart::Fulfillment => {
+                "SELECT o.created_by FROM fulfillment_orders f
+                 JOIN hardware_orders o ON o.id = f.order_id WHERE f.id = $1"
+            }
+            OrderPart::Shipment => {
+                "SELECT o.created_by FROM shipments s
+                 JOIN fulfillment_orders f ON f.id = s.fulfillment_id
+                 JOIN hardware_orders o ON o.id = f.order_id WHERE s.id = $1"
+            }
+            OrderPart::Invoice => {
+                "SELECT o.created_by FROM invoices i
+                 JOIN hardware_orders o ON o.id = i.order_id WHERE i.id = $1"
+            }
+        };
+        Ok(sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+}
