@@ -14,7 +14,7 @@ use sagaflow::app::App;
 use sagaflow::store::{NewSaga, Store};
 
 use super::meters::{commits, peak_rss, settle_stats};
-use super::{BenchArgs, new_saga};
+use super::{BenchArgs, new_saga, version_of};
 
 #[derive(Debug, Serialize)]
 pub struct EngineRun {
@@ -39,7 +39,11 @@ pub(super) async fn load_run(app: &App, args: &BenchArgs, url: &str) -> anyhow::
     let before = commits(&pool).await?;
 
     let t = Instant::now();
-    start_all(&store, app, n, args.concurrency, |i| new_saga(i, "load")).await?;
+    let version = version_of(app, "sample_six");
+    start_all(&store, app, n, args.concurrency, move |i| {
+        new_saga(i, "load", version)
+    })
+    .await?;
     let start_seconds = t.elapsed().as_secs_f64();
 
     let bar = ProgressBar::new(n as u64);
@@ -125,12 +129,13 @@ pub(super) async fn start_all(
     app: &App,
     n: usize,
     concurrency: usize,
-    saga: fn(usize) -> NewSaga,
+    saga: impl Fn(usize) -> NewSaga + Clone + Send + 'static,
 ) -> anyhow::Result<()> {
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency.max(1) {
         let (store, next, clock) = (store.clone(), next.clone(), app.rt.clock.clone());
+        let saga = saga.clone();
         tasks.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;

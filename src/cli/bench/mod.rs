@@ -136,10 +136,16 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     })
 }
 
-fn new_saga(i: usize, tag: &str) -> NewSaga {
+/// The version new sagas of `workflow` start on: the loaded file's, as `Runtime::start` would
+/// pin them (the bench inserts through the store to measure it alone).
+fn version_of(app: &App, workflow: &str) -> i32 {
+    app.rt.catalog.latest(workflow).map_or(1, |d| d.version)
+}
+
+fn new_saga(i: usize, tag: &str, version: i32) -> NewSaga {
     NewSaga {
         workflow: "sample_six".into(),
-        workflow_version: 1,
+        workflow_version: version,
         input: json!({}),
         business_key: Some(format!("bench-{tag}-{i}")),
         idempotency_key: Some(format!("bench-{tag}-{i}")),

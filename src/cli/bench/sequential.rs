@@ -9,7 +9,7 @@ use serde::Serialize;
 use sagaflow::app::App;
 
 use super::meters::{commits, settle_stats};
-use super::new_saga;
+use super::{new_saga, version_of};
 
 #[derive(Debug, Serialize)]
 pub struct Sequential {
@@ -48,19 +48,20 @@ async fn one_at_a_time(app: &App, n: usize, handoff: bool) -> anyhow::Result<Lat
     settle_stats().await;
     let before = commits(store.pool()).await?;
     let mut lat = Vec::with_capacity(n);
+    let version = version_of(app, "sample_six");
     for i in 0..n {
         let t = Instant::now();
         let now = app.rt.clock.now();
         if handoff {
             // Inserted already leased to the worker, which runs all six steps under that lease.
             let (_, claimed) = store
-                .start_saga_claimed(&new_saga(i, tag), now, worker.id(), now + lease)
+                .start_saga_claimed(&new_saga(i, tag, version), now, worker.id(), now + lease)
                 .await?;
             worker
                 .run_claimed(claimed.context("a fresh key always starts a saga")?)
                 .await;
         } else {
-            store.start_saga(&new_saga(i, tag), now).await?;
+            store.start_saga(&new_saga(i, tag, version), now).await?;
             // One claim, then all six steps under that lease; returns when the final
             // checkpoint (status completed) has committed.
             let claimed = worker.process_one().await?;

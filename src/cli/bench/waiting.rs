@@ -12,7 +12,7 @@ use sagaflow::store::NewSaga;
 
 use super::load::start_all;
 use super::meters::current_rss;
-use super::new_saga;
+use super::{new_saga, version_of};
 
 #[derive(Debug, Serialize)]
 pub struct Waiting {
@@ -31,10 +31,11 @@ pub(super) async fn waiting_run(
 ) -> anyhow::Result<Waiting> {
     let store = app.store().clone();
     let pool = store.pool().clone();
-    start_all(&store, app, n, concurrency, |i| NewSaga {
+    let version = version_of(app, "sample");
+    start_all(&store, app, n, concurrency, move |i| NewSaga {
         workflow: "sample".into(),
         input: json!({ "steps": { "deliver": { "wait": true } } }),
-        ..new_saga(i, "wait")
+        ..new_saga(i, "wait", version)
     })
     .await?;
     let stop = CancellationToken::new();
