@@ -685,3 +685,49 @@ async fn a_wait_that_times_out_is_still_announced_once_when_the_retry_starts() {
         "only the notice was sent"
     );
 }
+
+#[tokio::test]
+async fn an_outcome_no_lookup_can_prove_parks_the_order_and_never_places_it_again() {
+    let h = harness(|_, _| {}).await;
+    // The reseller takes the order but the answer is lost, and its history stays unreadable.
+    h.sim
+        .set_fault(
+            "reseller.create_order",
+            Some(Fault {
+                drop_response: true,
+                times: Some(1),
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+    h.sim
+        .set_fault(
+            "reseller.list_orders",
+            Some(Fault {
+                status: Some(500),
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+    let user = funded(&h, 100.0).await;
+    let (id, saga) = place(&h, user).await;
+    h.t.run().await;
+    // Every later attempt asks the history first, cannot read it, and tries again later.
+    for wait in [5, 15, 60] {
+        assert_eq!(h.t.status(saga).await, "running");
+        h.t.advance(Duration::from_secs(wait * 60));
+        h.t.run().await;
+    }
+    assert_eq!(
+        h.sim.stats().requests("reseller.create_order"),
+        1,
+        "never placed again without proof"
+    );
+    assert!(h.sim.stats().requests("reseller.list_orders") >= 4);
+    // Out of attempts, the order waits for an operator, paid and not refunded: it may have
+    // been delivered.
+    assert_eq!(h.t.status(saga).await, "parked");
+    let s = h.t.saga(saga).await;
+    assert_eq!(s["last_error"]["code"], "outcome_unknown", "{s}");
+    assert_eq!(ledger(&h, id).await.len(), 1, "one debit, no refund");
+}
