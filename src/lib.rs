@@ -21,6 +21,7 @@ pub mod api;
 pub mod app;
 pub mod config;
 pub mod domain;
+pub mod embedded;
 pub mod engine;
 pub mod families;
 pub mod providers;

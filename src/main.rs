@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 use sagaflow::app::{App, Role};
 use sagaflow::config::Settings;
+use sagaflow::embedded::EmbeddedPostgres;
 use sagaflow::engine::definition::{Catalog, Known};
 
 #[path = "cli/mod.rs"]
@@ -32,6 +34,15 @@ enum Command {
     Serve {
         #[arg(long, value_enum, default_value = "all")]
         role: Role,
+        /// Run on a private PostgreSQL cluster of its own, started from the installed
+        /// binaries (no DATABASE_URL, no system server, no system file touched).
+        #[arg(long)]
+        embedded: bool,
+        /// Where the embedded cluster keeps its data; kept between runs, so a restart on the
+        /// same directory finds every saga. Default: `$XDG_DATA_HOME/sagaflow/postgres`
+        /// (`~/.local/share/...`), or `/var/lib/sagaflow/postgres` as root.
+        #[arg(long, requires = "embedded")]
+        data_dir: Option<PathBuf>,
     },
     /// Apply database migrations and exit.
     Migrate,
@@ -87,10 +98,66 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where `serve --embedded` keeps its cluster unless told: the user's data directory, or a
+/// system directory as root (whose home the server's own user cannot enter).
+fn default_data_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let root = home.as_deref() == Some(std::path::Path::new("/root"));
+    match (std::env::var_os("XDG_DATA_HOME"), home) {
+        _ if root => PathBuf::from("/var/lib/sagaflow/postgres"),
+        (Some(data), _) => PathBuf::from(data).join("sagaflow/postgres"),
+        (None, Some(home)) => home.join(".local/share/sagaflow/postgres"),
+        (None, None) => PathBuf::from("sagaflow-postgres"),
+    }
+}
+
+/// Starts (or reuses) the private cluster in `dir` and makes sure its `sagaflow` database
+/// exists; says where everything is.
+async fn start_embedded(dir: &std::path::Path) -> anyhow::Result<EmbeddedPostgres> {
+    let started = std::time::Instant::now();
+    let dir = dir.to_path_buf();
+    let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir))
+        .await
+        .context("starting the embedded PostgreSQL")??;
+    let mut admin = sqlx::PgConnection::connect(&cluster.url("postgres"))
+        .await
+        .context("connecting to the embedded PostgreSQL")?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'sagaflow')")
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        sqlx::query("CREATE DATABASE sagaflow")
+            .execute(&mut admin)
+            .await?;
+    }
+    println!(
+        "embedded PostgreSQL: {} (data {}, log {}, up in {} ms)",
+        cluster.url("sagaflow"),
+        cluster.data_dir().display(),
+        cluster.log().display(),
+        started.elapsed().as_millis()
+    );
+    Ok(cluster)
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { role } => {
-            let settings = Settings::load().context("loading settings")?;
+        Command::Serve {
+            role,
+            embedded,
+            data_dir,
+        } => {
+            let mut settings = Settings::load().context("loading settings")?;
+            // Kept until serve returns: dropping it stops the cluster cleanly.
+            let _cluster = if embedded {
+                let dir = data_dir.unwrap_or_else(default_data_dir);
+                let cluster = start_embedded(&dir).await?;
+                settings.database.url = cluster.url("sagaflow");
+                Some(cluster)
+            } else {
+                None
+            };
             let app = App::build(settings).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(cancel_on_signal(shutdown.clone()));

@@ -13,6 +13,7 @@ mod crash_points;
 mod crash_recovery;
 mod dashboards_valid;
 mod data_bundle;
+mod embedded;
 mod engine_concurrency;
 mod engine_flows;
 mod engine_races;
