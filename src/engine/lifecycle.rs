@@ -278,19 +278,32 @@ impl Ctx {
         retry_after: Option<Duration>,
         reason: &str,
     ) -> Outcome<State> {
-        let policy = &self.def.steps[step].retry;
         if retryable {
-            if let Some(delay) = policy.delay_before(attempt + 1, self.jitter) {
-                let delay = retry_after.map_or(delay, |r| r.max(delay));
-                let at = self.after(delay);
-                return self.go(
-                    State::running(step, attempt + 1),
-                    Next::At(at),
-                    "step_retry_scheduled",
-                );
+            if let Some(retry) = self.retry(step, attempt, retry_after) {
+                return retry;
             }
         }
         self.failed_for_good(step, attempt, reason.to_string())
+    }
+
+    /// The next attempt, after the policy's delay (or the provider's `Retry-After` when
+    /// longer); `None` when the policy allows no more.
+    fn retry(
+        &mut self,
+        step: usize,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Option<Outcome<State>> {
+        let delay = self.def.steps[step]
+            .retry
+            .delay_before(attempt + 1, self.jitter)?;
+        let delay = retry_after.map_or(delay, |r| r.max(delay));
+        let at = self.after(delay);
+        Some(self.go(
+            State::running(step, attempt + 1),
+            Next::At(at),
+            "step_retry_scheduled",
+        ))
     }
 
     /// Nobody knows whether the step acted: another attempt (which looks first) while the
@@ -303,15 +316,8 @@ impl Ctx {
         retry_after: Option<Duration>,
         reason: &str,
     ) -> Outcome<State> {
-        let policy = &self.def.steps[step].retry;
-        if let Some(delay) = policy.delay_before(attempt + 1, self.jitter) {
-            let delay = retry_after.map_or(delay, |r| r.max(delay));
-            let at = self.after(delay);
-            return self.go(
-                State::running(step, attempt + 1),
-                Next::At(at),
-                "step_retry_scheduled",
-            );
+        if let Some(retry) = self.retry(step, attempt, retry_after) {
+            return retry;
         }
         self.go(
             State::parked(step, attempt, reason.to_string()),

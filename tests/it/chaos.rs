@@ -50,30 +50,13 @@ fn worker_env(db: &str, providers: &ProvidersConfig) -> Vec<(String, String)> {
         ("SAGAFLOW_DATABASE__ACQUIRE_TIMEOUT".into(), "3s".into()),
         ("RUST_LOG".into(), "error".into()),
     ];
-    let urls = [
-        ("RESELLER", &providers.reseller.base_url),
-        ("ISHARE", &providers.ishare.base_url),
-        ("PAYMENTS", &providers.payments.base_url),
-        ("CRM", &providers.crm.base_url),
-        ("SMS", &providers.sms.base_url),
-        ("BRIDGE", &providers.bridge.base_url),
-    ];
-    for (p, url) in urls {
-        env.push((format!("SAGAFLOW_PROVIDERS__{p}__BASE_URL"), url.clone()));
+    env.extend(crate::support::providers::node_env(providers));
+    for p in [
+        "RESELLER", "ISHARE", "PAYMENTS", "CRM", "SMS", "BRIDGE", "COURIER",
+    ] {
         env.push((
             format!("SAGAFLOW_PROVIDERS__{p}__TIMEOUT"),
             PROVIDER_TIMEOUT.into(),
-        ));
-    }
-    env.push((
-        "SAGAFLOW_PROVIDERS__COURIER__TIMEOUT".into(),
-        PROVIDER_TIMEOUT.into(),
-    ));
-    for (code, carrier) in &providers.courier.carriers {
-        let code = code.to_uppercase();
-        env.push((
-            format!("SAGAFLOW_PROVIDERS__COURIER__CARRIERS__{code}__BASE_URL"),
-            carrier.base_url.clone(),
         ));
     }
     // Automation retries wait seconds, not the production ten minutes, like the workflows'.
@@ -83,13 +66,6 @@ fn worker_env(db: &str, providers: &ProvidersConfig) -> Vec<(String, String)> {
         env.push((format!("{key}__RETRY_DELAY"), "2s".into()));
         env.push((format!("{key}__TIMEOUT"), PROVIDER_TIMEOUT.into()));
         env.push((format!("{key}__FALLBACK"), "by hand".into()));
-    }
-    for (name, partner) in &providers.partner_webhooks.partners {
-        let name = name.to_uppercase();
-        env.push((
-            format!("SAGAFLOW_PROVIDERS__PARTNER_WEBHOOKS__PARTNERS__{name}__URL"),
-            partner.url.clone(),
-        ));
     }
     env
 }
@@ -364,21 +340,9 @@ async fn two_workers_killed_twice_and_a_database_restart_lose_and_double_nothing
     .expect("simulator starts");
     // The processor charges each synced price id its price-book amount, as in the hardware
     // tests; the reseller's wallet covers every order.
-    let prices: BTreeMap<String, Option<i64>> = sagaflow::config::Settings::defaults()
-        .unwrap()
-        .section::<sagaflow::families::hardware::HardwareSettings>("hardware")
-        .unwrap()
-        .price_book
-        .iter()
-        .filter(|e| e.synced)
-        .filter_map(|e| {
-            let id = e.processor_price_id.clone()?;
-            Some((id, Some((e.unit_amount * 100.0).round() as i64)))
-        })
-        .collect();
     sim.configure(ConfigPatch {
         balance: Some(1e9),
-        prices,
+        prices: crate::support::hardware::price_book(),
         ..Default::default()
     })
     .unwrap();

@@ -12,7 +12,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::support::orders::{Harness, harness};
-use sagaflow::providers::config::ProvidersConfig;
 
 const LEASE_SECS: u64 = 2;
 
@@ -26,29 +25,6 @@ impl Drop for Worker {
     }
 }
 
-/// The provider settings a worker process needs to reach this test's simulator.
-fn provider_env(providers: &ProvidersConfig) -> Vec<(String, String)> {
-    let mut env = vec![
-        ("RESELLER", &providers.reseller.base_url),
-        ("ISHARE", &providers.ishare.base_url),
-        ("PAYMENTS", &providers.payments.base_url),
-        ("CRM", &providers.crm.base_url),
-        ("SMS", &providers.sms.base_url),
-        ("BRIDGE", &providers.bridge.base_url),
-    ]
-    .into_iter()
-    .map(|(p, url)| (format!("SAGAFLOW_PROVIDERS__{p}__BASE_URL"), url.clone()))
-    .collect::<Vec<_>>();
-    for (code, carrier) in &providers.courier.carriers {
-        let code = code.to_uppercase();
-        env.push((
-            format!("SAGAFLOW_PROVIDERS__COURIER__CARRIERS__{code}__BASE_URL"),
-            carrier.base_url.clone(),
-        ));
-    }
-    env
-}
-
 /// Starts a worker against the harness's database and simulator; `crash` names the crash
 /// point it aborts at, once.
 fn spawn_worker(h: &Harness, crash: Option<&str>) -> Worker {
@@ -60,7 +36,9 @@ fn spawn_worker(h: &Harness, crash: Option<&str>) -> Worker {
         .env("SAGAFLOW_WORKER__POLL_INTERVAL", "100ms")
         .env("SAGAFLOW_WORKER__SHUTDOWN_TIMEOUT", "2s")
         .env("RUST_LOG", "warn")
-        .envs(provider_env(&h.t.app.settings.providers))
+        .envs(crate::support::providers::node_env(
+            &h.t.app.settings.providers,
+        ))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     match crash {
@@ -203,18 +181,6 @@ async fn a_crash_after_the_delivery_sms_sends_it_once() {
     .await;
 }
 
-/// Posts to the simulator's control surface (pay a session, move a parcel).
-async fn sim_post(h: &Harness, path: &str, body: serde_json::Value) {
-    let res = h
-        .http
-        .post(format!("{}{path}", h.sim.base_url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert!(res.status().is_success(), "{path}: {}", res.status());
-}
-
 /// How a hardware order is driven from outside while the workers run it.
 #[derive(Clone, Copy, PartialEq)]
 enum Drive {
@@ -229,7 +195,9 @@ enum Drive {
 /// Runs a hardware order with a first worker that aborts at `point`, takes over with a second,
 /// drives it as `drive` says, and checks each of `once` happened exactly once for the order.
 async fn hardware_crash(point: &str, drive: Drive, once: &[&str]) {
-    use crate::support::hardware::{create, hardware, id, order_body, send_checkout, view};
+    use crate::support::hardware::{
+        create, hardware, id, order_body, send_checkout, sim_post, view,
+    };
     let h = hardware().await;
     let order = id(
         &create(

@@ -106,7 +106,8 @@ pub async fn view(h: &Harness, order: Uuid) -> Value {
     b
 }
 
-async fn sim_post(h: &Harness, path: &str, body: Value) {
+/// Posts to the simulator's control surface (pay a session, move a parcel).
+pub async fn sim_post(h: &Harness, path: &str, body: Value) {
     let res = h
         .http
         .post(format!("{}{path}", h.sim.base_url()))

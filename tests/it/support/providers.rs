@@ -94,3 +94,39 @@ pub async fn simulator(sink: Option<&Sink>) -> (SimulatorHandle, ProvidersConfig
     let providers = sim.providers_config();
     (sim, providers)
 }
+
+/// The environment a `sagaflow serve` process needs to reach this test's simulator: every
+/// provider's base URL, each courier's and each partner's webhook URL.
+pub fn node_env(providers: &ProvidersConfig) -> Vec<(String, String)> {
+    let urls = [
+        ("RESELLER", &providers.reseller.base_url),
+        ("ISHARE", &providers.ishare.base_url),
+        ("PAYMENTS", &providers.payments.base_url),
+        ("CRM", &providers.crm.base_url),
+        ("SMS", &providers.sms.base_url),
+        ("BRIDGE", &providers.bridge.base_url),
+    ];
+    let mut env: Vec<(String, String)> = urls
+        .into_iter()
+        .map(|(p, url)| (format!("SAGAFLOW_PROVIDERS__{p}__BASE_URL"), url.clone()))
+        .collect();
+    for (code, carrier) in &providers.courier.carriers {
+        env.push((
+            format!(
+                "SAGAFLOW_PROVIDERS__COURIER__CARRIERS__{}__BASE_URL",
+                code.to_uppercase()
+            ),
+            carrier.base_url.clone(),
+        ));
+    }
+    for (name, partner) in &providers.partner_webhooks.partners {
+        env.push((
+            format!(
+                "SAGAFLOW_PROVIDERS__PARTNER_WEBHOOKS__PARTNERS__{}__URL",
+                name.to_uppercase()
+            ),
+            partner.url.clone(),
+        ));
+    }
+    env
+}
