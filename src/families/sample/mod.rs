@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::engine::action::{
-    Action, ActionRegistry, Effect, Signal, StepContext, StepError, StepOutcome,
+    Action, ActionRegistry, Effect, Execution, Signal, StepContext, StepError, StepOutcome,
 };
 use crate::families::family::{Context, Family};
 
@@ -86,9 +86,14 @@ async fn play(
     kind: &str,
     idempotent: bool,
 ) -> Result<(), StepError> {
+    // Without a key the effect verifies first: a recovered run that finds its own row from
+    // the run it replaces does not act again.
+    let verify = !idempotent && ctx.execution == Execution::Recovered;
     sqlx::query(
         "INSERT INTO sample_effects (saga_id, step, kind, attempt, idempotency_key, idempotent, worker_pid, execution)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8
+         WHERE NOT ($9 AND EXISTS (SELECT 1 FROM sample_effects
+                                   WHERE saga_id = $1 AND step = $2 AND kind = $3 AND attempt = $4))",
     )
     .bind(ctx.saga_id)
     .bind(&ctx.step)
@@ -98,6 +103,7 @@ async fn play(
     .bind(idempotent)
     .bind(std::process::id() as i32)
     .bind(ctx.execution.label())
+    .bind(verify)
     .execute(pool)
     .await
     .map_err(|e| StepError::retryable("database", e.to_string()))?;
@@ -181,7 +187,7 @@ impl Action for Undo {
     }
 
     fn effect(&self) -> Effect {
-        Effect::Internal
+        Effect::VerifyFirst { provider: "sample" }
     }
 }
 
@@ -206,6 +212,7 @@ impl Action for Poll {
     }
 
     fn effect(&self) -> Effect {
+        // A poll acts on nothing; its row is only there for the tests to count polls.
         Effect::Internal
     }
 }
