@@ -11,6 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sqlx::Connection;
+
 /// Why the private cluster could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -150,6 +152,47 @@ impl EmbeddedPostgres {
             ),
         })
     }
+}
+
+/// Starts (or reuses) the cluster in `dir` and makes sure it has `database`; says on stdout
+/// where everything is, with how long the start took.
+pub async fn start_with_database(
+    dir: &Path,
+    database: &str,
+) -> Result<EmbeddedPostgres, StartError> {
+    let started = std::time::Instant::now();
+    let owned = dir.to_path_buf();
+    let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&owned))
+        .await
+        .map_err(|e| StartError::Cluster(Error::Io(std::io::Error::other(e))))??;
+    let mut admin = sqlx::PgConnection::connect(&cluster.url("postgres")).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(database)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        sqlx::query(&format!("CREATE DATABASE \"{database}\""))
+            .execute(&mut admin)
+            .await?;
+    }
+    println!(
+        "embedded PostgreSQL: {} (data {}, log {}, up in {} ms)",
+        cluster.url(database),
+        cluster.data_dir().display(),
+        cluster.log().display(),
+        started.elapsed().as_millis()
+    );
+    Ok(cluster)
+}
+
+/// Why [`start_with_database`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("starting the embedded PostgreSQL: {0}")]
+    Cluster(#[from] Error),
+    #[error("preparing the embedded PostgreSQL's database: {0}")]
+    Database(#[from] sqlx::Error),
 }
 
 impl Drop for EmbeddedPostgres {

@@ -6,12 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 use sagaflow::app::{App, Role};
 use sagaflow::config::Settings;
-use sagaflow::embedded::EmbeddedPostgres;
 use sagaflow::engine::definition::{Catalog, Known};
 
 #[path = "cli/mod.rs"]
@@ -111,36 +109,6 @@ fn default_data_dir() -> PathBuf {
     }
 }
 
-/// Starts (or reuses) the private cluster in `dir` and makes sure its `sagaflow` database
-/// exists; says where everything is.
-async fn start_embedded(dir: &std::path::Path) -> anyhow::Result<EmbeddedPostgres> {
-    let started = std::time::Instant::now();
-    let dir = dir.to_path_buf();
-    let cluster = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&dir))
-        .await
-        .context("starting the embedded PostgreSQL")??;
-    let mut admin = sqlx::PgConnection::connect(&cluster.url("postgres"))
-        .await
-        .context("connecting to the embedded PostgreSQL")?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'sagaflow')")
-            .fetch_one(&mut admin)
-            .await?;
-    if !exists {
-        sqlx::query("CREATE DATABASE sagaflow")
-            .execute(&mut admin)
-            .await?;
-    }
-    println!(
-        "embedded PostgreSQL: {} (data {}, log {}, up in {} ms)",
-        cluster.url("sagaflow"),
-        cluster.data_dir().display(),
-        cluster.log().display(),
-        started.elapsed().as_millis()
-    );
-    Ok(cluster)
-}
-
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
@@ -152,7 +120,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             // Kept until serve returns: dropping it stops the cluster cleanly.
             let _cluster = if embedded {
                 let dir = data_dir.unwrap_or_else(default_data_dir);
-                let cluster = start_embedded(&dir).await?;
+                let cluster = sagaflow::embedded::start_with_database(&dir, "sagaflow").await?;
                 settings.database.url = cluster.url("sagaflow");
                 Some(cluster)
             } else {

@@ -14,6 +14,20 @@ pg_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql postgresql-client
 }
 
+# Makes sure PostgreSQL's server binaries (initdb, pg_ctl) are installed, for the private
+# clusters `sagaflow demo` and `serve --embedded` start; configures nothing.
+pg_binaries() {
+    if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1; then
+        return 0
+    fi
+    if command -v apt-get >/dev/null 2>&1; then
+        pg_install
+    else
+        pg_log "PostgreSQL's server binaries are missing; install them with your package manager (for example: brew install postgresql, dnf install postgresql-server)"
+        return 1
+    fi
+}
+
 pg_version() { ls /etc/postgresql | sort -V | tail -n 1; }
 
 pg_trust_localhost() {

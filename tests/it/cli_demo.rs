@@ -6,18 +6,23 @@
 
 use std::process::Command;
 
+use sqlx::Connection;
+
 use crate::support;
 
-/// Runs `sagaflow demo` on a small batch and returns what it printed, once it succeeded.
-fn run_demo(url: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sagaflow"))
-        .args(["demo", "--sagas", "6", "--orders", "2", "--hardware", "6"])
-        .args(["--timeout", "90s"])
+/// Runs `sagaflow demo` on a small batch and returns what it printed, once it succeeded: on
+/// the database at `url`, or on its own private PostgreSQL when there is none.
+fn run_demo(url: Option<&str>) -> String {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sagaflow"));
+    cmd.args(["demo", "--sagas", "6", "--orders", "2", "--hardware", "6"])
+        .args(["--timeout", "90s", "--exit-after-batch"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", url)
-        .env("RUST_LOG", "error")
-        .output()
-        .expect("run the demo");
+        .env("RUST_LOG", "error");
+    match url {
+        Some(url) => cmd.env("DATABASE_URL", url),
+        None => cmd.env_remove("DATABASE_URL"),
+    };
+    let out = cmd.output().expect("run the demo");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -35,7 +40,7 @@ fn run_demo(url: &str) -> String {
 #[tokio::test]
 async fn a_small_demo_settles_everything_and_summarises_hardware_orders() {
     let url = support::fresh_database().await;
-    let stdout = run_demo(&url);
+    let stdout = run_demo(Some(&url));
     let row = |kind: &str| {
         stdout
             .lines()
@@ -60,6 +65,35 @@ async fn a_small_demo_settles_everything_and_summarises_hardware_orders() {
     let invoices = row("invoices issued:");
     assert_eq!(invoices.matches("INV-").count(), 5, "{invoices}");
     // Again on the same database: every saga settles and new invoices follow the old ones.
-    let again = run_demo(&url);
+    let again = run_demo(Some(&url));
     assert!(again.contains("INV-000006"), "{again}");
+}
+
+#[tokio::test]
+async fn without_a_database_the_demo_brings_its_own_and_leaves_nothing_behind() {
+    let stdout = run_demo(None);
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("embedded PostgreSQL: "))
+        .unwrap_or_else(|| panic!("the demo says where its database is:\n{stdout}"));
+    let url = line
+        .split_whitespace()
+        .nth(2)
+        .expect("the URL follows")
+        .to_string();
+    let data = line
+        .split("(data ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("the data directory follows");
+    let dir = std::path::Path::new(data)
+        .parent()
+        .expect("the cluster's directory");
+    assert!(stdout.contains("invoices issued:"), "{stdout}");
+    // Gone afterwards: the server is stopped and its directory removed.
+    assert!(!dir.exists(), "{} is still there", dir.display());
+    assert!(
+        sqlx::PgConnection::connect(&url).await.is_err(),
+        "the demo's PostgreSQL still answers on {url}"
+    );
 }

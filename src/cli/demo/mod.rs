@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use sagaflow::app::{App, Role};
 use sagaflow::config::{Settings, TokenEntry};
+use sagaflow::embedded::EmbeddedPostgres;
 use sagaflow::simulator::ConfigPatch;
 mod hardware;
 mod orders;
@@ -42,6 +43,63 @@ pub struct DemoArgs {
     /// Give up waiting after this long.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
+    /// Stop after the batch and its summary, instead of serving the console until Ctrl-C.
+    #[arg(long)]
+    pub exit_after_batch: bool,
+    /// Without DATABASE_URL the demo runs on a private PostgreSQL of its own, in a fresh
+    /// temporary directory removed afterwards; this directory is used (and kept) instead.
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Keep the private cluster's directory after the demo (its path is printed).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// The demo's own database when DATABASE_URL is not set: a private cluster, stopped when the
+/// demo ends and its directory removed unless kept.
+struct Private {
+    cluster: Option<EmbeddedPostgres>,
+    dir: std::path::PathBuf,
+    remove: bool,
+}
+
+impl Private {
+    async fn start(args: &DemoArgs) -> anyhow::Result<Self> {
+        let (dir, remove) = match &args.data_dir {
+            Some(dir) => (dir.clone(), false),
+            None => (
+                std::env::temp_dir().join(format!("sagaflow-demo-{:016x}", rand::random::<u64>())),
+                !args.keep,
+            ),
+        };
+        let cluster = sagaflow::embedded::start_with_database(&dir, "sagaflow").await?;
+        Ok(Self {
+            cluster: Some(cluster),
+            dir,
+            remove,
+        })
+    }
+
+    fn url(&self) -> String {
+        self.cluster
+            .as_ref()
+            .map(|c| c.url("sagaflow"))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Private {
+    fn drop(&mut self) {
+        drop(self.cluster.take()); // stops the server before its directory goes
+        if self.remove {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            println!(
+                "the demo's PostgreSQL data is kept in {}",
+                self.dir.display()
+            );
+        }
+    }
 }
 
 /// One kind of saga the demo starts: a workflow, an input script and what the demo expects.
@@ -94,6 +152,13 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .await
         .context("starting the provider simulator")?;
     let mut settings = Settings::load().context("loading settings")?;
+    let private = if std::env::var_os("DATABASE_URL").is_none() {
+        let private = Private::start(&args).await?;
+        settings.database.url = private.url();
+        Some(private)
+    } else {
+        None
+    };
     settings.providers = sim.providers_config();
     // The simulated processor charges the synced price-book prices and refuses other ids.
     sim.configure(ConfigPatch {
@@ -226,11 +291,18 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .report()
         .await
         .context("reading the hardware orders back")?;
-    shutdown.cancel();
-    node.await??;
-
     print_summary(&started, &finished);
     print_hardware(&report);
+    if !args.exit_after_batch {
+        println!();
+        println!("the demo keeps running until Ctrl-C:");
+        println!("  console         {base}/ui");
+        println!("  operator token  {operator_token}");
+        tokio::signal::ctrl_c().await?;
+    }
+    shutdown.cancel();
+    node.await??;
+    drop(private);
     Ok(if finished.len() == started.len() {
         ExitCode::SUCCESS
     } else {
