@@ -10,7 +10,7 @@
 //! most 200, go to one phone number.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,21 +23,12 @@ use sagaflow::app::App;
 use sagaflow::providers::config::ProvidersConfig;
 use sagaflow::simulator::{self, ConfigPatch, Fault, SimulatorConfig, SimulatorHandle};
 
+use crate::support::Process as Worker;
 use crate::support::private_pg::PrivatePostgres;
 use crate::support::{self, SERVICE_TOKEN, bearer};
 
 const LEASE: &str = "2s";
 const PROVIDER_TIMEOUT: &str = "2s";
-
-/// A worker process, killed when dropped.
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// What every worker process is started with: the database, short leases and provider
 /// timeouts, and every provider (partner webhooks included) at this test's simulator.

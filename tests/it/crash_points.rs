@@ -4,26 +4,17 @@
 //! the effect must have happened exactly once, counted at the simulator per business order
 //! across every reference.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::support::Process as Worker;
 use crate::support::orders::{Harness, harness};
 
 const LEASE_SECS: u64 = 2;
-
-/// A worker process, killed when dropped so a failing test leaves nothing running.
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts a worker against the harness's database and simulator; `crash` names the crash
 /// point it aborts at, once.

@@ -1,6 +1,6 @@
 //! Crash recovery and graceful shutdown with real `sagaflow serve --role worker` processes.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -9,18 +9,9 @@ use sqlx::PgPool;
 use sagaflow::app::App;
 
 use crate::support;
+use crate::support::Process as Worker;
 
 const LEASE_SECS: u64 = 2;
-
-/// A worker process, killed when dropped so a failing test leaves nothing running.
-struct Worker(Child);
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn spawn_worker(db_url: &str) -> Worker {
     let child = Command::new(env!("CARGO_BIN_EXE_sagaflow"))

@@ -2,7 +2,7 @@
 //! system server involved, whose data outlives the process on the same `--data-dir`.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -12,16 +12,7 @@ use uuid::Uuid;
 use sagaflow::app::App;
 
 use crate::support;
-
-/// A `serve --embedded` process, killed when dropped so a failing test leaves nothing running.
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::Process as Node;
 
 /// Starts a worker node on the embedded cluster in `dir`; answers it and the database URL it
 /// printed.

@@ -273,3 +273,14 @@ impl TestApp {
 pub fn mins(n: u64) -> Duration {
     Duration::from_secs(n * 60)
 }
+
+/// A child process (a `sagaflow serve`), killed and reaped when dropped, so a failing test
+/// leaves nothing running.
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
