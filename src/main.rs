@@ -38,7 +38,8 @@ enum Command {
         embedded: bool,
         /// Where the embedded cluster keeps its data; kept between runs, so a restart on the
         /// same directory finds every saga. Default: `$XDG_DATA_HOME/sagaflow/postgres`
-        /// (`~/.local/share/...`), or `/var/lib/sagaflow/postgres` as root.
+        /// (`~/.local/share/...`), or `/var/lib/sagaflow/postgres` as root. A second node on
+        /// a directory in use is refused.
         #[arg(long, requires = "embedded")]
         data_dir: Option<PathBuf>,
     },
@@ -75,11 +76,14 @@ enum WorkflowsCommand {
 }
 
 fn main() -> ExitCode {
-    sagaflow::telemetry::init_tracing();
+    let cli = Cli::parse();
+    // The demo logs to a file in its own directory, so it sets tracing up itself.
+    if !matches!(cli.command, Command::Demo(_)) {
+        sagaflow::telemetry::init_tracing();
+    }
     // Crash tests only: reads `FAILPOINTS` (see `engine::worker::crash_point`).
     #[cfg(feature = "failpoints")]
     let _crash_points = fail::FailScenario::setup();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -96,19 +100,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Where `serve --embedded` keeps its cluster unless told: the user's data directory, or a
-/// system directory as root (whose home the server's own user cannot enter).
-fn default_data_dir() -> PathBuf {
-    let home = std::env::var_os("HOME").map(PathBuf::from);
-    let root = home.as_deref() == Some(std::path::Path::new("/root"));
-    match (std::env::var_os("XDG_DATA_HOME"), home) {
-        _ if root => PathBuf::from("/var/lib/sagaflow/postgres"),
-        (Some(data), _) => PathBuf::from(data).join("sagaflow/postgres"),
-        (None, Some(home)) => home.join(".local/share/sagaflow/postgres"),
-        (None, None) => PathBuf::from("sagaflow-postgres"),
-    }
-}
-
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve {
@@ -119,8 +110,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut settings = Settings::load().context("loading settings")?;
             // Kept until serve returns: dropping it stops the cluster cleanly.
             let _cluster = if embedded {
-                let dir = data_dir.unwrap_or_else(default_data_dir);
+                let dir = data_dir.unwrap_or_else(|| sagaflow::embedded::default_dir("postgres"));
+                let started = std::time::Instant::now();
                 let cluster = sagaflow::embedded::start_with_database(&dir, "sagaflow").await?;
+                println!(
+                    "embedded PostgreSQL: {} (data {}, log {}, up in {} ms)",
+                    cluster.url("sagaflow"),
+                    cluster.data_dir().display(),
+                    cluster.log().display(),
+                    started.elapsed().as_millis()
+                );
                 settings.database.url = cluster.url("sagaflow");
                 Some(cluster)
             } else {

@@ -23,6 +23,18 @@ pub fn init_tracing() {
     let _ = result;
 }
 
+/// Installs the tracing subscriber writing to `file` (the demo's log), without colours;
+/// `RUST_LOG` filters as above.
+pub fn init_tracing_to_file(file: std::fs::File) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+}
+
 // Metric names. Units are in the names; counters end in `_total`; labels are bounded
 // (workflow, step, outcome: never a saga id, phone number or order code).
 pub const SAGAS_STARTED_TOTAL: &str = "sagaflow_sagas_started_total";

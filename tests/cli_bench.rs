@@ -5,15 +5,17 @@
 //! A binary of its own, outside `tests/it`, so cargo runs it when no other test is running: the
 //! bench counts commits from Postgres's statistics, which lag when other tests load the same
 //! server, and then credit one phase's commits to the next (in the shared binary this failed 3
-//! runs in 7, at 34 commits per saga). It spawns the built binary and links nothing of the
-//! crate.
+//! runs in 7, at 34 commits per saga). It spawns the built binary; of the crate it uses only
+//! the embedded cluster, through the harness's `test_cluster`.
 
 use std::process::Command;
 
+#[path = "it/support/test_cluster.rs"]
+mod test_cluster;
+
 #[test]
 fn a_small_bench_run_reports_every_measurement() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let url = test_cluster::admin_url();
     let out = Command::new(env!("CARGO_BIN_EXE_sagaflow"))
         .args([
             "bench",

@@ -278,10 +278,8 @@ impl Ctx {
         retry_after: Option<Duration>,
         reason: &str,
     ) -> Outcome<State> {
-        if retryable {
-            if let Some(retry) = self.retry(step, attempt, retry_after) {
-                return retry;
-            }
+        if retryable && let Some(retry) = self.retry(step, attempt, retry_after) {
+            return retry;
         }
         self.failed_for_good(step, attempt, reason.to_string())
     }

@@ -216,10 +216,10 @@ impl Sim {
         };
         if !matches!(action, Action::Proceed) {
             stats.faults += 1;
-            if let Some(f) = state.config.faults.get_mut(endpoint) {
-                if let Some(times) = f.times.as_mut() {
-                    *times = times.saturating_sub(1);
-                }
+            if let Some(f) = state.config.faults.get_mut(endpoint)
+                && let Some(times) = f.times.as_mut()
+            {
+                *times = times.saturating_sub(1);
             }
         }
         (fault.latency_ms, action)
@@ -366,10 +366,10 @@ fn fault_response(status: u16, retry_after: Option<u64>, body: Option<Vec<u8>>) 
                    "error": {"type": "api_error", "message": format!("simulated fault {status}")}}),
         ),
     };
-    if let Some(secs) = retry_after {
-        if let Ok(value) = secs.to_string().parse() {
-            response.headers_mut().insert("retry-after", value);
-        }
+    if let Some(secs) = retry_after
+        && let Ok(value) = secs.to_string().parse()
+    {
+        response.headers_mut().insert("retry-after", value);
     }
     response
 }

@@ -59,20 +59,20 @@ impl Store {
         let (name, dedup_key) = (storable::text(&s.name), storable::text(&s.dedup_key));
         let correlation_key = s.correlation_key.as_deref().map(storable::text);
         let mut saga_id = s.saga_id;
-        if saga_id.is_none() {
-            if let Some(key) = &correlation_key {
-                // Pairs with the lock a checkpoint takes when it registers this reference.
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                    .bind(key.as_ref())
-                    .execute(&mut *tx)
-                    .await?;
-                saga_id = sqlx::query_scalar(
-                    "SELECT saga_id FROM saga_correlations WHERE correlation_key = $1",
-                )
+        if saga_id.is_none()
+            && let Some(key) = &correlation_key
+        {
+            // Pairs with the lock a checkpoint takes when it registers this reference.
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
                 .bind(key.as_ref())
-                .fetch_optional(&mut *tx)
+                .execute(&mut *tx)
                 .await?;
-            }
+            saga_id = sqlx::query_scalar(
+                "SELECT saga_id FROM saga_correlations WHERE correlation_key = $1",
+            )
+            .bind(key.as_ref())
+            .fetch_optional(&mut *tx)
+            .await?;
         }
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO saga_signals (saga_id, correlation_key, name, dedup_key, payload, received_at)

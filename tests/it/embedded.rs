@@ -91,6 +91,23 @@ async fn serve_embedded_finds_its_sagas_again_after_a_restart_on_the_same_data_d
     }
     drop(app);
 
+    // A second node on the same directory is refused, and the first one's server stays up.
+    let second = Command::new(env!("CARGO_BIN_EXE_sagaflow"))
+        .args(["serve", "--role", "worker", "--embedded", "--data-dir"])
+        .arg(dir.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let said = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        said.contains("in use by another sagaflow process"),
+        "{said}"
+    );
+    assert_eq!(status(&url, saga).await.as_deref(), Some("completed"));
+
     // SIGTERM: the node drains and stops its cluster; nothing answers on that port any more.
     let term = Command::new("kill")
         .args(["-TERM", &first.0.id().to_string()])

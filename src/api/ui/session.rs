@@ -76,10 +76,10 @@ pub async fn login(State(s): State<AppState>, Form(f): Form<LoginForm>) -> Respo
 /// but SameSite=Strict already keeps the cookie off cross-site posts.
 #[utoipa::path(post, path = "/ui/logout", tag = "console", responses((status = 303, description = "to the login form")))]
 pub(crate) async fn logout(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(id) = session_cookie(&headers) {
-        if let Err(e) = s.rt.store.end_session(&id_hash(&id)).await {
-            return ApiError::from(e).into_response();
-        }
+    if let Some(id) = session_cookie(&headers)
+        && let Err(e) = s.rt.store.end_session(&id_hash(&id)).await
+    {
+        return ApiError::from(e).into_response();
     }
     let mut res = Redirect::to("/ui/login").into_response();
     let cookie = format!("{SESSION_COOKIE}=; Path=/ui; HttpOnly; SameSite=Strict; Max-Age=0");

@@ -48,6 +48,10 @@ pub struct Explain {
 }
 
 pub(super) async fn explain(pool: &PgPool) -> anyhow::Result<Vec<Explain>> {
+    // Plans on the statistics of what the run left, not on whatever autovacuum last saw (a
+    // fresh cluster may have none yet, and plan the claim as a scan of a table it thinks empty).
+    sqlx::query("ANALYZE sagas").execute(pool).await?;
+    sqlx::query("ANALYZE saga_events").execute(pool).await?;
     let queries: [(&'static str, &str); 3] = [
         (
             "claim",

@@ -2,13 +2,18 @@
 //! and a batch of sagas that take every path — success, retry, wait for a signal,
 //! compensation, park and a failed undo — started over HTTP, with a progress bar and a
 //! summary per workflow. Hardware orders (`hardware/` here) run beside them: paid and
-//! shipped by the simulator, one in two shipments, one refused at checkout.
+//! shipped by the simulator, one in two shipments, one refused at checkout. Then it keeps
+//! serving, with a trickle of new orders, until Ctrl-C.
+//!
+//! It is quiet: logs go to `demo.log` in its directory (`home`), the terminal shows the
+//! progress bar, the summary and once what it serves where. `-v` streams the logs instead.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -16,14 +21,18 @@ use tokio_util::sync::CancellationToken;
 
 use sagaflow::app::{App, Role};
 use sagaflow::config::{Settings, TokenEntry};
-use sagaflow::embedded::EmbeddedPostgres;
 use sagaflow::simulator::ConfigPatch;
 mod hardware;
+mod home;
 mod orders;
+mod scenarios;
+mod trickle;
 
 use hardware as demo_hardware;
 use hardware::HardwareReport;
+use home::{Private, State};
 use orders::{Credentials, start_batch};
+use scenarios::scenarios;
 
 /// The simulator-only partner API key configured for the demo partner account.
 const DEMO_PARTNER_KEY: &str = "sim_partner_api_key";
@@ -46,119 +55,55 @@ pub struct DemoArgs {
     /// Stop after the batch and its summary, instead of serving the console until Ctrl-C.
     #[arg(long)]
     pub exit_after_batch: bool,
-    /// Without DATABASE_URL the demo runs on a private PostgreSQL of its own, in a fresh
-    /// temporary directory removed afterwards; this directory is used (and kept) instead.
+    /// While serving after the batch, start no new orders.
     #[arg(long)]
-    pub data_dir: Option<std::path::PathBuf>,
-    /// Keep the private cluster's directory after the demo (its path is printed).
+    pub no_trickle: bool,
+    /// Stream the logs to the terminal instead of the log file.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// Say whether a demo is running, what it serves where and where its files are; then exit.
+    #[arg(long)]
+    pub status: bool,
+    /// The demo's directory: its log, its state and, without DATABASE_URL, its private
+    /// PostgreSQL. Default: `$XDG_DATA_HOME/sagaflow/demo` (`~/.local/share/...`), or
+    /// `/var/lib/sagaflow/demo` as root.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Keep the private PostgreSQL's data after the demo; the next demo on the directory
+    /// reuses it. Without it the data is removed when the demo ends (the logs stay).
     #[arg(long)]
     pub keep: bool,
-}
-
-/// The demo's own database when DATABASE_URL is not set: a private cluster, stopped when the
-/// demo ends and its directory removed unless kept.
-struct Private {
-    cluster: Option<EmbeddedPostgres>,
-    dir: std::path::PathBuf,
-    remove: bool,
-}
-
-impl Private {
-    async fn start(args: &DemoArgs) -> anyhow::Result<Self> {
-        let (dir, remove) = match &args.data_dir {
-            Some(dir) => (dir.clone(), false),
-            None => (
-                std::env::temp_dir().join(format!("sagaflow-demo-{:016x}", rand::random::<u64>())),
-                !args.keep,
-            ),
-        };
-        let cluster = sagaflow::embedded::start_with_database(&dir, "sagaflow").await?;
-        Ok(Self {
-            cluster: Some(cluster),
-            dir,
-            remove,
-        })
-    }
-
-    fn url(&self) -> String {
-        self.cluster
-            .as_ref()
-            .map(|c| c.url("sagaflow"))
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Private {
-    fn drop(&mut self) {
-        drop(self.cluster.take()); // stops the server before its directory goes
-        if self.remove {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        } else {
-            println!(
-                "the demo's PostgreSQL data is kept in {}",
-                self.dir.display()
-            );
-        }
-    }
-}
-
-/// One kind of saga the demo starts: a workflow, an input script and what the demo expects.
-struct Scenario {
-    workflow: &'static str,
-    input: Value,
-    /// Signal to send once the saga waits for it.
-    signal: Option<&'static str>,
-}
-
-fn scenarios() -> Vec<Scenario> {
-    vec![
-        Scenario {
-            workflow: "sample_six",
-            input: json!({}),
-            signal: None,
-        },
-        Scenario {
-            workflow: "sample",
-            input: json!({ "steps": { "reserve": { "fail_times": 1 } } }),
-            signal: None,
-        },
-        Scenario {
-            workflow: "sample",
-            input: json!({ "steps": { "deliver": { "wait": true } } }),
-            signal: Some(sagaflow::families::sample::DELIVERED),
-        },
-        Scenario {
-            workflow: "sample",
-            input: json!({ "steps": { "deliver": { "fail": "permanent" } } }),
-            signal: None,
-        },
-        Scenario {
-            workflow: "sample_park",
-            input: json!({ "steps": { "inspect": { "fail": "park" } } }),
-            signal: None,
-        },
-        Scenario {
-            workflow: "sample",
-            input: json!({ "steps": { "deliver": { "fail": "permanent" } }, "compensations": { "reserve": { "fail": "permanent" } } }),
-            signal: None,
-        },
-    ]
 }
 
 const SETTLED: &[&str] = &["completed", "compensated", "cancelled", "failed", "parked"];
 
 pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.data_dir.clone().unwrap_or_else(home::default_dir);
+    if args.status {
+        return Ok(home::status(&dir));
+    }
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("creating the demo's directory {}", dir.display()))?;
+    let log = dir.join("demo.log");
+    if args.verbose {
+        sagaflow::telemetry::init_tracing();
+    } else {
+        let file = std::fs::File::create(&log)
+            .with_context(|| format!("creating the demo's log {}", log.display()))?;
+        sagaflow::telemetry::init_tracing_to_file(file);
+    }
     let sim = sagaflow::simulator::start(sagaflow::simulator::SimulatorConfig::default())
         .await
         .context("starting the provider simulator")?;
     let mut settings = Settings::load().context("loading settings")?;
     let private = if std::env::var_os("DATABASE_URL").is_none() {
-        let private = Private::start(&args).await?;
+        let private = Private::start(&dir, args.keep).await?;
         settings.database.url = private.url();
         Some(private)
     } else {
         None
     };
+    let database = redact_password(&settings.database.url);
     settings.providers = sim.providers_config();
     // The simulated processor charges the synced price-book prices and refuses other ids.
     sim.configure(ConfigPatch {
@@ -184,45 +129,44 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         });
     }
     settings.worker.poll_interval = Duration::from_millis(100);
-    let app = App::build(settings)
-        .await
-        .context("starting sagaflow (is PostgreSQL up? scripts/demo starts it)")?;
+    let app = App::build(settings).await.context("starting sagaflow")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     sim.set_webhook_base(&format!("{base}/v1/webhooks"));
     let shutdown = CancellationToken::new();
     let node = tokio::spawn(app.serve_on(Some(listener), Role::All, shutdown.clone()));
+    let state = State {
+        pid: std::process::id(),
+        console: format!("{base}/ui"),
+        operator_token: operator_token.clone(),
+        api: base.clone(),
+        simulator: sim.base_url().to_string(),
+        database,
+        log: log.clone(),
+        cluster: private.as_ref().map(|p| p.data_dir().to_path_buf()),
+    };
+    state.write(&dir)?;
     println!(
-        "sagaflow demo: API on {base}, simulator on {}",
-        sim.base_url()
+        "sagaflow demo: placing a batch of sagas and orders (logs: {})",
+        log.display()
     );
-    println!("console: {base}/ui  (operator token for this run: {operator_token})");
 
     let http = reqwest::Client::new();
     let run_id = uuid::Uuid::now_v7().simple().to_string();
     let kinds = scenarios();
     let mut started = Vec::with_capacity(args.sagas);
     for i in 0..args.sagas {
-        let s = &kinds[i % kinds.len()];
-        let res = http
-            .post(format!("{base}/v1/sagas"))
-            .bearer_auth(&shop_token)
-            .header("Idempotency-Key", format!("demo-{run_id}-{i}"))
-            .json(&json!({ "workflow": s.workflow, "input": s.input, "business_key": format!("demo-{i}") }))
-            .send()
-            .await?;
-        if res.status() != reqwest::StatusCode::ACCEPTED {
-            bail!(
-                "start failed: {} {}",
-                res.status(),
-                res.text().await.unwrap_or_default()
-            );
-        }
-        let body: Value = res.json().await?;
-        let id = body["saga_id"]
-            .as_str()
-            .context("start answered without a saga id")?
-            .to_string();
+        let key = format!("demo-{run_id}-{i}");
+        let business_key = format!("demo-{i}");
+        let id = scenarios::start(
+            &http,
+            &base,
+            &shop_token,
+            &key,
+            &business_key,
+            &kinds[i % kinds.len()],
+        )
+        .await?;
         started.push((id, Some(i % kinds.len())));
     }
     let who = Credentials {
@@ -265,15 +209,15 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 .json()
                 .await?;
             let status = saga["status"].as_str().unwrap_or_default();
-            if let (Some(signal), "waiting") = (kind.and_then(|k| kinds[k].signal), status) {
-                if signalled.insert(id.clone()) {
-                    http.post(format!("{base}/v1/sagas/{id}/signals/{signal}"))
+            if let (Some(signal), "waiting") = (kind.and_then(|k| kinds[k].signal), status)
+                && signalled.insert(id.clone())
+            {
+                http.post(format!("{base}/v1/sagas/{id}/signals/{signal}"))
                         .bearer_auth(&operator_token)
                         .header("Idempotency-Key", format!("demo-{id}"))
                         .json(&json!({ "status": "delivered", "by": "demo courier", "reason": "the demo courier delivered it" }))
                         .send()
                         .await?;
-                }
             }
             if SETTLED.contains(&status) {
                 finished.insert(id.clone(), saga);
@@ -293,13 +237,27 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .context("reading the hardware orders back")?;
     print_summary(&started, &finished);
     print_hardware(&report);
-    if !args.exit_after_batch {
-        println!();
-        println!("the demo keeps running until Ctrl-C:");
-        println!("  console         {base}/ui");
-        println!("  operator token  {operator_token}");
-        tokio::signal::ctrl_c().await?;
+    println!();
+    if args.exit_after_batch {
+        println!("the demo ran on:\n{}", state.describe(false));
+    } else {
+        println!(
+            "the demo keeps serving until Ctrl-C (`sagaflow demo --status` shows this again):\n{}",
+            state.describe(true)
+        );
+        let trickle = async {
+            if args.no_trickle {
+                std::future::pending::<()>().await
+            } else {
+                trickle::run(base.clone(), who).await
+            }
+        };
+        tokio::select! {
+            signal = tokio::signal::ctrl_c() => signal?,
+            () = trickle => {}
+        }
     }
+    State::remove(&dir);
     shutdown.cancel();
     node.await??;
     drop(private);
@@ -308,6 +266,17 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The database URL with any password masked, for printing.
+fn redact_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 fn print_hardware(report: &HardwareReport) {

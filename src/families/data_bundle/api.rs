@@ -118,16 +118,16 @@ async fn resolve_package(s: &AppState, req: &CreateOrder) -> Result<Package, Api
             .package(&id)
             .await?
             .ok_or_else(|| invalid("unknown_package", format!("no package {id:?} is on sale")))?;
-    if let Some(network) = network {
-        if network.as_str() != package.network {
-            return Err(invalid(
-                "network_mismatch",
-                format!(
-                    "package {} is for {}, not {network}",
-                    package.id, package.network
-                ),
-            ));
-        }
+    if let Some(network) = network
+        && network.as_str() != package.network
+    {
+        return Err(invalid(
+            "network_mismatch",
+            format!(
+                "package {} is for {}, not {network}",
+                package.id, package.network
+            ),
+        ));
     }
     Ok(package)
 }

@@ -52,13 +52,13 @@ impl Action for CancelFulfillment {
             .map_err(db_error)?;
         // Checked here as well as in the write, so goods on the road fail this compensation
         // (the saga waits for an operator) instead of aborting its checkpoint.
-        if let Some(f) = &fulfillment {
-            if f.status == "in_transit" {
-                return Err(StepError::permanent(
-                    "goods_in_transit",
-                    "cannot cancel the fulfillment: it is in_transit",
-                ));
-            }
+        if let Some(f) = &fulfillment
+            && f.status == "in_transit"
+        {
+            return Err(StepError::permanent(
+                "goods_in_transit",
+                "cannot cancel the fulfillment: it is in_transit",
+            ));
         }
         let (order_id, now) = (input.order_id, ctx.now);
         Ok(

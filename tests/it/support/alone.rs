@@ -32,6 +32,9 @@ pub fn in_own_process() -> bool {
     if std::env::var(ALONE).is_ok_and(|alone| alone == test) {
         return true;
     }
+    // Join the run's database first, so the child is never its only user (its end would stop
+    // the cluster under the tests still running here).
+    super::admin_url();
     let out = Command::new(std::env::current_exe().expect("the test binary's path"))
         .args([test, "--exact", "--test-threads=1", "--nocapture"])
         .env(ALONE, test)

@@ -1,4 +1,5 @@
-//! The one test harness: a fresh Postgres database per test, the app built on it with a manual
+//! The one test harness: a fresh Postgres database per test (on the run's own cluster,
+//! `test_cluster`, unless `DATABASE_URL` names a server), the app built on it with a manual
 //! clock, and helpers to call the router in process. Its submodules serve the areas that need
 //! more: the app on a real port beside the provider simulator (`orders`, and `hardware` on top
 //! of it), the simulator alone with a webhook sink (`providers`), promtool and the Prometheus
@@ -12,6 +13,7 @@ pub mod orders;
 pub mod private_pg;
 pub mod prometheus;
 pub mod providers;
+pub mod test_cluster;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,10 +33,9 @@ use sagaflow::engine::action::ActionRegistry;
 use sagaflow::engine::clock::ManualClock;
 use sagaflow::engine::worker::Worker;
 
-/// The server tests create their databases on.
+/// The server tests create their databases on: `DATABASE_URL`'s, or the test run's own.
 pub fn admin_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    test_cluster::admin_url()
 }
 
 fn with_database(url: &str, db: &str) -> String {

@@ -132,10 +132,10 @@ impl PartnerApi {
     }
 
     async fn products(&self, s: &AppState) -> Result<Arc<Vec<Product>>, PartnerError> {
-        if let Some((at, items)) = &*self.cache.lock().unwrap_or_else(|p| p.into_inner()) {
-            if at.elapsed() < self.ttl {
-                return Ok(items.clone());
-            }
+        if let Some((at, items)) = &*self.cache.lock().unwrap_or_else(|p| p.into_inner())
+            && at.elapsed() < self.ttl
+        {
+            return Ok(items.clone());
         }
         let fresh = Arc::new(s.rt.store.partner_products().await?);
         *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
