@@ -45,6 +45,8 @@ pub const UNKNOWN_OUTCOMES_TOTAL: &str = "sagaflow_unknown_outcomes_total";
 pub const COMPENSATIONS_TOTAL: &str = "sagaflow_compensations_total";
 pub const CRON_TICKS_TOTAL: &str = "sagaflow_cron_ticks_total";
 pub const SIGNALS_TOTAL: &str = "sagaflow_signals_total";
+/// Attempts turned away because their step's queue had no free slot, by queue.
+pub const QUEUE_FULL_TOTAL: &str = "sagaflow_queue_full_total";
 
 // Refreshed from the database by `engine::gauges` (worker role), so they are true for the whole
 // cluster rather than for one process's view.
@@ -142,6 +144,12 @@ pub(crate) fn zero_recovery_series(
             metrics::counter!(RECOVERED_ATTEMPTS_TOTAL, "workflow" => def.name.clone(), "step" => step.name.clone()).increment(0);
         }
     }
+    for queue in catalog
+        .all()
+        .flat_map(|def| def.steps.iter().filter_map(|s| s.queue.clone()))
+    {
+        metrics::counter!(QUEUE_FULL_TOTAL, "queue" => queue).increment(0);
+    }
     for provider in registry.verified_providers() {
         metrics::counter!(UNKNOWN_OUTCOMES_TOTAL, "provider" => provider).increment(0);
     }
@@ -198,6 +206,10 @@ fn describe() {
         "Attempts that could not prove whether the provider acted; looked at again later, never resubmitted."
     );
     describe_counter!(COMPENSATIONS_TOTAL, "Compensation attempts, by outcome.");
+    describe_counter!(
+        QUEUE_FULL_TOTAL,
+        "Attempts put back because every slot of their step's queue was taken, by queue."
+    );
     describe_counter!(
         CRON_TICKS_TOTAL,
         "Cron ticks fired (once across all nodes)."

@@ -16,6 +16,7 @@ mod data_bundle;
 mod embedded;
 mod engine_concurrency;
 mod engine_flows;
+mod engine_queues;
 mod engine_races;
 mod engine_refused_writes;
 mod hardware_api;
