@@ -17,7 +17,8 @@ CREATE TABLE queue_slots (
 );
 
 -- A step of a queue as support sees it: one row per (saga, step), updated at each attempt.
--- Times are the engine clock's. Wait and run totals add up over the attempts, for averages.
+-- Times are the engine clock's. Wait and run totals add up over the attempts, for averages:
+-- the wait from due to started on the engine clock, the run as the worker timed it.
 CREATE TABLE job_runs (
     saga_id        uuid        NOT NULL REFERENCES sagas (id) ON DELETE CASCADE,
     step           text        NOT NULL,

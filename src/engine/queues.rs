@@ -101,9 +101,10 @@ impl JobReport {
     }
 
     /// What the step works on, for the job run's link: `kind` is `order`, `shipment`,
-    /// `automation_step` or another record type of the workflow's family.
-    pub fn relate(&self, kind: &str, id: impl std::fmt::Display) {
-        let v = json!({ "kind": kind, "id": id.to_string() });
+    /// `automation_step` or another record type of the workflow's family, `href` the route
+    /// that shows it, if there is one.
+    pub fn relate(&self, kind: &str, id: impl std::fmt::Display, href: Option<String>) {
+        let v = json!({ "kind": kind, "id": id.to_string(), "href": href });
         let mut r = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if r.related.as_ref() != Some(&v) {
             r.related = Some(v);

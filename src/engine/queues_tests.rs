@@ -138,10 +138,13 @@ fn progress_reports_are_clamped_counted_and_only_handed_on_when_changed() {
     let r = JobReport::default();
     assert_eq!(r.take_changed(), None);
     r.progress(250);
-    r.relate("shipment", "s-1");
+    r.relate("shipment", "s-1", Some("/v1/shipments/s-1".into()));
     assert_eq!(
         r.take_changed(),
-        Some((Some(100), Some(json!({ "kind": "shipment", "id": "s-1" }))))
+        Some((
+            Some(100),
+            Some(json!({ "kind": "shipment", "id": "s-1", "href": "/v1/shipments/s-1" }))
+        ))
     );
     assert_eq!(r.take_changed(), None, "nothing changed since");
     r.progress(100);

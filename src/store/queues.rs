@@ -121,6 +121,7 @@ impl Store {
         owner: &str,
         step: &str,
         end: Option<&JobEnd>,
+        ran: std::time::Duration,
         now: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
@@ -133,7 +134,7 @@ impl Store {
                     finished_at = CASE WHEN $6 IN ('completed', 'failed') THEN $11 END,
                     runs = runs + 1,
                     wait_ms = wait_ms + GREATEST(0, (extract(epoch FROM started_at - queued_at) * 1000)::bigint),
-                    run_ms = run_ms + GREATEST(0, (extract(epoch FROM $11 - started_at) * 1000)::bigint),
+                    run_ms = run_ms + $12,
                     updated_at = $11
              WHERE saga_id = $3 AND step = $5 AND $6::text IS NOT NULL",
         )
@@ -148,6 +149,7 @@ impl Store {
         .bind(end.and_then(|e| e.last_error.clone()))
         .bind(end.and_then(|e| e.next_retry_at))
         .bind(now)
+        .bind(i64::try_from(ran.as_millis()).unwrap_or(i64::MAX))
         .execute(self.pool())
         .await?;
         Ok(())

@@ -5,7 +5,7 @@
 //! ended). A full queue gives the saga back, unchanged, to be claimed again shortly. Steps
 //! without a queue pass straight through: no statement, no lock.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tracing::{debug, warn};
@@ -29,6 +29,9 @@ pub(super) struct HeldSlot {
     step: String,
     /// A step's own attempt (a job run); false for a compensation.
     job: bool,
+    /// When the attempt got its slot: its processing time is measured on the wall clock, as
+    /// the step duration metric is (the engine clock may stand still in tests and demos).
+    since: Instant,
 }
 
 impl Worker {
@@ -78,6 +81,7 @@ impl Worker {
                     index,
                     step: step.name.clone(),
                     job,
+                    since: Instant::now(),
                 });
                 true
             }
@@ -138,6 +142,7 @@ impl Worker {
                 &self.id,
                 &held.step,
                 end.as_ref(),
+                held.since.elapsed(),
                 now,
             )
             .await
