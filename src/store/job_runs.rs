@@ -1,7 +1,8 @@
 //! Reading job runs (`queues.rs` writes them): a list filtered by queue, status and tenant,
 //! and per-queue totals for the wait and processing averages. A job run's recorded status is
 //! corrected by its saga: one left active while its step waited for an outside event is
-//! completed once the saga moved past the step, failed once the saga failed on it.
+//! completed once the saga moved past the step, failed once the saga failed on it; one that
+//! failed is queued again once an operator retried or resumed the saga on it.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -61,6 +62,9 @@ const EFFECTIVE: &str = "
                 CASE WHEN s.current_step IS DISTINCT FROM j.step OR s.status = 'completed' THEN 'completed'
                      WHEN s.status IN ('failed', 'compensating', 'compensated', 'parked', 'cancelled') THEN 'failed'
                      ELSE j.status END
+                -- An operator retried or resumed the step it failed on: it is due again.
+                WHEN j.status = 'failed' AND s.current_step = j.step AND s.status IN ('running', 'waiting')
+                     THEN 'queued'
                 ELSE j.status END AS status,
            j.attempt, j.max_attempts, j.progress, j.related, j.last_error, j.next_retry_at,
            j.queued_at, j.started_at, j.finished_at, j.created_at, j.updated_at

@@ -39,7 +39,6 @@ impl Worker {
     /// (the saga was given back, due again after `queue_recheck`) or the slot could not be
     /// taken (the lease runs out and the saga is due again).
     pub(super) async fn enter_queue(&self, def: &WorkflowDef, run: &mut SagaRun) -> bool {
-        run.report = JobReport::default();
         let (index, attempt, job) = match run.state {
             SagaState::Running { step, attempt } => (step, attempt, true),
             SagaState::Compensating { step, attempt, .. } => (step, attempt, false),
@@ -75,6 +74,8 @@ impl Worker {
         };
         match self.rt.store.take_queue_slot(&claim).await {
             Ok(Some(slot)) => {
+                // A fresh report for this attempt; unqueued steps never read theirs.
+                run.report = JobReport::default();
                 run.slot = Some(HeldSlot {
                     queue: queue.to_string(),
                     slot,
