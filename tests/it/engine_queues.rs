@@ -288,3 +288,128 @@ queue = "single"
         .unwrap();
     assert_eq!(full, 1, "one slot row for a limit of one");
 }
+
+/// Fails its first `failures` runs with a retryable error, then succeeds.
+struct FailsFirst {
+    failures: u32,
+    runs: Arc<Mutex<u32>>,
+}
+
+#[async_trait]
+impl Action for FailsFirst {
+    async fn run(&self, _ctx: &StepContext) -> Result<StepOutcome, StepError> {
+        let n = {
+            let mut r = self.runs.lock().unwrap();
+            *r += 1;
+            *r
+        };
+        if n <= self.failures {
+            return Err(StepError::retryable(
+                "bridge_down",
+                format!("run {n} failed"),
+            ));
+        }
+        Ok(StepOutcome::done(Value::Null))
+    }
+
+    fn effect(&self) -> Effect {
+        Effect::Internal
+    }
+}
+
+#[tokio::test]
+async fn a_job_run_goes_delayed_then_failed_then_queued_again_when_an_operator_retries() {
+    let mut settings = support::settings().await;
+    support::add_workflows(
+        &mut settings,
+        &[(
+            "queue_flaky.toml",
+            r#"
+name = "queue_flaky"
+version = 1
+start = "api"
+
+[[steps]]
+name = "work"
+action = "test.fails_first"
+queue = "flaky"
+retry = { initial = "10s", multiplier = 1.0, cap = "10s", jitter = 0.0, max_attempts = 2 }
+on_exhausted = "park"
+"#,
+        )],
+    );
+    settings.worker.queues.insert("flaky".into(), 1);
+    let t = support::app_with(settings, move |r| {
+        r.register(
+            "test.fails_first",
+            FailsFirst {
+                failures: 2,
+                runs: Arc::default(),
+            },
+        );
+    })
+    .await;
+    let saga = t.start("queue_flaky", json!({})).await;
+    t.run().await;
+    let j = job(&t, saga).await;
+    assert_eq!(j["status"], "delayed", "{j}");
+    assert_eq!(j["queue"], "flaky");
+    assert_eq!(j["attempt"], 1);
+    assert_eq!(j["max_attempts"], 2);
+    assert_eq!(j["last_error"]["code"], "bridge_down");
+    let retry_at: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(j["next_retry_at"].clone()).unwrap();
+    assert_eq!(
+        retry_at
+            - serde_json::from_value::<chrono::DateTime<chrono::Utc>>(j["started_at"].clone())
+                .unwrap(),
+        chrono::Duration::seconds(10)
+    );
+    let (_, b) = t
+        .call("GET", "/v1/job-runs?status=delayed", None, &[])
+        .await;
+    assert_eq!(b["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        b["queues"][0]["queue"], "automation",
+        "configured queues all show"
+    );
+
+    t.advance(Duration::from_secs(10));
+    t.run().await;
+    assert_eq!(t.status(saga).await, "parked");
+    let j = job(&t, saga).await;
+    assert_eq!(j["status"], "failed", "{j}");
+    assert_eq!(j["attempt"], 2);
+    assert!(j["finished_at"].is_string());
+
+    // An operator retries: the job is queued again, then runs and completes.
+    let (s, b) = t
+        .call(
+            "POST",
+            &format!("/v1/sagas/{saga}/retry"),
+            Some(json!({ "reason": "bridge is back" })),
+            &[],
+        )
+        .await;
+    assert!(s.is_success(), "{s} {b}");
+    assert_eq!(job(&t, saga).await["status"], "queued");
+    t.run().await;
+    assert_eq!(t.status(saga).await, "completed");
+    let j = job(&t, saga).await;
+    assert_eq!(j["status"], "completed", "{j}");
+    assert_eq!(j["progress"], 100);
+    assert!(j["last_error"].is_null(), "{j}");
+    let (_, b) = t.call("GET", "/v1/job-runs?queue=flaky", None, &[]).await;
+    assert_eq!(b["queues"][0]["counts"]["completed"], 1);
+}
+
+/// The one job run of `saga`, read over the API.
+async fn job(t: &support::TestApp, saga: uuid::Uuid) -> Value {
+    let (s, b) = t
+        .call("GET", &format!("/v1/job-runs?saga_id={saga}"), None, &[])
+        .await;
+    assert_eq!(s, axum::http::StatusCode::OK, "{b}");
+    let items = b["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{b}");
+    items[0].clone()
+}
