@@ -155,6 +155,18 @@ impl Store {
         Ok(())
     }
 
+    /// Frees every slot `owner` holds: a drain that cut its steps short gives their slots
+    /// back with their sagas rather than leave them to the leases.
+    pub(crate) async fn free_queue_slots_of(&self, owner: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE queue_slots SET saga_id = NULL, owner = NULL, held_until = NULL WHERE owner = $1",
+        )
+        .bind(owner)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// The queue is full: gives the saga back without a state change, due at `retry_at`, and
     /// marks its job run queued. False when the lease is no longer ours.
     #[allow(clippy::too_many_arguments)]

@@ -413,3 +413,56 @@ async fn job(t: &support::TestApp, saga: uuid::Uuid) -> Value {
     assert_eq!(items.len(), 1, "{b}");
     items[0].clone()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_that_cuts_a_step_short_gives_its_slot_back_at_once() {
+    let mut settings = support::settings().await;
+    support::add_workflows(
+        &mut settings,
+        &[(
+            "queue_drained.toml",
+            r#"
+name = "queue_drained"
+version = 1
+start = "api"
+
+[[steps]]
+name = "work"
+action = "test.hangs_once"
+queue = "single"
+"#,
+        )],
+    );
+    settings.worker.queues.insert("single".into(), 1);
+    settings.worker.shutdown_timeout = Duration::from_millis(100);
+    let started = Arc::new(tokio::sync::Notify::new());
+    let (hung, st) = (Arc::new(Mutex::new(false)), started.clone());
+    let t = support::app_with(settings, move |r| {
+        r.register("test.hangs_once", HangsOnce { hung, started: st });
+    })
+    .await;
+    let saga = t.start("queue_drained", json!({})).await;
+    let stop = CancellationToken::new();
+    let node = tokio::spawn(t.app.worker("draining").run(stop.clone()));
+    tokio::time::timeout(Duration::from_secs(10), started.notified())
+        .await
+        .expect("the step started");
+    let pool = t.app.store().pool().clone();
+    let held = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM queue_slots WHERE saga_id IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(held().await, 1);
+    stop.cancel();
+    node.await.unwrap();
+    assert_eq!(
+        held().await,
+        0,
+        "the drain gave the slot back with the saga"
+    );
+    // Without moving the clock past any lease, another worker runs the step at once.
+    t.run().await;
+    assert_eq!(t.status(saga).await, "completed");
+}

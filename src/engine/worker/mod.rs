@@ -308,6 +308,9 @@ impl Worker {
                 warn!(saga_id = %id, error = %e, "could not release lease on shutdown; it will expire");
             }
         }
+        if let Err(e) = self.rt.store.free_queue_slots_of(&self.id).await {
+            warn!(error = %e, "could not free queue slots on shutdown; they free themselves when their leases run out");
+        }
     }
 
     /// Records that saga `id` is held at `version` (`None`: no longer held), for a drain.

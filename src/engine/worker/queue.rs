@@ -1,8 +1,8 @@
 //! The queue gate around an attempt. A step whose definition names a queue runs only on one
 //! of that queue's slots, shared by every node on the database: the worker takes a slot
 //! before the attempt (marking its job run active), keeps it alive with the lease's
-//! heartbeat, and frees it once the attempt's outcome is decided (recording how the job run
-//! ended). A full queue gives the saga back, unchanged, to be claimed again shortly. Steps
+//! heartbeat, and frees it once the attempt's checkpoint is settled (recording how the job
+//! run ended). A full queue gives the saga back, unchanged, to be claimed again shortly. Steps
 //! without a queue pass straight through: no statement, no lock.
 
 use std::time::{Duration, Instant};
@@ -115,23 +115,33 @@ impl Worker {
         }
     }
 
-    /// Frees the slot the attempt held and records on its job run how it ended.
-    pub(super) async fn leave_queue(&self, run: &mut SagaRun, decision: &Decision, step: &StepRun) {
+    /// How the attempt of a queued step ended, for its job run (`None` when no job run is
+    /// held: an unqueued step, a compensation).
+    pub(super) fn job_end(
+        &self,
+        run: &SagaRun,
+        decision: &Decision,
+        step: &StepRun,
+    ) -> Option<JobEnd> {
+        let held = run.slot.as_ref().filter(|h| h.job)?;
+        let (status, next_retry_at) =
+            queues::status_after(held.index, &decision.state, &decision.next);
+        let (progress, related) = run.report.current();
+        Some(JobEnd {
+            status,
+            progress,
+            related,
+            last_error: step.error.clone(),
+            next_retry_at,
+        })
+    }
+
+    /// Frees the slot the attempt held once its checkpoint is settled, and records on its
+    /// job run how it ended.
+    pub(super) async fn leave_queue(&self, run: &mut SagaRun, end: Option<JobEnd>) {
         let Some(held) = run.slot.take() else {
             return;
         };
-        let end = held.job.then(|| {
-            let (status, next_retry_at) =
-                queues::status_after(held.index, &decision.state, &decision.next);
-            let (progress, related) = run.report.current();
-            JobEnd {
-                status,
-                progress,
-                related,
-                last_error: step.error.clone(),
-                next_retry_at,
-            }
-        });
         let now = self.rt.clock.now();
         if let Err(e) = self
             .rt

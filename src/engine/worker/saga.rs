@@ -171,12 +171,17 @@ impl Worker {
                     return;
                 }
             };
-            // The attempt's work is done: its queue slot is free before the checkpoint.
-            self.leave_queue(&mut run, &decision, &step).await;
-            match self
+            // How the queued step's job run ended, read before the checkpoint takes the step.
+            let job_end = self.job_end(&run, &decision, &step);
+            let turn = self
                 .commit(&def, &mut run, decision, step, now, shutdown)
-                .await
-            {
+                .await;
+            // A refused checkpoint is replaced by a failed attempt, which keeps the slot and
+            // records the job run's end instead; anything else lets the slot go now.
+            if replacing || !matches!(turn, Turn::Refused(_)) {
+                self.leave_queue(&mut run, job_end).await;
+            }
+            match turn {
                 Turn::GoOn => {}
                 Turn::Stop => return,
                 Turn::Refused(_) if replacing => return,
