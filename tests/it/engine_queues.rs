@@ -466,3 +466,49 @@ queue = "single"
     t.run().await;
     assert_eq!(t.status(saga).await, "completed");
 }
+
+#[tokio::test]
+async fn a_node_refuses_to_start_when_a_step_names_a_queue_without_a_limit() {
+    let mut settings = support::settings().await;
+    support::add_workflows(
+        &mut settings,
+        &[(
+            "queue_unlimited.toml",
+            r#"
+name = "queue_unlimited"
+version = 1
+start = "api"
+
+[[steps]]
+name = "work"
+action = "sample.noop"
+queue = "reports"
+"#,
+        )],
+    );
+    let err = match sagaflow::app::App::build(settings.clone()).await {
+        Ok(_) => panic!("a queue without a limit was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(
+            "workflow queue_unlimited step work runs in queue \"reports\", which has no limit"
+        ),
+        "{err}"
+    );
+    settings.worker.queues.insert("reports".into(), 0);
+    let err = match sagaflow::app::App::build(settings.clone()).await {
+        Ok(_) => panic!("a limit of 0 was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("[worker.queues] reports = 0"), "{err}");
+    settings.worker.queues.insert("reports".into(), 3);
+    let app = sagaflow::app::App::build(settings)
+        .await
+        .expect("starts with a limit");
+    let slots: i64 = sqlx::query_scalar("SELECT count(*) FROM queue_slots WHERE queue = 'reports'")
+        .fetch_one(app.store().pool())
+        .await
+        .unwrap();
+    assert_eq!(slots, 3, "one slot row per unit of the limit");
+}
