@@ -54,6 +54,9 @@ pub const SAGAS_IN_FLIGHT: &str = "sagaflow_sagas_in_flight";
 pub const OLDEST_RUNNABLE_AGE_SECONDS: &str = "sagaflow_oldest_runnable_saga_age_seconds";
 pub const OLDEST_WAITING_AGE_SECONDS: &str = "sagaflow_oldest_waiting_saga_age_seconds";
 pub const OUTBOX_PENDING: &str = "sagaflow_outbox_pending";
+/// Slots of each queue held by a live lease right now, and each queue's configured limit.
+pub const QUEUE_SLOTS_IN_USE: &str = "sagaflow_queue_slots_in_use";
+pub const QUEUE_LIMIT: &str = "sagaflow_queue_limit";
 /// Wall-clock time (Unix seconds) a worker last showed it was alive (each claim poll, and every
 /// 15 s while all its slots are busy); "no worker heartbeat" alerts on `time() - max(...)`.
 pub const WORKER_HEARTBEAT_SECONDS: &str = "sagaflow_worker_last_heartbeat_timestamp_seconds";
@@ -236,6 +239,11 @@ fn describe_state() {
         metrics::Unit::Seconds,
         "Time since the oldest saga in waiting last changed state, by workflow (0 when none)."
     );
+    describe_gauge!(
+        QUEUE_SLOTS_IN_USE,
+        "Slots of each queue held by a live lease, across the nodes, refreshed from the database."
+    );
+    describe_gauge!(QUEUE_LIMIT, "Each queue's concurrency limit on this node.");
     describe_gauge!(
         OUTBOX_PENDING,
         "Outbox messages not yet delivered (pending), refreshed from the database."

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use sagaflow::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
 
 use crate::support;
+use crate::support::prometheus::{render, value};
 
 const WORKFLOWS: &[(&str, &str)] = &[
     (
@@ -258,7 +259,22 @@ queue = "single"
     node.abort();
     let _ = node.await;
 
-    // The slot is still held: another saga of the queue waits for it.
+    // The slot is still held: the gauge says so, and another saga of the queue waits for it.
+    let mut gauges = sagaflow::engine::gauges::Refresher::default();
+    gauges.refresh(&t.app.rt).await.unwrap();
+    let exposition = render();
+    assert_eq!(
+        value(
+            &exposition,
+            "sagaflow_queue_slots_in_use",
+            &[("queue", "single")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&exposition, "sagaflow_queue_limit", &[("queue", "single")]),
+        1.0
+    );
     let second = t.start("queue_single", json!({})).await;
     assert_eq!(
         t.run().await,
@@ -275,8 +291,18 @@ queue = "single"
         .unwrap();
     assert_eq!(queued, "queued");
 
-    // Once the dead node's lease has run out, its slot is free: both sagas finish.
+    // Once the dead node's lease has run out, its slot is free (and no longer counted): both
+    // sagas finish.
     t.advance(Duration::from_secs(31));
+    gauges.refresh(&t.app.rt).await.unwrap();
+    assert_eq!(
+        value(
+            &render(),
+            "sagaflow_queue_slots_in_use",
+            &[("queue", "single")]
+        ),
+        0.0
+    );
     t.run().await;
     t.advance(Duration::from_secs(1));
     t.run().await;
@@ -429,11 +455,11 @@ start = "api"
 [[steps]]
 name = "work"
 action = "test.hangs_once"
-queue = "single"
+queue = "drained"
 "#,
         )],
     );
-    settings.worker.queues.insert("single".into(), 1);
+    settings.worker.queues.insert("drained".into(), 1);
     settings.worker.shutdown_timeout = Duration::from_millis(100);
     let started = Arc::new(tokio::sync::Notify::new());
     let (hung, st) = (Arc::new(Mutex::new(false)), started.clone());
