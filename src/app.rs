@@ -29,6 +29,8 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error("workflow definitions are invalid:\n{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
     Definitions(Vec<DefinitionError>),
+    #[error("queue settings are invalid:\n{}", .0.join("\n"))]
+    Queues(Vec<String>),
     #[error("{0}")]
     Scheduler(String),
     #[error("cannot bind {addr}: {source}")]
@@ -121,10 +123,12 @@ impl App {
         };
         let catalog =
             Catalog::load_dir(&settings.workflows.dir, &known).map_err(Error::Definitions)?;
+        crate::engine::queues::check(&settings.worker.queues, &catalog).map_err(Error::Queues)?;
         let tokens = crate::api::auth::Tokens::from_settings(&settings.auth);
         let api = families.api(&tokens)?;
         let clock = opts.clock.unwrap_or_else(|| Arc::new(SystemClock));
         store.register_definitions(&catalog, clock.now()).await?;
+        store.ensure_queue_slots(&settings.worker.queues).await?;
         families.seed(&store, clock.now()).await?;
         crate::telemetry::prometheus();
         families.describe_metrics();

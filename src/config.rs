@@ -181,6 +181,17 @@ pub struct WorkerSettings {
     /// How long a drain waits for in-flight steps on shutdown before releasing them.
     #[serde(with = "duration")]
     pub shutdown_timeout: Duration,
+    /// Per-queue concurrency: at most this many sagas run a step of each queue at once,
+    /// counted across every node on the database. Every queue a workflow step names needs one.
+    #[serde(default = "crate::engine::queues::default_limits")]
+    pub queues: BTreeMap<String, u32>,
+    /// How long a saga whose queue is full waits before it is claimed again.
+    #[serde(default = "default_queue_recheck", with = "duration")]
+    pub queue_recheck: Duration,
+}
+
+fn default_queue_recheck() -> Duration {
+    Duration::from_millis(500)
 }
 
 #[derive(Debug, Clone, Deserialize)]

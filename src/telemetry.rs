@@ -57,6 +57,8 @@ pub const UNKNOWN_OUTCOMES_TOTAL: &str = "sagaflow_unknown_outcomes_total";
 pub const COMPENSATIONS_TOTAL: &str = "sagaflow_compensations_total";
 pub const CRON_TICKS_TOTAL: &str = "sagaflow_cron_ticks_total";
 pub const SIGNALS_TOTAL: &str = "sagaflow_signals_total";
+/// Attempts turned away because their step's queue had no free slot, by queue.
+pub const QUEUE_FULL_TOTAL: &str = "sagaflow_queue_full_total";
 
 // Refreshed from the database by `engine::gauges` (worker role), so they are true for the whole
 // cluster rather than for one process's view.
@@ -64,6 +66,9 @@ pub const SAGAS_IN_FLIGHT: &str = "sagaflow_sagas_in_flight";
 pub const OLDEST_RUNNABLE_AGE_SECONDS: &str = "sagaflow_oldest_runnable_saga_age_seconds";
 pub const OLDEST_WAITING_AGE_SECONDS: &str = "sagaflow_oldest_waiting_saga_age_seconds";
 pub const OUTBOX_PENDING: &str = "sagaflow_outbox_pending";
+/// Slots of each queue held by a live lease right now, and each queue's configured limit.
+pub const QUEUE_SLOTS_IN_USE: &str = "sagaflow_queue_slots_in_use";
+pub const QUEUE_LIMIT: &str = "sagaflow_queue_limit";
 /// Wall-clock time (Unix seconds) a worker last showed it was alive (each claim poll, and every
 /// 15 s while all its slots are busy); "no worker heartbeat" alerts on `time() - max(...)`.
 pub const WORKER_HEARTBEAT_SECONDS: &str = "sagaflow_worker_last_heartbeat_timestamp_seconds";
@@ -154,6 +159,12 @@ pub(crate) fn zero_recovery_series(
             metrics::counter!(RECOVERED_ATTEMPTS_TOTAL, "workflow" => def.name.clone(), "step" => step.name.clone()).increment(0);
         }
     }
+    for queue in catalog
+        .all()
+        .flat_map(|def| def.steps.iter().filter_map(|s| s.queue.clone()))
+    {
+        metrics::counter!(QUEUE_FULL_TOTAL, "queue" => queue).increment(0);
+    }
     for provider in registry.verified_providers() {
         metrics::counter!(UNKNOWN_OUTCOMES_TOTAL, "provider" => provider).increment(0);
     }
@@ -211,6 +222,10 @@ fn describe() {
     );
     describe_counter!(COMPENSATIONS_TOTAL, "Compensation attempts, by outcome.");
     describe_counter!(
+        QUEUE_FULL_TOTAL,
+        "Attempts put back because every slot of their step's queue was taken, by queue."
+    );
+    describe_counter!(
         CRON_TICKS_TOTAL,
         "Cron ticks fired (once across all nodes)."
     );
@@ -236,6 +251,11 @@ fn describe_state() {
         metrics::Unit::Seconds,
         "Time since the oldest saga in waiting last changed state, by workflow (0 when none)."
     );
+    describe_gauge!(
+        QUEUE_SLOTS_IN_USE,
+        "Slots of each queue held by a live lease, across the nodes, refreshed from the database."
+    );
+    describe_gauge!(QUEUE_LIMIT, "Each queue's concurrency limit on this node.");
     describe_gauge!(
         OUTBOX_PENDING,
         "Outbox messages not yet delivered (pending), refreshed from the database."

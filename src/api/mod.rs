@@ -6,6 +6,7 @@ pub mod auth;
 mod error;
 mod health;
 mod http_metrics;
+mod job_runs;
 mod json;
 pub mod ops;
 mod orders;
@@ -104,7 +105,8 @@ pub fn router(state: AppState, families: Router<AppState>) -> Router {
             .route("/v1/sagas", get(sagas::list))
             .route("/v1/sagas/export.csv", get(ops::export::export))
             .route("/v1/sagas/{id}", get(sagas::show))
-            .route("/v1/orders/{id}", get(orders::show)),
+            .route("/v1/orders/{id}", get(orders::show))
+            .route("/v1/job-runs", get(job_runs::list)),
     );
     let signal = guard(&tokens, auth::SIGNAL)(
         Router::new().route("/v1/sagas/{id}/signals/{name}", post(sagas::signal)),

@@ -37,6 +37,8 @@ pub struct StepContext {
     pub saga_created_at: DateTime<Utc>,
     /// Whether this attempt may have run before; see [`Execution`].
     pub execution: Execution,
+    /// Where a long step reports its progress and what it works on, for its job run.
+    pub report: super::queues::JobReport,
 }
 
 /// Whether an attempt may already have had its effect. The worker derives it without a write

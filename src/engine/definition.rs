@@ -38,6 +38,11 @@ pub struct StepDef {
     #[serde(default, with = "opt_duration")]
     pub timeout: Option<Duration>,
     pub on_exhausted: OnExhausted,
+    /// The queue its attempts run in (see `engine::queues`): at most that queue's limit of
+    /// sagas run a step of it at once across the nodes. Absent in definitions that name none,
+    /// so their stored bodies (and hashes) are unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
 }
 
 /// What a step waits for after its action succeeds.
@@ -293,6 +298,7 @@ struct RawStep {
     wait: Option<Spanned<RawWait>>,
     timeout: Option<Spanned<String>>,
     on_exhausted: Option<Spanned<String>>,
+    queue: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -567,6 +573,17 @@ impl Checker<'_> {
                 OnExhausted::Compensate
             }
         };
+        if let Some(q) = &s.queue
+            && !super::queues::valid_name(q.get_ref())
+        {
+            self.error(
+                q.span().start,
+                format!(
+                    "queue must be lowercase letters, digits, _ and -, not {:?}",
+                    q.get_ref()
+                ),
+            );
+        }
         Some(StepDef {
             name,
             action: s.action.get_ref().clone(),
@@ -576,6 +593,7 @@ impl Checker<'_> {
             wait,
             timeout,
             on_exhausted,
+            queue: s.queue.as_ref().map(|q| q.get_ref().clone()),
         })
     }
 }

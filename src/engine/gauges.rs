@@ -1,5 +1,6 @@
 //! Gauges refreshed from the database on an interval: sagas in flight by workflow and status,
-//! the age of the oldest runnable and oldest waiting saga per workflow, and the outbox backlog.
+//! the age of the oldest runnable and oldest waiting saga per workflow, the outbox backlog, and
+//! each queue's slots in use beside its limit.
 //!
 //! They are read from the database rather than counted in process because they describe the
 //! whole cluster: any worker node's exposition carries the same values, and a restart does not
@@ -131,6 +132,20 @@ impl Refresher {
                 .fetch_one(pool)
                 .await?;
         metrics::gauge!(m::OUTBOX_PENDING).set(pending as f64);
+
+        // A slot past its holder's lease is free (a dead node's), so it does not count.
+        let in_use: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT queue, count(*) FILTER (WHERE saga_id IS NOT NULL AND held_until > $1) \
+             FROM queue_slots GROUP BY queue",
+        )
+        .bind(now)
+        .fetch_all(pool)
+        .await?;
+        for (queue, limit) in &rt.worker.queues {
+            let n = in_use.iter().find(|r| &r.0 == queue).map_or(0, |r| r.1);
+            metrics::gauge!(m::QUEUE_SLOTS_IN_USE, "queue" => queue.clone()).set(n as f64);
+            metrics::gauge!(m::QUEUE_LIMIT, "queue" => queue.clone()).set(f64::from(*limit));
+        }
         Ok(())
     }
 }

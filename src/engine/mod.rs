@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod operator;
 pub mod outbox;
 pub mod policy;
+pub mod queues;
 pub mod retry;
 pub mod runtime;
 pub mod scheduler;

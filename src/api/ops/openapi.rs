@@ -7,7 +7,7 @@ use axum::extract::State;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{AppState, health, orders, outbox, sagas, ui, webhooks};
+use crate::api::{AppState, health, job_runs, orders, outbox, sagas, ui, webhooks};
 use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
 
 #[derive(OpenApi)]
@@ -19,7 +19,7 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
         super::audit::list, super::stats::stats, super::stats::queues,
         outbox::list, outbox::show, outbox::replay,
         webhooks::receive,
-        orders::show,
+        orders::show, job_runs::list,
         health::healthz, health::readyz, health::metrics, document,
         ui::pages::overview, ui::pages::list, ui::pages::detail, ui::pages::attention,
         ui::pages::queues, ui::pages::export, ui::session::login_form, ui::session::login,

@@ -94,6 +94,7 @@ impl Worker {
             now: self.rt.clock.now(),
             saga_created_at: run.created_at,
             execution,
+            report: run.report.clone(),
         }
     }
 
@@ -260,6 +261,7 @@ impl Worker {
                     match self.rt.store.heartbeat(run.id, &self.id, run.version, until).await {
                         Ok(true) => {
                             run.lease_until = until;
+                            self.beat_queue(run, until).await;
                             debug!("lease extended");
                         }
                         Ok(false) => {

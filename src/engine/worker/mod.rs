@@ -8,6 +8,7 @@
 //! - `outcome.rs`: what an attempt returned, as the lifecycle event it means (pure);
 //! - `checkpoint.rs`: the checkpoint that records a decision (pure);
 //! - `refused.rs`: a domain write the database refused becomes a failed attempt;
+//! - `queue.rs`: the per-queue slot an attempt of a queued step runs on;
 //! - `finished.rs`: what is recorded when a saga settles;
 //! - `crash_point.rs`: the crash tests' abort between an action and its checkpoint.
 
@@ -16,6 +17,7 @@ mod checkpoint;
 mod crash_point;
 mod finished;
 mod outcome;
+mod queue;
 mod refused;
 mod saga;
 
@@ -305,6 +307,9 @@ impl Worker {
             {
                 warn!(saga_id = %id, error = %e, "could not release lease on shutdown; it will expire");
             }
+        }
+        if let Err(e) = self.rt.store.free_queue_slots_of(&self.id).await {
+            warn!(error = %e, "could not free queue slots on shutdown; they free themselves when their leases run out");
         }
     }
 

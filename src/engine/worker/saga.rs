@@ -16,9 +16,11 @@ use super::Worker;
 use super::checkpoint::{self, Writer};
 use super::finished;
 use super::outcome::StepRun;
+use super::queue::HeldSlot;
 use super::refused::{self, Undo};
 use crate::engine::definition::WorkflowDef;
 use crate::engine::lifecycle::{self, Decision, Event, IllegalTransition, Next, SagaState};
+use crate::engine::queues::JobReport;
 use crate::store::{ClaimedSaga, NewEvent};
 use crate::telemetry as m;
 
@@ -41,6 +43,13 @@ pub(super) struct SagaRun {
     /// The next attempt ran before and its outcome was never recorded (see
     /// [`crate::engine::action::Execution::Recovered`]); cleared once an attempt has run.
     pub(super) recovering: bool,
+    /// When the next attempt became due: the claim's due time, then each commit's time. A
+    /// queued step's job run counts its wait from here.
+    pub(super) due_at: DateTime<Utc>,
+    /// The queue slot the attempt in progress holds (`queue.rs`).
+    pub(super) slot: Option<HeldSlot>,
+    /// What the attempt in progress reports (progress, the record it works on).
+    pub(super) report: JobReport,
 }
 
 impl From<ClaimedSaga> for SagaRun {
@@ -56,6 +65,9 @@ impl From<ClaimedSaga> for SagaRun {
             lease_until: saga.lease_until,
             carried: Vec::new(),
             recovering: saga.recovering,
+            due_at: saga.due_at,
+            slot: None,
+            report: JobReport::default(),
         }
     }
 }
@@ -75,6 +87,9 @@ impl SagaRun {
             lease_until: now,
             carried: Vec::new(),
             recovering: false,
+            due_at: now,
+            slot: None,
+            report: JobReport::default(),
         }
     }
 }
@@ -134,6 +149,9 @@ impl Worker {
                         error!(error = %e, "cannot start saga");
                         return;
                     }
+                    if !self.enter_queue(&def, &mut run).await {
+                        return;
+                    }
                     match self.attempt(&def, &mut run).await {
                         Some(step) => step,
                         None => return,
@@ -153,10 +171,17 @@ impl Worker {
                     return;
                 }
             };
-            match self
+            // How the queued step's job run ended, read before the checkpoint takes the step.
+            let job_end = self.job_end(&run, &decision, &step);
+            let turn = self
                 .commit(&def, &mut run, decision, step, now, shutdown)
-                .await
-            {
+                .await;
+            // A refused checkpoint is replaced by a failed attempt, which keeps the slot and
+            // records the job run's end instead; anything else lets the slot go now.
+            if replacing || !matches!(turn, Turn::Refused(_)) {
+                self.leave_queue(&mut run, job_end).await;
+            }
+            match turn {
                 Turn::GoOn => {}
                 Turn::Stop => return,
                 Turn::Refused(_) if replacing => return,
@@ -195,6 +220,8 @@ impl Worker {
                 if run.state.is_settled() {
                     finished::saga_settled(&self.rt.hooks, run, now);
                 }
+                // The next attempt is due from this commit on.
+                run.due_at = now;
                 if goes_on { Turn::GoOn } else { Turn::Stop }
             }
             Ok(None) => {

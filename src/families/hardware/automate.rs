@@ -27,10 +27,15 @@ impl Action for Automate {
             .map_err(db_error)?;
         let now = ctx.now;
         let mut attempts: Vec<(AutomationRow, AttemptOutcome)> = Vec::new();
-        for step in steps.iter().filter(|s| due(s, now)) {
+        let due_now: Vec<&AutomationRow> = steps.iter().filter(|s| due(s, now)).collect();
+        for (done, step) in due_now.iter().enumerate() {
+            // Each device or asset call may take a while: the job run shows which and how far.
+            ctx.report.relate("automation_step", step.id, None);
+            ctx.report.items(done, due_now.len());
             let outcome = self.attempt(ctx, &order.order_code, step, now).await;
-            attempts.push((step.clone(), outcome));
+            attempts.push(((*step).clone(), outcome));
         }
+        ctx.report.items(due_now.len(), due_now.len());
         // Where every step stands once this round's attempts are recorded.
         let mut failed = Vec::new();
         let mut next_retry: Option<DateTime<Utc>> = None;

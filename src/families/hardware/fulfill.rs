@@ -22,6 +22,8 @@ impl Action for Fulfill {
             ));
         }
         let (id, order_id, now) = (Uuid::now_v7(), order.id, ctx.now);
+        ctx.report
+            .relate("fulfillment", id, Some(format!("/v1/fulfillments/{id}")));
         Ok(
             StepOutcome::done(json!({ "fulfillment_id": id })).with_write(domain_write(
                 move |conn| {

@@ -66,6 +66,9 @@ impl Deps {
                 StepError::permanent("order_missing", "the hardware order row is missing")
             })?;
         super::own_row(ctx, order.saga_id, "hardware order")?;
+        // The job run links the order unless the step names something closer.
+        ctx.report
+            .relate("order", order.id, Some(format!("/v1/orders/{}", order.id)));
         Ok(order)
     }
 }

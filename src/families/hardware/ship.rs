@@ -88,7 +88,11 @@ impl Ship {
         let courier = &self.0.providers.courier;
         let mut booked = Vec::new();
         let mut out = outcome;
-        for b in bookings {
+        let total = bookings.len();
+        for (done, b) in bookings.into_iter().enumerate() {
+            ctx.report
+                .relate("shipment", b.id, Some(format!("/v1/shipments/{}", b.id)));
+            ctx.report.items(done, total);
             let request = CourierShipment {
                 reference: b.key.clone(),
                 service: None,
