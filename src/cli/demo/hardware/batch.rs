@@ -58,6 +58,9 @@ pub async fn place(
         operator_token: who.operator_token.to_string(),
         orders: Vec::with_capacity(n),
     };
+    super::directory::seed(&batch.http, &batch.base, &batch.operator_token)
+        .await
+        .context("recording the demo's companies")?;
     let run = Uuid::now_v7().simple().to_string();
     for i in 0..n {
         let placed = batch

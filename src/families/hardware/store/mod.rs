@@ -1,4 +1,4 @@
-//! Hardware-order rows: the price book and companies, orders with their price snapshots,
+//! Hardware-order rows: the price book, the company directory, orders with their price snapshots,
 //! fulfilment orders, shipments, automation steps, invoices with payments, and the domain
 //! events each change emits.
 //!
@@ -8,6 +8,7 @@
 
 mod automation;
 mod catalogue;
+mod directory;
 mod events;
 mod fulfillment;
 mod invoices;
@@ -20,6 +21,7 @@ mod timeline;
 
 pub use automation::*;
 pub use catalogue::*;
+pub use directory::*;
 pub use events::*;
 pub use fulfillment::*;
 pub use invoices::*;

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::catalogue::ensure_company_in;
 use super::events::{DomainEvent, emit_in};
 use super::{corrupt, decide, lock_tag};
 use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
@@ -21,10 +20,8 @@ pub struct NewHardwareOrder {
     pub id: Uuid,
     pub order_code: String,
     pub company_id: String,
-    pub company_name: String,
-    pub billing_contact: Value,
-    pub billing_address: Value,
-    pub shipping_address: Value,
+    pub billing_contact_id: Uuid,
+    pub billing_address_id: Uuid,
     pub region: Option<String>,
     pub currency: String,
     pub courier_code: String,
@@ -67,9 +64,11 @@ pub struct HardwareOrder {
     pub id: Uuid,
     pub order_code: String,
     pub company_id: String,
-    pub billing_contact: Value,
-    pub billing_address: Value,
-    pub shipping_address: Value,
+    pub billing_contact_id: Uuid,
+    pub billing_address_id: Uuid,
+    /// The billing contact and address as they were when checkout was sent (null before).
+    pub billing_contact: Option<Value>,
+    pub billing_address: Option<Value>,
     pub region: Option<String>,
     pub currency: String,
     pub courier_code: String,
@@ -113,8 +112,9 @@ pub enum Created {
 }
 
 impl Store {
-    /// Creates a draft order, its company (or refreshes it), its lines and `order.created`, in
-    /// one transaction. A repeated key with the same request answers the first order.
+    /// Creates a draft order for a company of the directory (the API checked it, its contact
+    /// and its address; the foreign keys hold them to one company), its lines and
+    /// `order.created`, in one transaction. A repeated key with the same request answers the first order.
     pub async fn create_hardware_order(
         &self,
         new: &NewHardwareOrder,
@@ -140,24 +140,22 @@ impl Store {
                 };
             }
         }
-        ensure_company_in(&mut tx, &new.company_id, &new.company_name, now).await?;
         // The API priced these lines with `price_lines`, which refuses a total past
         // Minor::MAX; refused here too rather than overflowed.
         let total = Minor::total(new.items.iter().map(|i| i.price.line_total_minor))
             .ok_or_else(|| Error::Invalid(PricingError::TotalTooLarge.to_string()))?
             .0;
         sqlx::query(
-            "INSERT INTO hardware_orders (id, order_code, company_id, billing_contact, billing_address,
-                 shipping_address, region, currency, courier_code, payment_status, total_minor, options,
+            "INSERT INTO hardware_orders (id, order_code, company_id, billing_contact_id, billing_address_id,
+                 region, currency, courier_code, payment_status, total_minor, options,
                  idempotency_key, request_hash, created_by, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'draft', $10, $11, $12, $13, $14, $15, $15)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'draft', $9, $10, $11, $12, $13, $14, $14)",
         )
         .bind(new.id)
         .bind(&new.order_code)
         .bind(&new.company_id)
-        .bind(&new.billing_contact)
-        .bind(&new.billing_address)
-        .bind(&new.shipping_address)
+        .bind(new.billing_contact_id)
+        .bind(new.billing_address_id)
         .bind(&new.region)
         .bind(&new.currency)
         .bind(&new.courier_code)
@@ -322,7 +320,8 @@ pub(crate) async fn order_in(
     id: Uuid,
 ) -> Result<Option<HardwareOrder>, sqlx::Error> {
     sqlx::query_as::<_, HardwareOrder>(
-        "SELECT id, order_code, company_id, billing_contact, billing_address, shipping_address, region,
+        "SELECT id, order_code, company_id, billing_contact_id, billing_address_id, billing_contact,
+                billing_address, region,
                 currency, courier_code, payment_status, total_minor, options, saga_id, checkout_session,
                 checkout_url, payment_intent, created_by, created_at, updated_at
          FROM hardware_orders WHERE id = $1",
@@ -503,4 +502,26 @@ pub(crate) async fn cancel_unpaid_in(
         .await?;
     }
     Ok(())
+}
+
+/// Snapshots the billing contact and address onto the order as checkout is sent, and marks
+/// the address used.
+pub(crate) async fn snapshot_billing_in(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    contact: &Value,
+    address: &Value,
+    address_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE hardware_orders SET billing_contact = $2, billing_address = $3, updated_at = $4 WHERE id = $1",
+    )
+    .bind(order_id)
+    .bind(contact)
+    .bind(address)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    super::directory::touch_address_in(conn, address_id, now).await
 }
