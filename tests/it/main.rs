@@ -19,6 +19,7 @@ mod engine_flows;
 mod engine_races;
 mod engine_refused_writes;
 mod hardware_api;
+mod hardware_billing;
 mod hardware_directory;
 mod hardware_failures;
 mod hardware_flows;

@@ -4,6 +4,7 @@
 
 pub(crate) mod addresses;
 pub(crate) mod automation;
+pub(crate) mod billing;
 pub(crate) mod companies;
 pub(crate) mod contacts;
 pub(crate) mod fulfillments;
@@ -36,7 +37,8 @@ use crate::store;
         shipments::show, shipments::edit, shipments::report_status,
         automation::retry, automation::fallback, pricing::quote,
         timeline::order, timeline::shipment,
-        invoices::show, invoices::record_payment,
+        billing::show, billing::pdf, billing::list, billing::create, billing::edit, billing::issue,
+        billing::add_line, invoices::record_payment,
         companies::create, companies::show, companies::edit, companies::search,
         contacts::list, contacts::add, contacts::edit, contacts::archive, contacts::assign_role,
         addresses::list, addresses::add, addresses::edit, addresses::archive,
@@ -62,7 +64,8 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
             .route("/v1/fulfillments/{id}", get(fulfillments::show))
             .route("/v1/shipments/{id}", get(shipments::show))
             .route("/v1/shipments/{id}/timeline", get(timeline::shipment))
-            .route("/v1/invoices/{id}", get(invoices::show))
+            .route("/v1/invoices", get(billing::list))
+            .route("/v1/invoices/{id}", get(billing::show))
             .route("/v1/pricing/quote", post(pricing::quote)),
     );
     let directory = guard(tokens, auth::READ)(
@@ -81,6 +84,10 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
             .route("/v1/shipments/{id}", patch(shipments::edit))
             .route("/v1/shipments/{id}/status", post(shipments::report_status))
             .route("/v1/invoices/{id}/payments", post(invoices::record_payment))
+            .route("/v1/invoices", post(billing::create))
+            .route("/v1/invoices/{id}", patch(billing::edit))
+            .route("/v1/invoices/{id}/issue", post(billing::issue))
+            .route("/v1/invoices/{id}/lines", post(billing::add_line))
             .route("/v1/companies", post(companies::create))
             .route("/v1/companies/{id}", patch(companies::edit))
             .route("/v1/companies/{id}/contacts", post(contacts::add))

@@ -7,6 +7,7 @@
 //! entity's state changes only together with the saga step or action that caused it.
 
 mod automation;
+mod billing;
 mod catalogue;
 mod directory;
 mod events;
@@ -20,6 +21,7 @@ mod shipments;
 mod timeline;
 
 pub use automation::*;
+pub use billing::*;
 pub use catalogue::*;
 pub use directory::*;
 pub use events::*;
