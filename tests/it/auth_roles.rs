@@ -75,11 +75,18 @@ fn allowed(method: &str, path: &str) -> &'static [&'static str] {
             | "/v1/shipments/{id}/save-address"
             | "/v1/invoices"
             | "/v1/invoices/{id}/issue"
-            | "/v1/invoices/{id}/lines",
+            | "/v1/invoices/{id}/lines"
+            | "/v1/fulfillments"
+            | "/v1/shipments/{id}/automation-steps",
         )
         | (
             "patch",
-            "/v1/companies/{id}" | "/v1/contacts/{id}" | "/v1/addresses/{id}" | "/v1/invoices/{id}",
+            "/v1/companies/{id}"
+            | "/v1/contacts/{id}"
+            | "/v1/addresses/{id}"
+            | "/v1/invoices/{id}"
+            | "/v1/orders/{id}/status"
+            | "/v1/automation-steps/{id}",
         ) => OPERATE,
         (_, p) if p.starts_with("/v1/partner") => &["partner"],
         (_, p) if p.starts_with("/ui") => &["console"],
@@ -200,7 +207,7 @@ async fn every_documented_route_checks_its_role() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 61, "every protected API route was checked");
+    assert_eq!(checked, 65, "every protected API route was checked");
 }
 
 #[tokio::test]

@@ -472,3 +472,124 @@ async fn an_invoice_pdf_reads_back_with_its_number_lines_and_total() {
     .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_failed_or_expired_checkout_is_recovered_by_a_second_one() {
+    let h = hardware().await;
+    let order = id(
+        &create(
+            &h,
+            &order_body(&[("SENSOR-T1", 2, "sensor_vendor_first_time")]),
+        )
+        .await,
+        "id",
+    );
+    let first = send_checkout(&h, order).await;
+    h.t.run().await;
+    let first_session = view(&h, order).await["checkout_session"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    settle(&h, order, first, "failed").await;
+    assert_eq!(h.t.status(first).await, "compensated");
+    assert_eq!(view(&h, order).await["payment_status"], "payment_failed");
+
+    // Checkout again: a new saga opens a new session under its own key.
+    let second = send_checkout(&h, order).await;
+    assert_ne!(second, first);
+    h.t.run().await;
+    let v = view(&h, order).await;
+    assert_eq!(v["payment_status"], "checkout_sent");
+    assert_eq!(v["saga_id"], second.to_string());
+    let second_session = v["checkout_session"].as_str().unwrap().to_string();
+    assert_ne!(second_session, first_session);
+    let checkouts = v["checkouts"].as_array().unwrap();
+    assert_eq!(checkouts.len(), 2, "{v}");
+    assert_eq!(checkouts[0]["saga_id"], first.to_string());
+    assert_eq!(checkouts[0]["session_id"], first_session.as_str());
+    assert_eq!(checkouts[0]["outcome"], "payment_failed");
+    assert_eq!(checkouts[1]["saga_id"], second.to_string());
+    assert_eq!(checkouts[1]["session_id"], second_session.as_str());
+    assert!(checkouts[1]["outcome"].is_null());
+    let stats = h.sim.stats();
+    assert_eq!(
+        stats.deliveries("payments.create_session", &format!("{first}:checkout")),
+        1
+    );
+    assert_eq!(
+        stats.deliveries("payments.create_session", &format!("{second}:checkout")),
+        1
+    );
+    let key: Option<String> = sqlx::query_scalar("SELECT idempotency_key FROM sagas WHERE id = $1")
+        .bind(second)
+        .fetch_one(h.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        key.as_deref(),
+        Some(format!("hardware_order:{order}:checkout-2").as_str())
+    );
+    // While it is open, no third checkout.
+    let (s, e) = h
+        .post_json(
+            &format!("/v1/orders/{order}/send-checkout"),
+            &[],
+            &json!({}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+
+    // Paid this time: the order goes on to its invoice.
+    pay(&h, order, second).await;
+    let v = view(&h, order).await;
+    assert_eq!(v["payment_status"], "paid");
+    assert_eq!(v["invoice_status"], "paid");
+    let (s, e) = h
+        .post_json(
+            &format!("/v1/orders/{order}/send-checkout"),
+            &[],
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "a paid order is not checked out again: {e}"
+    );
+    let kinds = events(&h, order).await;
+    let sent = kinds.iter().filter(|e| *e == "order.checkout_sent").count();
+    assert_eq!(sent, 2, "{kinds:?}");
+    assert!(kinds.contains(&"order.payment_failed".to_string()));
+
+    // An expired checkout is recovered the same way.
+    let other = id(
+        &create(
+            &h,
+            &order_body(&[("SENSOR-T1", 1, "sensor_vendor_first_time")]),
+        )
+        .await,
+        "id",
+    );
+    let expired = send_checkout(&h, other).await;
+    h.t.run().await;
+    h.t.advance(std::time::Duration::from_secs(66 * 60));
+    h.t.run().await;
+    assert_eq!(h.t.status(expired).await, "compensated");
+    assert_eq!(view(&h, other).await["payment_status"], "checkout_expired");
+    let again = send_checkout(&h, other).await;
+    h.t.run().await;
+    pay(&h, other, again).await;
+    let v = view(&h, other).await;
+    assert_eq!(v["payment_status"], "paid");
+    assert_eq!(v["checkouts"][0]["outcome"], "checkout_expired");
+    // Another service cannot recover someone else's order.
+    let (s, _) = call(
+        &h,
+        crate::support::OTHER_SERVICE_TOKEN,
+        "POST",
+        &format!("/v1/orders/{order}/send-checkout"),
+        Some(&json!({})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

@@ -25,6 +25,7 @@ mod hardware_failures;
 mod hardware_flows;
 mod hardware_invoices;
 mod hardware_races;
+mod hardware_support;
 mod metrics_counters;
 mod metrics_live;
 mod ops_api;

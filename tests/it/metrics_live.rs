@@ -260,6 +260,11 @@ async fn scenario(h: &Harness) {
         .set(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 1).unwrap());
     assert_eq!(scheduler.tick_once().await.unwrap(), 1);
     settle(h).await;
+    // And the 03:00 invoice-overdue run.
+    t.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 3, 0, 1).unwrap());
+    assert_eq!(scheduler.tick_once().await.unwrap(), 1);
+    settle(h).await;
 
     let workflows: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT workflow FROM sagas ORDER BY 1")

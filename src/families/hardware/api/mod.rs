@@ -12,6 +12,7 @@ pub(crate) mod invoices;
 pub(crate) mod orders;
 pub(crate) mod pricing;
 pub(crate) mod shipments;
+pub(crate) mod support;
 pub(crate) mod timeline;
 
 use std::sync::Arc;
@@ -39,6 +40,8 @@ use crate::store;
         timeline::order, timeline::shipment,
         billing::show, billing::pdf, billing::list, billing::create, billing::edit, billing::issue,
         billing::add_line, invoices::record_payment,
+        support::set_order_status, support::create_fulfillment, support::queue_automation,
+        support::edit_automation,
         companies::create, companies::show, companies::edit, companies::search,
         contacts::list, contacts::add, contacts::edit, contacts::archive, contacts::assign_role,
         addresses::list, addresses::add, addresses::edit, addresses::archive,
@@ -101,6 +104,13 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
                 "/v1/shipments/{id}/save-address",
                 post(addresses::save_from_shipment),
             )
+            .route("/v1/orders/{id}/status", patch(support::set_order_status))
+            .route("/v1/fulfillments", post(support::create_fulfillment))
+            .route(
+                "/v1/shipments/{id}/automation-steps",
+                post(support::queue_automation),
+            )
+            .route("/v1/automation-steps/{id}", patch(support::edit_automation))
             .route("/v1/automation-steps/{id}/retry", post(automation::retry))
             .route(
                 "/v1/automation-steps/{id}/fallback",

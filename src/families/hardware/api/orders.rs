@@ -276,6 +276,7 @@ pub(crate) async fn order_json(s: &AppState, id: Uuid) -> Result<Option<Value>, 
     body["automation_steps"] = to_json(&steps)?;
     body["payments"] = to_json(&payments)?;
     body["shipments"] = to_json(&shipments)?;
+    body["checkouts"] = to_json(&s.rt.store.checkouts_for_order(id).await?)?;
     Ok(Some(body))
 }
 
@@ -387,12 +388,23 @@ impl crate::api::OrderView for HardwareOrders {
     }
 }
 
+/// The saga's idempotency key for the order's next checkout: the first is the order's own,
+/// each recovery after a failed or expired payment gets a new one.
+fn checkout_key(order: Uuid, attempts_so_far: i64) -> String {
+    match attempts_so_far {
+        0 => format!("{WORKFLOW}:{order}"),
+        n => format!("{WORKFLOW}:{order}:checkout-{}", n + 1),
+    }
+}
+
 /// Re-prices the draft strictly (every line must be chargeable by a synced processor price)
-/// and starts its `hardware_order` saga, which locks the prices and opens the checkout.
+/// and starts its `hardware_order` saga, which locks the prices and opens the checkout. After
+/// a failed or expired payment it recovers the order: a new saga opens a new session under a
+/// new idempotency key, and the old session stays in `checkouts`.
 #[utoipa::path(post, path = "/v1/orders/{id}/send-checkout", operation_id = "send_hardware_checkout", tag = "hardware", params(("id" = String, Path, description = "order id")),
     responses((status = 202, description = "saga started: order_id, saga_id, payment_status"),
         (status = 404, description = "no such hardware order"),
-        (status = 409, description = "not a draft, or checkout was already sent"),
+        (status = 409, description = "not a draft or a failed or expired checkout, or the previous checkout's saga still runs"),
         (status = 422, description = "a line cannot be charged (`price_not_synced`) or priced (`pricing_error`); the message names it")))]
 pub(crate) async fn send_checkout(
     State(s): State<AppState>,
@@ -409,16 +421,18 @@ pub(crate) async fn send_checkout(
     tenancy::visible(&who, Some(&order.created_by), "hardware order")?;
     // The store decides again under a row lock; checking first keeps pricing errors from
     // hiding the real answer for an order past its draft.
-    if let Some(saga) = order.saga_id {
+    let from: PaymentStatus = order
+        .payment_status
+        .parse()
+        .map_err(|_| ApiError::internal())?;
+    if let Some(saga) = order.saga_id
+        && !from.is_recoverable()
+    {
         return Err(conflict(format!(
             "checkout was already sent for this order (saga {saga}); it is {}",
             order.payment_status
         )));
     }
-    let from: PaymentStatus = order
-        .payment_status
-        .parse()
-        .map_err(|_| ApiError::internal())?;
     order::apply(from, PaymentEvent::SendCheckout).map_err(|e| conflict(e.to_string()))?;
     let items = s.rt.store.hardware_order_items(id).await?;
     reprice_order(&s.rt.store, &order, &items, settings.strict_prices)
@@ -430,7 +444,7 @@ pub(crate) async fn send_checkout(
         request_hash: Some(hex::encode(Sha256::digest(input.to_string()))),
         input,
         business_key: Some(order.order_code.clone()),
-        idempotency_key: Some(format!("{WORKFLOW}:{id}")),
+        idempotency_key: Some(checkout_key(id, s.rt.store.checkout_attempts(id).await?)),
         actor: actor(&who),
     };
     let started = match s.rt.start(start, Some(link_checkout_saga(id))).await {

@@ -18,6 +18,7 @@ mod orders;
 mod owners;
 mod payments;
 mod shipments;
+mod support;
 mod timeline;
 
 pub use automation::*;

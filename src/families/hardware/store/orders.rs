@@ -285,8 +285,9 @@ impl Store {
 }
 
 /// Links a new checkout saga to its order, in the saga's start transaction (see
-/// `Runtime::start`): the order must be a draft without a saga, checked again under the row
-/// lock, so two checkouts racing start one saga.
+/// `Runtime::start`), and records the attempt in `hardware_checkouts`. The order must be a
+/// draft without a saga, or a failed or expired checkout whose saga is over (a recovery);
+/// checked again under the row lock, so two checkouts racing start one saga.
 pub(crate) fn link_checkout_saga(order_id: Uuid) -> StartWrite {
     Box::new(move |conn, saga_id, now| {
         Box::pin(async move {
@@ -297,22 +298,91 @@ pub(crate) fn link_checkout_saga(order_id: Uuid) -> StartWrite {
             .fetch_optional(&mut *conn)
             .await?;
             let (status, linked) = row.ok_or(Error::NotFound)?;
-            if let Some(existing) = linked {
-                return Err(Error::Conflict(format!(
-                    "checkout was already sent for this order (saga {existing}); it is {status}"
-                )));
-            }
             let from: PaymentStatus = status.parse().map_err(corrupt)?;
-            order::apply(from, PaymentEvent::SendCheckout)?;
-            sqlx::query("UPDATE hardware_orders SET saga_id = $2, updated_at = $3 WHERE id = $1")
+            if let Some(existing) = linked {
+                if !from.is_recoverable() {
+                    return Err(Error::Conflict(format!(
+                        "checkout was already sent for this order (saga {existing}); it is {status}"
+                    )));
+                }
+                let running: Option<String> = sqlx::query_scalar(
+                    "SELECT status FROM sagas WHERE id = $1
+                     AND status NOT IN ('completed', 'compensated', 'cancelled')",
+                )
+                .bind(existing)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Some(running) = running {
+                    return Err(Error::Conflict(format!(
+                        "the previous checkout's saga {existing} is still {running}"
+                    )));
+                }
+                sqlx::query(
+                    "UPDATE hardware_checkouts SET outcome = $3 WHERE order_id = $1 AND saga_id = $2",
+                )
                 .bind(order_id)
-                .bind(saga_id)
-                .bind(now)
+                .bind(existing)
+                .bind(&status)
                 .execute(&mut *conn)
                 .await?;
+            }
+            order::apply(from, PaymentEvent::SendCheckout)?;
+            sqlx::query(
+                "INSERT INTO hardware_checkouts (order_id, attempt, saga_id, created_at)
+                 SELECT $1, coalesce(max(attempt), 0) + 1, $2, $3 FROM hardware_checkouts WHERE order_id = $1",
+            )
+            .bind(order_id)
+            .bind(saga_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            // The old session stays in the history; the new saga opens its own.
+            sqlx::query(
+                "UPDATE hardware_orders SET saga_id = $2, checkout_session = NULL, checkout_url = NULL,
+                     updated_at = $3 WHERE id = $1",
+            )
+            .bind(order_id)
+            .bind(saga_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
             Ok(())
         })
     })
+}
+
+/// One checkout attempt of an order: its saga, the session it opened and how it ended
+/// (`None` while it is the order's current one).
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct CheckoutAttempt {
+    pub attempt: i32,
+    pub saga_id: Uuid,
+    pub session_id: Option<String>,
+    pub outcome: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Every checkout the order opened, oldest first.
+    pub(crate) async fn checkouts_for_order(&self, order_id: Uuid) -> Result<Vec<CheckoutAttempt>> {
+        Ok(sqlx::query_as::<_, CheckoutAttempt>(
+            "SELECT attempt, saga_id, session_id, outcome, created_at FROM hardware_checkouts
+             WHERE order_id = $1 ORDER BY attempt",
+        )
+        .bind(order_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// How many checkouts the order has opened.
+    pub(crate) async fn checkout_attempts(&self, order_id: Uuid) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM hardware_checkouts WHERE order_id = $1")
+                .bind(order_id)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
 }
 
 pub(crate) async fn order_in(
@@ -462,6 +532,15 @@ pub(crate) async fn set_checkout_in(
     .bind(session)
     .bind(url)
     .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    // The session belongs to the order's current checkout attempt.
+    sqlx::query(
+        "UPDATE hardware_checkouts SET session_id = $2 WHERE order_id = $1
+             AND saga_id = (SELECT saga_id FROM hardware_orders WHERE id = $1)",
+    )
+    .bind(order_id)
+    .bind(session)
     .execute(conn)
     .await?;
     Ok(())
