@@ -184,6 +184,15 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         });
     }
     settings.worker.poll_interval = Duration::from_millis(100);
+    // The daily overdue run every five seconds, so the demo's unpaid invoice shows flagged.
+    settings.cron.insert(
+        "invoice_overdue".into(),
+        sagaflow::config::CronJob {
+            schedule: "*/5 * * * * *".into(),
+            workflow: "invoice_overdue".into(),
+            input: Value::Null,
+        },
+    );
     let app = App::build(settings)
         .await
         .context("starting sagaflow (is PostgreSQL up? scripts/demo starts it)")?;

@@ -61,6 +61,38 @@ async fn post(
     Ok((status, res.json().await.unwrap_or(Value::Null)))
 }
 
+/// Drafts and issues a manual invoice for the prepaid company, which nobody pays: due on
+/// issue, the overdue run (every few seconds in the demo) flags it. Returns its id.
+pub(super) async fn unpaid_invoice(
+    http: &reqwest::Client,
+    base: &str,
+    operator: &str,
+) -> anyhow::Result<String> {
+    let (company, ..) = COMPANIES[0];
+    let body = json!({
+        "company_id": company,
+        "lines": [
+            { "description": "Site survey", "unit_amount_minor": 25_000 },
+            { "description": "Installation", "quantity": 2, "unit_amount_minor": 12_500 },
+        ],
+        "notes": "Raised by the demo and left unpaid",
+    });
+    let (status, draft) = post(http, base, operator, "/v1/invoices", &body).await?;
+    if status != StatusCode::CREATED {
+        bail!("POST /v1/invoices answered {status}: {draft}");
+    }
+    let id = draft["id"]
+        .as_str()
+        .with_context(|| format!("no invoice id in {draft}"))?
+        .to_string();
+    let path = format!("/v1/invoices/{id}/issue");
+    let (status, issued) = post(http, base, operator, &path, &json!({})).await?;
+    if status != StatusCode::OK {
+        bail!("POST {path} answered {status}: {issued}");
+    }
+    Ok(id)
+}
+
 /// Records the demo's companies with their contacts and addresses.
 pub(super) async fn seed(http: &reqwest::Client, base: &str, operator: &str) -> anyhow::Result<()> {
     for (n, (id, name, mirror, terms)) in COMPANIES.into_iter().enumerate() {
