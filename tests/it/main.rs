@@ -24,6 +24,7 @@ mod hardware_directory;
 mod hardware_failures;
 mod hardware_flows;
 mod hardware_invoices;
+mod hardware_migration;
 mod hardware_races;
 mod hardware_support;
 mod metrics_counters;

@@ -169,3 +169,78 @@ impl InvoiceDocument<'_> {
         pdf.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn line(n: usize, kind: &str, amount: i64) -> InvoiceLineRow {
+        InvoiceLineRow {
+            id: Uuid::now_v7(),
+            kind: kind.into(),
+            order_item_id: None,
+            description: format!("Line {n} \u{e9}t\u{e9}"),
+            quantity: 1,
+            unit_amount_minor: amount,
+            amount_minor: amount,
+            created_at: None,
+            created_by: None,
+        }
+    }
+
+    #[test]
+    fn amounts_are_exact_and_signed() {
+        assert_eq!(money(32_450, "usd"), "324.50 USD");
+        assert_eq!(money(-2_550, "usd"), "-25.50 USD");
+        assert_eq!(money(7, "cad"), "0.07 CAD");
+        assert_eq!(ascii("Caf\u{e9} \u{2014} ok"), b"Caf? ? ok");
+    }
+
+    #[test]
+    fn a_long_invoice_runs_onto_more_pages() {
+        let now = Utc::now();
+        let invoice = InvoiceRow {
+            id: Uuid::now_v7(),
+            order_id: None,
+            company_id: "ACME".into(),
+            kind: "manual".into(),
+            number: Some("INV-000042".into()),
+            status: "issued".into(),
+            currency: "usd".into(),
+            total_minor: 100 * 100,
+            allocated_minor: 0,
+            issued_at: Some(now),
+            due_at: Some(now),
+            overdue_at: None,
+            notes: None,
+            created_by: None,
+            paid_at: None,
+            voided_at: None,
+            void_reason: None,
+        };
+        let company = CompanyRow {
+            id: "ACME".into(),
+            name: "Acme".into(),
+            company_mirror_id: "l".into(),
+            payment_terms_days: 0,
+            default_shipping_address_id: None,
+            default_billing_address_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let lines: Vec<InvoiceLineRow> = (1..=100).map(|n| line(n, "item", 100)).collect();
+        let bytes = InvoiceDocument {
+            invoice: &invoice,
+            company: &company,
+            lines: &lines,
+        }
+        .render();
+        let doc = lopdf::Document::load_mem(&bytes).unwrap();
+        let pages: Vec<u32> = doc.get_pages().keys().copied().collect();
+        assert_eq!(pages.len(), 3, "{} rows at {ROWS} a page", lines.len() + 12);
+        let last = doc.extract_text(&pages[2..]).unwrap();
+        assert!(last.contains("Line 100 ?t?"), "{last}");
+        assert!(last.contains("Total: 100.00 USD"), "{last}");
+    }
+}

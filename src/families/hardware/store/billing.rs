@@ -86,7 +86,7 @@ async fn insert_items_in(
     Ok(())
 }
 
-/// A manual invoice, locked, with its status; a conflict unless it is still a draft.
+/// Locks a manual invoice; a conflict unless it is a manual draft.
 async fn lock_manual_draft(conn: &mut PgConnection, id: Uuid) -> Result<()> {
     let status: InvoiceStatus = lock_status(conn, "invoices", id).await?;
     let kind: String = sqlx::query_scalar("SELECT kind FROM invoices WHERE id = $1")
