@@ -369,6 +369,14 @@ async fn two_workers_killed_twice_and_a_database_restart_lose_and_double_nothing
         http: reqwest::Client::new(),
     };
 
+    // The company the hardware orders are for, recorded before anything is killed.
+    for (path, body) in crate::support::hardware::acme_requests() {
+        let (s, b) = api
+            .post(path, crate::support::OPERATOR_TOKEN, path, &body)
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{path}: {b}");
+    }
+
     let mut env = worker_env(&db, &providers);
     env.push((
         "SAGAFLOW_WORKFLOWS__DIR".into(),
@@ -394,12 +402,6 @@ async fn two_workers_killed_twice_and_a_database_restart_lose_and_double_nothing
             .collect::<Vec<_>>()
             .await;
         sagas.extend(bundles);
-        for (path, body) in crate::support::hardware::acme_requests() {
-            let (s, b) = api
-                .post(path, crate::support::OPERATOR_TOKEN, path, &body)
-                .await;
-            assert_eq!(s, StatusCode::CREATED, "{path}: {b}");
-        }
         for i in 0..load.hardware {
             sagas.push(place_hardware(&api, i).await);
         }
