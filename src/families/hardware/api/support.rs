@@ -142,6 +142,7 @@ pub struct AutomationChange {
     pub scenario: Option<String>,
     /// Replaces the step's payload (an object).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub payload: Option<Value>,
 }
 
