@@ -14,7 +14,7 @@ use super::companies::nullable;
 use super::{Address, invalid, no_such, parse_id, store_error, text, to_json};
 use crate::api::{ApiError, ApiJson, AppState};
 use crate::domain::hardware::directory::ValidationStatus;
-use crate::families::hardware::store::{AddressPatch, AddressRow, CompanyPatch};
+use crate::families::hardware::store::{AddressPatch, AddressRow, Defaults};
 use crate::store;
 
 /// A duplicate is 409 `duplicate_address`; an unknown row 404 naming `what`.
@@ -113,28 +113,6 @@ impl NewAddress {
     }
 }
 
-/// Sets the company's defaults to `address` where asked.
-async fn set_defaults(
-    s: &AppState,
-    address: &AddressRow,
-    shipping: bool,
-    billing: bool,
-) -> Result<(), ApiError> {
-    if !shipping && !billing {
-        return Ok(());
-    }
-    let patch = CompanyPatch {
-        default_shipping_address_id: shipping.then_some(Some(address.id)),
-        default_billing_address_id: billing.then_some(Some(address.id)),
-        ..Default::default()
-    };
-    s.rt.store
-        .update_company(&address.company_id, &patch, s.rt.clock.now())
-        .await
-        .map_err(store_error("company"))?;
-    Ok(())
-}
-
 /// Adds an address to the company's book, optionally as a default.
 #[utoipa::path(post, path = "/v1/companies/{id}/addresses", operation_id = "add_address", tag = "hardware",
     params(("id" = String, Path, description = "company id")), request_body = NewAddress,
@@ -156,11 +134,14 @@ pub(crate) async fn add(
                 &fields,
                 label.as_deref(),
                 status,
+                Defaults {
+                    shipping: req.default_shipping,
+                    billing: req.default_billing,
+                },
                 s.rt.clock.now(),
             )
             .await
             .map_err(book_error("company"))?;
-    set_defaults(&s, &row, req.default_shipping, req.default_billing).await?;
     Ok((StatusCode::CREATED, Json(to_json(&row)?)))
 }
 
@@ -354,10 +335,17 @@ pub(crate) async fn save_from_shipment(
     let label = text("label", &req.label)?;
     let (shipment, address) =
         s.rt.store
-            .save_shipment_address(id, label.as_deref(), s.rt.clock.now())
+            .save_shipment_address(
+                id,
+                label.as_deref(),
+                Defaults {
+                    shipping: req.default_shipping,
+                    billing: false,
+                },
+                s.rt.clock.now(),
+            )
             .await
             .map_err(book_error("shipment"))?;
-    set_defaults(&s, &address, req.default_shipping, false).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "shipment": shipment, "address": address })),

@@ -227,6 +227,41 @@ pub(crate) async fn contact_in(
         .await
 }
 
+/// Which of a company's defaults an address becomes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Defaults {
+    pub shipping: bool,
+    pub billing: bool,
+}
+
+/// Makes `address` (already one of the company's) its default where `defaults` asks.
+pub(crate) async fn set_defaults_in(
+    conn: &mut PgConnection,
+    company_id: &str,
+    address: Uuid,
+    defaults: Defaults,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    if !defaults.shipping && !defaults.billing {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE companies SET
+             default_shipping_address_id = CASE WHEN $3 THEN $2 ELSE default_shipping_address_id END,
+             default_billing_address_id = CASE WHEN $4 THEN $2 ELSE default_billing_address_id END,
+             updated_at = $5
+         WHERE id = $1",
+    )
+    .bind(company_id)
+    .bind(address)
+    .bind(defaults.shipping)
+    .bind(defaults.billing)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Marks an address as just used (a shipment went there, a checkout billed it).
 pub(crate) async fn touch_address_in(
     conn: &mut PgConnection,
@@ -458,22 +493,25 @@ impl Store {
         Ok(address_in(&mut conn, id).await?)
     }
 
-    /// Adds an address to a company's book (see [`insert_address_in`]).
+    /// Adds an address to a company's book (see [`insert_address_in`]) and, in the same
+    /// transaction, makes it the company's default where `defaults` asks.
     pub(crate) async fn add_address(
         &self,
         company_id: &str,
         fields: &AddressFields,
         label: Option<&str>,
         status: ValidationStatus,
+        defaults: Defaults,
         now: DateTime<Utc>,
     ) -> Result<AddressRow> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("SELECT 1 FROM companies WHERE id = $1 FOR SHARE")
+        sqlx::query("SELECT 1 FROM companies WHERE id = $1 FOR UPDATE")
             .bind(company_id)
             .fetch_optional(&mut *tx)
             .await?
             .ok_or(Error::NotFound)?;
         let row = insert_address_in(&mut tx, company_id, fields, label, status, now).await?;
+        set_defaults_in(&mut tx, company_id, row.id, defaults, now).await?;
         tx.commit().await?;
         Ok(row)
     }

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::directory::{AddressFields, AddressRow, insert_address_in, touch_address_in};
+use super::directory::{
+    AddressFields, AddressRow, Defaults, insert_address_in, set_defaults_in, touch_address_in,
+};
 use super::events::{DomainEvent, emit_in};
 use super::fulfillment::{move_fulfillment_in, open_items_in};
 use super::{decide, lock_status};
@@ -127,6 +129,7 @@ impl Store {
         &self,
         id: Uuid,
         label: Option<&str>,
+        defaults: Defaults,
         now: DateTime<Utc>,
     ) -> Result<(ShipmentRow, AddressRow)> {
         use crate::domain::hardware::directory::ValidationStatus;
@@ -165,6 +168,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         touch_address_in(&mut tx, address.id, now).await?;
+        set_defaults_in(&mut tx, &company, address.id, defaults, now).await?;
         let shipment = shipment_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
         let address = super::directory::address_in(&mut tx, address.id)
             .await?
