@@ -375,6 +375,14 @@ async fn two_workers_killed_twice_and_a_database_restart_lose_and_double_nothing
         http: reqwest::Client::new(),
     };
 
+    // The company the hardware orders are for, recorded before anything is killed.
+    for (path, body) in crate::support::hardware::acme_requests() {
+        let (s, b) = api
+            .post(path, crate::support::OPERATOR_TOKEN, path, &body)
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{path}: {b}");
+    }
+
     let mut env = worker_env(&db, &providers);
     env.push((
         "SAGAFLOW_WORKFLOWS__DIR".into(),

@@ -65,9 +65,15 @@ async fn a_small_demo_settles_everything_and_summarises_hardware_orders() {
     );
     let invoices = row("invoices issued:");
     assert_eq!(invoices.matches("INV-").count(), 5, "{invoices}");
+    // The demo's manual invoice, issued first and left unpaid, is flagged by the overdue run.
+    let overdue = row("overdue invoice:");
+    assert!(
+        overdue.contains("INV-000001 for DEMO-CO-0") && overdue.contains("flagged overdue at"),
+        "{overdue}"
+    );
     // Again on the same database: every saga settles and new invoices follow the old ones.
     let again = run_demo(&url);
-    assert!(again.contains("INV-000006"), "{again}");
+    assert!(again.contains("overdue invoice: INV-000007"), "{again}");
 }
 
 /// The value after `label` on the demo's description of itself ("  database        …").

@@ -88,8 +88,34 @@ async fn hardware_settings() -> Settings {
     s
 }
 
+/// The app, with `ACME` in the directory.
 async fn app() -> TestApp {
-    app_with(hardware_settings().await, |_| {}).await
+    let t = app_with(hardware_settings().await, |_| {}).await;
+    seed_acme(&t).await;
+    t
+}
+
+/// Records `ACME`: Ada Lovelace its primary billing contact and a Toronto address its default
+/// for shipping and billing.
+async fn seed_acme(t: &TestApp) {
+    let mut entry = address("Toronto");
+    entry["default_shipping"] = json!(true);
+    entry["default_billing"] = json!(true);
+    for (path, body) in [
+        (
+            "/v1/companies",
+            json!({ "id": "ACME", "name": "Acme Sensors Ltd", "company_mirror_id": "legacy-acme" }),
+        ),
+        (
+            "/v1/companies/ACME/contacts",
+            json!({ "first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.test",
+                    "phone": "+1 555 0100", "roles": ["billing"] }),
+        ),
+        ("/v1/companies/ACME/addresses", entry),
+    ] {
+        let (s, b) = t.call("POST", path, Some(body), &[]).await;
+        assert_eq!(s, StatusCode::CREATED, "{path}: {b}");
+    }
 }
 
 fn address(city: &str) -> Value {
@@ -100,10 +126,7 @@ fn address(city: &str) -> Value {
 /// The order of the API's example: a regional line, an unsynced one and a bespoke one.
 fn order_body() -> Value {
     json!({
-        "company": { "id": "ACME", "name": "Acme Sensors Ltd" },
-        "billing_contact": { "name": "Ada Lovelace", "email": "ada@acme.test", "phone": "+1 555 0100" },
-        "billing_address": address("Toronto"),
-        "shipping_address": address("Toronto"),
+        "company_id": "ACME",
         "region": "CA",
         "lines": [
             { "sku": "SENSOR-T1", "quantity": 3 },
@@ -163,8 +186,10 @@ async fn a_draft_order_gets_provisional_prices_and_reads_back() {
     assert_eq!(o["courier_code"], "dhl", "the default courier");
     assert_eq!(o["currency"], "usd", "the default currency");
     assert_eq!(o["company_name"], "Acme Sensors Ltd");
-    // Personal data is masked in every answer.
-    assert_eq!(o["billing_contact"]["email"], "a***@acme.test");
+    // The order names its directory entries; the snapshot waits for checkout.
+    assert!(o["billing_contact_id"].is_string(), "{o}");
+    assert!(o["billing_address_id"].is_string(), "{o}");
+    assert!(o["billing_contact"].is_null());
     let items = o["items"].as_array().unwrap();
     assert_eq!(items.len(), 3);
     assert_eq!(items[0]["sku"], "SENSOR-T1");
@@ -187,7 +212,7 @@ async fn a_draft_order_gets_provisional_prices_and_reads_back() {
     assert_eq!(o["balance_minor"], 3 * 15900 + 22900 + 12000);
     assert_eq!(
         o["options"],
-        json!({ "initial_shipment": [{ "sku": "SENSOR-T1", "quantity": 2 }], "notes": "rush" })
+        json!({ "initial_shipment": [{ "sku": "SENSOR-T1", "quantity": 2 }], "notes": "rush", "ship_to": null })
     );
     assert_eq!(o["automation_steps"], json!([]));
     assert_eq!(o["payments"], json!([]));
@@ -211,56 +236,27 @@ async fn a_draft_order_gets_provisional_prices_and_reads_back() {
     assert_eq!(kinds(&timeline), ["order.created"]);
     assert_eq!(timeline["items"][0]["source"], "domain");
 
-    // Drafting sets no company default: only the directory does, and a service may not.
-    let mut again = synced_body();
-    again.as_object_mut().unwrap().remove("shipping_address");
+    // A service drafts too, but cannot touch the directory.
     let service = bearer(SERVICE_TOKEN);
-    let (s, b) = t
-        .call(
-            "POST",
-            "/v1/orders",
-            Some(again.clone()),
-            &[("authorization", &service)],
-        )
-        .await;
-    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
-    let directory = "/v1/companies/ACME/shipping-address";
-    let entry = json!({ "shipping_address": o["shipping_address"] });
-    let (s, b) = t
-        .call(
-            "PUT",
-            directory,
-            Some(entry.clone()),
-            &[("authorization", &service)],
-        )
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
-    let (s, b) = t.call("PUT", directory, Some(entry), &[]).await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    // An order shipping elsewhere leaves the default alone.
-    let mut elsewhere = synced_body();
-    elsewhere["shipping_address"] = address("Ottawa");
-    let (s, b) = t
-        .call(
-            "POST",
-            "/v1/orders",
-            Some(elsewhere),
-            &[("authorization", &service)],
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
-    // The directory's default from now on; a service may draft too.
     let (s, second) = t
         .call(
             "POST",
             "/v1/orders",
-            Some(again),
-            &[("authorization", &bearer(SERVICE_TOKEN))],
+            Some(synced_body()),
+            &[("authorization", &service)],
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{second}");
-    assert_eq!(second["shipping_address"], o["shipping_address"]);
     assert_eq!(second["created_by"], "shop");
+    let (s, b) = t
+        .call(
+            "PATCH",
+            "/v1/companies/ACME",
+            Some(json!({ "name": "Mine now" })),
+            &[("authorization", &service)],
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
     // Viewers read but do not draft.
     let (s, _) = t
         .call(
@@ -372,36 +368,36 @@ async fn each_invalid_field_is_a_422_naming_it_and_writes_nothing() {
             "line 3 (GATEWAY-G1): bespoke.unit_amount must be above 0",
         ),
         (
+            with(&|b| b["ship_to"] = json!({ "address": { "city": "Ottawa" } })),
+            "invalid_body",
+            "ship_to.address.line1 is required",
+        ),
+        (
             with(&|b| {
-                b["billing_address"].as_object_mut().unwrap().remove("city");
+                b["ship_to"] = json!({ "address": address("Ottawa"), "address_id": Uuid::nil() })
             }),
             "invalid_body",
-            "billing_address.city is required",
+            "ship_to: give either address_id (from the address book) or address",
         ),
         (
-            with(&|b| b["shipping_address"]["postal_code"] = json!("  ")),
+            with(&|b| b["ship_to"] = json!({ "address_id": Uuid::nil() })),
+            "unknown_address",
+            "ship_to.address_id: company ACME has no address 00000000-0000-0000-0000-000000000000",
+        ),
+        (
+            with(&|b| b["billing_address_id"] = json!("nope")),
+            "unknown_address",
+            "billing_address_id: company ACME has no address nope",
+        ),
+        (
+            with(&|b| b["billing_contact_id"] = json!(Uuid::nil())),
+            "unknown_contact",
+            "billing_contact_id: company ACME has no contact 00000000-0000-0000-0000-000000000000",
+        ),
+        (
+            with(&|b| b["company_id"] = json!("")),
             "invalid_body",
-            "shipping_address.postal_code is required",
-        ),
-        (
-            with(&|b| b["shipping_address"]["line1"] = Value::Null),
-            "invalid_body",
-            "shipping_address.line1 is required",
-        ),
-        (
-            with(&|b| b["billing_address"]["country"] = json!("")),
-            "invalid_body",
-            "billing_address.country is required",
-        ),
-        (
-            with(&|b| b["billing_contact"]["email"] = json!("ada.acme.test")),
-            "invalid_email",
-            "billing_contact.email \"ada.acme.test\" is not an email address",
-        ),
-        (
-            with(&|b| b["company"]["name"] = json!("")),
-            "invalid_body",
-            "company.name is required",
+            "company_id is required",
         ),
         (
             with(&|b| b["initial_shipment"] = json!([{ "sku": "SENSOR-H2", "quantity": 1 }])),
@@ -424,12 +420,9 @@ async fn each_invalid_field_is_a_422_naming_it_and_writes_nothing() {
             "currency \"dollars\" must be a three-letter code",
         ),
         (
-            with(&|b| {
-                b["company"]["id"] = json!("NEWCO");
-                b.as_object_mut().unwrap().remove("shipping_address");
-            }),
-            "invalid_body",
-            "shipping_address is required: company NEWCO has no default shipping address",
+            with(&|b| b["company_id"] = json!("NEWCO")),
+            "unknown_company",
+            "company NEWCO is not in the directory",
         ),
         (
             with(&|b| b["surprise"] = json!(true)),
@@ -454,7 +447,7 @@ async fn each_invalid_field_is_a_422_naming_it_and_writes_nothing() {
             .body(Body::from(bytes))
             .unwrap()
     };
-    let (s, b) = t.send(raw(b"{\"company\": ".to_vec())).await;
+    let (s, b) = t.send(raw(b"{\"company_id\": ".to_vec())).await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     assert_eq!(b["error"]["code"], "malformed_json");
     let limit = t.app.settings.server.body_limit_bytes;
@@ -463,7 +456,11 @@ async fn each_invalid_field_is_a_422_naming_it_and_writes_nothing() {
     let (s, b) = t.send(raw(serde_json::to_vec(&huge).unwrap())).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
     assert_eq!(count(&t, "SELECT count(*) FROM hardware_orders").await, 0);
-    assert_eq!(count(&t, "SELECT count(*) FROM companies").await, 0);
+    assert_eq!(
+        count(&t, "SELECT count(*) FROM companies").await,
+        1,
+        "an order never makes a company"
+    );
 }
 
 #[tokio::test]
@@ -734,10 +731,12 @@ async fn app_with_saga() -> TestApp {
         &mut settings,
         &[("hardware_order.toml", PLACEHOLDER_WORKFLOW)],
     );
-    app_with(settings, |r| {
+    let t = app_with(settings, |r| {
         r.register("test.hw_park", ParkForOperator);
     })
-    .await
+    .await;
+    seed_acme(&t).await;
+    t
 }
 
 /// Creates and checks out an order of synced lines; returns (order id, saga id).
@@ -838,7 +837,12 @@ async fn checkout_shipments_cancellation_and_automation_through_the_api() {
     assert_eq!(first["status"], "draft");
     assert_eq!(first["seq"], 1);
     assert_eq!(first["courier_code"], "dhl", "the order's courier");
-    assert_eq!(first["address_snapshot"], o["shipping_address"]);
+    assert_eq!(
+        first["address_snapshot"],
+        address("Toronto"),
+        "the company's default"
+    );
+    assert!(first["address_id"].is_string(), "{first}");
     assert_eq!(first["created_by"], "operator:olivia");
     assert_eq!(first["items"][0]["quantity"], 2);
     let first_id = id_of(&first, "id");
@@ -916,7 +920,12 @@ async fn checkout_shipments_cancellation_and_automation_through_the_api() {
     let mut ottawa = address("Ottawa");
     ottawa["country"] = json!("ca");
     let (s, edited) = t
-        .call("PATCH", &edit, Some(json!({ "address": ottawa })), &[])
+        .call(
+            "PATCH",
+            &edit,
+            Some(json!({ "destination": { "address": ottawa } })),
+            &[],
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{edited}");
     assert_eq!(edited["address_snapshot"]["city"], "Ottawa");

@@ -11,16 +11,15 @@ use sagaflow::domain::pricing::{PriceSource, Resolution};
 use sagaflow::families::hardware::store::{NewHardwareOrder, NewItem, issue_invoice_in};
 
 use crate::support;
+use crate::support::hardware::{Directory, seed_directory_rows};
 
-fn new_order(n: usize) -> NewHardwareOrder {
+fn new_order(acme: &Directory, n: usize) -> NewHardwareOrder {
     NewHardwareOrder {
         id: Uuid::now_v7(),
         order_code: format!("HW-TEST-{n:03}"),
         company_id: "ACME".into(),
-        company_name: "Acme Sensors Ltd".into(),
-        billing_contact: json!({"name": "Ada", "email": "ada@acme.test"}),
-        billing_address: json!({"line1": "1 Main", "city": "Toronto", "postal_code": "M5H", "country": "CA"}),
-        shipping_address: json!({"line1": "1 Main", "city": "Toronto", "postal_code": "M5H", "country": "CA"}),
+        billing_contact_id: acme.contact,
+        billing_address_id: acme.address,
         region: None,
         currency: "usd".into(),
         courier_code: "dhl".into(),
@@ -52,9 +51,10 @@ fn new_order(n: usize) -> NewHardwareOrder {
 async fn twenty_concurrent_invoices_are_gap_free_and_unique() {
     let t = support::app().await;
     let store = t.app.store().clone();
+    let acme = seed_directory_rows(store.pool()).await;
     let mut orders = Vec::new();
     for n in 0..25 {
-        let o = new_order(n);
+        let o = new_order(&acme, n);
         store.create_hardware_order(&o, Utc::now()).await.unwrap();
         orders.push(o.id);
     }
@@ -109,7 +109,8 @@ async fn twenty_concurrent_invoices_are_gap_free_and_unique() {
 async fn manual_payments_settle_an_invoice_in_parts_and_then_are_refused() {
     let t = support::app().await;
     let store = t.app.store().clone();
-    let order = new_order(7);
+    let acme = seed_directory_rows(store.pool()).await;
+    let order = new_order(&acme, 7);
     store
         .create_hardware_order(&order, Utc::now())
         .await

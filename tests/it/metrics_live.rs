@@ -70,15 +70,13 @@ async fn wait_status(h: &Harness, saga: Uuid, want: &str) {
 
 /// Places and sends a hardware order; returns its saga.
 async fn hardware_order(h: &Harness) -> Uuid {
-    let address = json!({"line1": "1 King St W", "city": "Toronto", "postal_code": "M5H 1A1", "country": "CA"});
+    support::hardware::seed_directory(h).await;
     let (s, b) = h
         .post_json(
             "/v1/orders",
             &[],
             &json!({
-                "company": {"id": "ACME", "name": "Acme Sensors Ltd"},
-                "billing_contact": {"name": "Ada Lovelace", "email": "ada@acme.test"},
-                "billing_address": address, "shipping_address": address,
+                "company_id": "ACME",
                 "lines": [{"sku": "SENSOR-T1", "quantity": 2}],
             }),
         )
@@ -260,6 +258,11 @@ async fn scenario(h: &Harness) {
     scheduler.tick_once().await.unwrap();
     t.clock
         .set(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 1).unwrap());
+    assert_eq!(scheduler.tick_once().await.unwrap(), 1);
+    settle(h).await;
+    // And the 03:00 invoice-overdue run.
+    t.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 3, 0, 1).unwrap());
     assert_eq!(scheduler.tick_once().await.unwrap(), 1);
     settle(h).await;
 

@@ -554,16 +554,9 @@ async fn a_webhook_payload_with_a_nul_escape_is_stored_cleaned() {
 // Bounded quantities and amounts
 // ---------------------------------------------------------------------------------------------
 
-fn address() -> Value {
-    json!({"line1": "1 King St W", "city": "Toronto", "region": "ON", "postal_code": "M5H 1A1", "country": "CA"})
-}
-
 fn hardware_order(lines: Value) -> Value {
     json!({
-        "company": {"id": "ACME", "name": "Acme Sensors Ltd"},
-        "billing_contact": {"name": "Ada Lovelace", "email": "ada@acme.test"},
-        "billing_address": address(),
-        "shipping_address": address(),
+        "company_id": "ACME",
         "currency": "usd",
         "courier": "dhl",
         "lines": lines,
@@ -600,6 +593,7 @@ async fn count(t: &crate::support::TestApp, sql: &str) -> i64 {
 #[tokio::test]
 async fn absurd_hardware_quantities_and_prices_are_refused_before_a_total_can_overflow() {
     let t = crate::support::app().await;
+    crate::support::hardware::seed_directory_rows(t.app.store().pool()).await;
     let line = |sku: &str, quantity: Value, bespoke: Option<Value>| {
         let mut l = json!({"sku": sku, "quantity": quantity});
         if let Some(b) = bespoke {
@@ -722,14 +716,13 @@ async fn absurd_hardware_quantities_and_prices_are_refused_before_a_total_can_ov
 /// A hardware order and its issued invoice, made through the store: `total_minor` 1007.
 async fn issued_invoice(t: &crate::support::TestApp) -> Uuid {
     let store = t.app.store();
+    let acme = crate::support::hardware::seed_directory_rows(store.pool()).await;
     let order = NewHardwareOrder {
         id: Uuid::now_v7(),
         order_code: "HW-ROBUST-1".into(),
         company_id: "ACME".into(),
-        company_name: "Acme Sensors Ltd".into(),
-        billing_contact: json!({"name": "Ada", "email": "ada@acme.test"}),
-        billing_address: address(),
-        shipping_address: address(),
+        billing_contact_id: acme.contact,
+        billing_address_id: acme.address,
         region: None,
         currency: "usd".into(),
         courier_code: "dhl".into(),

@@ -56,7 +56,7 @@ async fn masking_for_each_role_on_each_response_that_carries_personal_data() {
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{b}");
     let sample = id(&b, "saga_id");
-    // A hardware order with a billing contact.
+    // A hardware order for a company whose billing contact the directory holds.
     let order = id(
         &create(
             &h,
@@ -123,7 +123,11 @@ async fn masking_for_each_role_on_each_response_that_carries_personal_data() {
         format!("/v1/orders/{order}"),
         format!("/v1/orders/{bundle_order}"),
     ];
-    let ops_paths = ["/v1/outbox".to_string(), format!("/v1/outbox/{sms}")];
+    let ops_paths = [
+        "/v1/outbox".to_string(),
+        format!("/v1/outbox/{sms}"),
+        "/v1/companies/ACME/contacts".to_string(),
+    ];
     for token in [SERVICE_TOKEN, VIEWER_TOKEN, OPERATOR_TOKEN] {
         let paths = owner_paths.iter().chain(if token == SERVICE_TOKEN {
             &[][..]
@@ -142,7 +146,7 @@ async fn masking_for_each_role_on_each_response_that_carries_personal_data() {
         body.contains("024****567") && body.contains("b***@example.com"),
         "{body}"
     );
-    let (_, body) = text_as(&h, VIEWER_TOKEN, &format!("/v1/orders/{order}")).await;
+    let (_, body) = text_as(&h, VIEWER_TOKEN, "/v1/companies/ACME/contacts").await;
     assert!(body.contains("a***@acme.test"), "{body}");
 
     // The reveal: operators only, with a reason, audited.

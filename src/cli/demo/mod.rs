@@ -129,6 +129,15 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         });
     }
     settings.worker.poll_interval = Duration::from_millis(100);
+    // The daily overdue run every five seconds, so the demo's unpaid invoice shows flagged.
+    settings.cron.insert(
+        "invoice_overdue".into(),
+        sagaflow::config::CronJob {
+            schedule: "*/5 * * * * *".into(),
+            workflow: "invoice_overdue".into(),
+            input: Value::Null,
+        },
+    );
     let app = App::build(settings).await.context("starting sagaflow")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);

@@ -5,6 +5,8 @@ use statig::prelude::{Outcome, Transition};
 
 pub mod allocation;
 pub mod automation;
+pub mod billing;
+pub mod directory;
 pub mod fulfillment;
 pub mod invoice;
 pub mod order;

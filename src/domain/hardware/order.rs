@@ -45,14 +45,17 @@ impl PaymentStatus {
         self.into()
     }
 
-    /// Paid is not among them: a paid order can still be refunded.
+    /// Paid is not among them (a paid order can still be refunded), nor a failed or expired
+    /// checkout (a new checkout recovers the payment, or support closes the order).
     pub fn is_terminal(self) -> bool {
+        matches!(self, PaymentStatus::Refunded | PaymentStatus::Cancelled)
+    }
+
+    /// A failed or expired checkout: the order waits for a new checkout or to be closed.
+    pub fn is_recoverable(self) -> bool {
         matches!(
             self,
-            PaymentStatus::PaymentFailed
-                | PaymentStatus::CheckoutExpired
-                | PaymentStatus::Refunded
-                | PaymentStatus::Cancelled
+            PaymentStatus::PaymentFailed | PaymentStatus::CheckoutExpired
         )
     }
 }
@@ -152,16 +155,27 @@ impl Payment {
         }
     }
 
-    #[state]
+    #[state(superstate = "recoverable")]
     fn payment_failed(event: &PaymentEvent) -> Outcome<State> {
         let _ = event;
         Super
     }
 
-    #[state]
+    #[state(superstate = "recoverable")]
     fn checkout_expired(event: &PaymentEvent) -> Outcome<State> {
         let _ = event;
         Super
+    }
+
+    /// The checkout did not end in a payment: a new checkout recovers it (a new session under
+    /// a new saga), or support closes the order.
+    #[superstate]
+    fn recoverable(context: &mut Verdict, event: &PaymentEvent) -> Outcome<State> {
+        match event {
+            PaymentEvent::SendCheckout => context.to(State::checkout_sent()),
+            PaymentEvent::Cancel => context.to(State::cancelled()),
+            _ => Super,
+        }
     }
 
     #[state]
@@ -237,6 +251,10 @@ mod tests {
             (S::PaymentProcessing, E::Pay, S::Paid),
             (S::PaymentProcessing, E::Fail, S::PaymentFailed),
             (S::Paid, E::Refund, S::Refunded),
+            (S::PaymentFailed, E::SendCheckout, S::CheckoutSent),
+            (S::PaymentFailed, E::Cancel, S::Cancelled),
+            (S::CheckoutExpired, E::SendCheckout, S::CheckoutSent),
+            (S::CheckoutExpired, E::Cancel, S::Cancelled),
         ]);
     }
 

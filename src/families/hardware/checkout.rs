@@ -14,7 +14,7 @@ use crate::domain::pricing::PriceSource;
 use crate::engine::action::{Action, Effect, Signal, StepContext, StepError, StepOutcome};
 use crate::families::hardware::store::{
     HardwareOrder, Payment, mark_processing_in, move_payment_in, refund_payment_in,
-    set_checkout_in, settle_payment_in,
+    set_checkout_in, settle_payment_in, snapshot_billing_in,
 };
 use crate::families::provider_error;
 use crate::providers::Error as ProviderError;
@@ -25,6 +25,39 @@ use crate::providers::webhooks;
 const UNDO_REASON: &str = "order undone";
 
 pub(crate) struct Checkout(pub Deps);
+
+impl Checkout {
+    /// The order's billing contact and address from the directory as they are now: the
+    /// snapshot checkout takes, and the e-mail the processor receipts go to.
+    async fn billing(
+        &self,
+        order: &HardwareOrder,
+    ) -> Result<(serde_json::Value, serde_json::Value, uuid::Uuid), StepError> {
+        let store = &self.0.store;
+        let contact = store
+            .contact_view(order.billing_contact_id)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| StepError::permanent("no_contact", "the billing contact is gone"))?
+            .contact;
+        let address = store
+            .address(order.billing_address_id)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| StepError::permanent("no_address", "the billing address is gone"))?;
+        let contact = json!({
+            "contact_id": contact.id,
+            "name": format!("{} {}", contact.first_name, contact.last_name).trim(),
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "email": contact.email,
+            "phone": contact.phone,
+        });
+        let mut snapshot = address.fields().snapshot();
+        snapshot["address_id"] = json!(address.id);
+        Ok((contact, snapshot, address.id))
+    }
+}
 
 #[async_trait]
 impl Action for Checkout {
@@ -54,6 +87,7 @@ impl Action for Checkout {
                 }
             })
             .collect();
+        let (contact, address, address_id) = self.billing(&order).await?;
         let settings = &self.0.settings;
         let expires_at = ctx
             .output_of("price_resolve")
@@ -63,7 +97,7 @@ impl Action for Checkout {
             cancel_url: settings.cancel_url.clone(),
             line_items,
             client_reference_id: Some(order.id.to_string()),
-            customer_email: order.billing_contact["email"].as_str().map(str::to_string),
+            customer_email: contact["email"].as_str().map(str::to_string),
             expires_at,
             metadata: BTreeMap::from([
                 ("order_id".to_string(), order.id.to_string()),
@@ -90,6 +124,7 @@ impl Action for Checkout {
         .with_write(domain_write(move |conn| {
             Box::pin(async move {
                 set_checkout_in(conn, order_id, &id, url.as_deref(), now).await?;
+                snapshot_billing_in(conn, order_id, &contact, &address, address_id, now).await?;
                 let payload = json!({ "session_id": id, "checkout_url": url });
                 move_payment_in(conn, order_id, PaymentEvent::SendCheckout, payload, now).await?;
                 Ok(())

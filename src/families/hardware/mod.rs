@@ -8,7 +8,9 @@ mod automate;
 mod checkout;
 mod fulfill;
 mod invoice;
+pub(crate) mod invoice_pdf;
 pub mod metrics;
+mod overdue;
 mod price;
 pub mod pricing;
 mod settings;
@@ -146,7 +148,8 @@ impl Family for Hardware {
             )
             .register("hardware.automate", automate::Automate(deps.clone()))
             .register("hardware.invoice", invoice::Invoice(deps.clone()))
-            .register("hardware.void_invoice", invoice::VoidInvoice);
+            .register("hardware.void_invoice", invoice::VoidInvoice)
+            .register("hardware.mark_overdue", overdue::MarkOverdue(deps.clone()));
     }
 
     fn workflows(&self) -> Vec<(&'static str, Arc<dyn SagaHooks>)> {

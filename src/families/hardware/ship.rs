@@ -43,6 +43,47 @@ impl Ship {
             .ok_or_else(|| StepError::permanent("no_fulfillment", "the order has no fulfilment"))
     }
 
+    /// Where the first shipment goes, snapshotted now: the address-book entry or ad-hoc
+    /// address the order chose, else the company's default shipping address at this moment.
+    async fn destination(&self, order: &HardwareOrder) -> Result<(Option<Uuid>, Value), StepError> {
+        let ship_to = &order.options["ship_to"];
+        if ship_to["address"].is_object() {
+            return Ok((None, ship_to["address"].clone()));
+        }
+        let chosen = ship_to["address_id"]
+            .as_str()
+            .and_then(|a| a.parse::<Uuid>().ok());
+        let address_id = match chosen {
+            Some(a) => a,
+            None => self
+                .0
+                .store
+                .company(&order.company_id)
+                .await
+                .map_err(db_error)?
+                .and_then(|c| c.default_shipping_address_id)
+                .ok_or_else(|| {
+                    StepError::park(
+                        "no_shipping_address",
+                        format!(
+                            "company {} has no default shipping address: set one, then retry the saga",
+                            order.company_id
+                        ),
+                    )
+                })?,
+        };
+        let address = self
+            .0
+            .store
+            .address(address_id)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| {
+                StepError::permanent("bad_address", format!("no address {address_id}"))
+            })?;
+        Ok((Some(address_id), address.fields().snapshot()))
+    }
+
     /// The first shipment: what the order planned for it, else everything.
     fn plan(order: &HardwareOrder, view: &FulfillmentView) -> Result<Vec<Ask>, StepError> {
         let open: Vec<allocation::Open> = view
@@ -159,19 +200,21 @@ impl Action for Ship {
         let mut bookings = Self::drafts(ctx, &view);
         if view.shipments.is_empty() {
             let asks = Self::plan(&order, &view)?;
+            let (address_id, address) = self.destination(&order).await?;
             let id = Uuid::now_v7();
             bookings.push(Booking {
                 id,
                 new: Some(NewShipment {
                     id,
                     fulfillment_id: view.fulfillment.id,
-                    address: order.shipping_address.clone(),
+                    address_id,
+                    address: address.clone(),
                     courier_code: order.courier_code.clone(),
                     asks: asks.clone(),
                     created_by: "saga".into(),
                 }),
                 courier: order.courier_code.clone(),
-                address: order.shipping_address.clone(),
+                address,
                 units: asks.iter().map(|a| a.quantity).sum(),
                 key: format!("{}:1", ctx.idempotency_key),
             });
@@ -371,7 +414,13 @@ async fn fulfillment_of(
 fn address(order: &HardwareOrder, snapshot: &Value) -> Result<Address, StepError> {
     let text = |k: &str| snapshot[k].as_str().map(str::to_string);
     let name = text("name")
-        .or_else(|| order.billing_contact["name"].as_str().map(str::to_string))
+        .or_else(|| {
+            order
+                .billing_contact
+                .as_ref()
+                .and_then(|c| c["name"].as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| order.company_id.clone());
     match (
         text("line1"),

@@ -29,7 +29,99 @@ pub async fn hardware() -> Harness {
             ..Default::default()
         })
         .unwrap();
+    seed_directory(&h).await;
     h
+}
+
+/// The company the test orders are for, as the directory holds it.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    /// Ada Lovelace, its primary billing contact.
+    pub contact: Uuid,
+    /// Its Toronto address, the default for shipping and billing.
+    pub address: Uuid,
+}
+
+/// The operator requests that record `ACME` in the directory, in order: the company, a
+/// primary billing contact, and one address that is the default for shipping and billing.
+/// [`order_body`] orders for it.
+pub fn acme_requests() -> [(&'static str, Value); 3] {
+    let mut entry = address();
+    entry["default_shipping"] = json!(true);
+    entry["default_billing"] = json!(true);
+    [
+        (
+            "/v1/companies",
+            json!({"id": "ACME", "name": "Acme Sensors Ltd", "company_mirror_id": "legacy-acme"}),
+        ),
+        (
+            "/v1/companies/ACME/contacts",
+            json!({"first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.test", "roles": ["billing"]}),
+        ),
+        ("/v1/companies/ACME/addresses", entry),
+    ]
+}
+
+/// Records `ACME` ([`acme_requests`]) through the operator's routes.
+pub async fn seed_directory(h: &Harness) -> Directory {
+    let mut ids = Vec::new();
+    for (path, body) in acme_requests() {
+        let (s, b) = operator_post(h, path, &body).await;
+        assert_eq!(s, StatusCode::CREATED, "{path}: {b}");
+        ids.push(b["id"].clone());
+    }
+    Directory {
+        contact: ids[1].as_str().unwrap().parse().unwrap(),
+        address: ids[2].as_str().unwrap().parse().unwrap(),
+    }
+}
+
+/// Records `ACME` as [`acme_requests`] does, straight in the database, for tests without the
+/// served API.
+pub async fn seed_directory_rows(pool: &sqlx::PgPool) -> Directory {
+    let (contact, address) = (Uuid::now_v7(), Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO companies (id, name, company_mirror_id, created_at, updated_at)
+         VALUES ('ACME', 'Acme Sensors Ltd', 'legacy-acme', now(), now())",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO contacts (id, company_id, first_name, last_name, email, created_at, updated_at)
+         VALUES ($1, 'ACME', 'Ada', 'Lovelace', 'ada@acme.test', now(), now())",
+    )
+    .bind(contact)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO addresses (id, company_id, line1, city, region, postal_code, country, dedup_key,
+             created_at, updated_at)
+         VALUES ($1, 'ACME', '1 King St W', 'Toronto', 'ON', 'M5H 1A1', 'CA', 'acme', now(), now())",
+    )
+    .bind(address)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE companies SET default_shipping_address_id = $1, default_billing_address_id = $1
+         WHERE id = 'ACME'",
+    )
+    .bind(address)
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO company_contact_roles (id, company_id, contact_id, role, is_primary, created_at)
+         VALUES ($1, 'ACME', $2, 'billing', true, now())",
+    )
+    .bind(Uuid::now_v7())
+    .bind(contact)
+    .execute(pool)
+    .await
+    .unwrap();
+    Directory { contact, address }
 }
 
 /// The simulator's price for each synced price-book entry: its price-book amount, so what the
@@ -53,13 +145,11 @@ pub fn address() -> Value {
     json!({"line1": "1 King St W", "city": "Toronto", "region": "ON", "postal_code": "M5H 1A1", "country": "CA"})
 }
 
-/// A draft order body: `lines` as (sku, quantity, scenario).
+/// A draft order body for the seeded `ACME` (its primary billing contact, default billing
+/// and shipping address): `lines` as (sku, quantity, scenario).
 pub fn order_body(lines: &[(&str, i32, &str)]) -> Value {
     json!({
-        "company": {"id": "ACME", "name": "Acme Sensors Ltd"},
-        "billing_contact": {"name": "Ada Lovelace", "email": "ada@acme.test"},
-        "billing_address": address(),
-        "shipping_address": address(),
+        "company_id": "ACME",
         "region": "CA",
         "currency": "usd",
         "courier": "dhl",

@@ -43,6 +43,8 @@ pub struct HardwareBatch {
     base: String,
     operator_token: String,
     pub orders: Vec<PlacedOrder>,
+    /// The manual invoice left unpaid, for the overdue run to flag.
+    pub(super) unpaid_invoice: Option<String>,
 }
 
 /// Places `n` hardware orders and sends their checkouts. Returns once every checkout is sent
@@ -57,7 +59,16 @@ pub async fn place(
         base: base_url.trim_end_matches('/').to_string(),
         operator_token: who.operator_token.to_string(),
         orders: Vec::with_capacity(n),
+        unpaid_invoice: None,
     };
+    super::directory::seed(&batch.http, &batch.base, &batch.operator_token)
+        .await
+        .context("recording the demo's companies")?;
+    batch.unpaid_invoice = Some(
+        super::directory::unpaid_invoice(&batch.http, &batch.base, &batch.operator_token)
+            .await
+            .context("issuing the demo's unpaid invoice")?,
+    );
     let run = Uuid::now_v7().simple().to_string();
     for i in 0..n {
         let placed = batch

@@ -9,10 +9,11 @@
 //! (`POST /v1/fulfillments/{id}/shipments`).
 //! [`HardwareBatch::report`](batch::HardwareBatch::report) reads each order back.
 //!
-//! `plans.rs` holds the kinds of order and what the simulator charges for them, `batch.rs`
+//! `directory.rs` records the two companies the orders are for, `plans.rs` holds the kinds of order and what the simulator charges for them, `batch.rs`
 //! places them and ships the rest of a two-part order, `report.rs` reads them back.
 
 mod batch;
+mod directory;
 mod plans;
 mod report;
 

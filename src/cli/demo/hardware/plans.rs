@@ -109,16 +109,10 @@ pub fn simulator_prices(book: &[PriceSeed]) -> BTreeMap<String, Option<i64>> {
 
 /// The body of `POST /v1/orders` for the `i`th order.
 pub(super) fn order_body(i: usize, plan: &Plan) -> Value {
-    let address = json!({
-        "line1": "1 King St W", "city": "Toronto", "region": "ON",
-        "postal_code": "M5H 1A1", "country": "CA",
-    });
-    let company = i % 3;
+    // The company's primary billing contact, default billing and shipping addresses.
+    let (company, ..) = super::directory::COMPANIES[i % super::directory::COMPANIES.len()];
     let mut body = json!({
-        "company": { "id": format!("DEMO-CO-{company}"), "name": format!("Demo Sensors {company}") },
-        "billing_contact": { "name": "Ada Lovelace", "email": "ada@demo.example" },
-        "billing_address": address,
-        "shipping_address": address,
+        "company_id": company,
         "region": "CA",
         "currency": "usd",
         "courier": plan.courier,

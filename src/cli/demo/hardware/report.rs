@@ -14,7 +14,37 @@ impl HardwareBatch {
         for order in &self.orders {
             rows.push(self.report_row(order).await?);
         }
-        Ok(HardwareReport { rows })
+        let overdue = match &self.unpaid_invoice {
+            Some(id) => Some(self.overdue_line(id).await?),
+            None => None,
+        };
+        Ok(HardwareReport { rows, overdue })
+    }
+
+    /// The unpaid invoice once the overdue run has flagged it (it runs every few seconds in
+    /// the demo), or as it stands after a short wait.
+    async fn overdue_line(&self, id: &str) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let inv = self.get(&format!("/v1/invoices/{id}")).await?;
+            let flagged = inv["overdue_at"].as_str();
+            if flagged.is_some() || tokio::time::Instant::now() > deadline {
+                let company = inv["company_id"].as_str().unwrap_or("-");
+                let number = inv["number"].as_str().unwrap_or("-");
+                let balance = Minor(inv["balance_minor"].as_i64().unwrap_or(0));
+                return Ok(match flagged {
+                    Some(at) => format!(
+                        "overdue invoice: {number} for {company}, {balance} {} due since {}, flagged overdue at {at} (GET /v1/invoices?overdue=true, /v1/invoices/{id}.pdf)",
+                        inv["currency"].as_str().unwrap_or("").to_uppercase(),
+                        inv["due_at"].as_str().unwrap_or("-"),
+                    ),
+                    None => format!(
+                        "invoice {number} for {company} is unpaid but not yet flagged overdue"
+                    ),
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
     }
 
     async fn report_row(&self, order: &PlacedOrder) -> anyhow::Result<ReportRow> {
@@ -73,6 +103,8 @@ pub struct ReportRow {
 #[derive(Debug, Clone)]
 pub struct HardwareReport {
     pub rows: Vec<ReportRow>,
+    /// The demo's unpaid manual invoice, as the overdue run left it.
+    pub overdue: Option<String>,
 }
 
 impl HardwareReport {
@@ -122,6 +154,9 @@ impl fmt::Display for HardwareReport {
         let invoices = self.invoices();
         if !invoices.is_empty() {
             writeln!(f, "  invoices issued: {}", invoices.join(", "))?;
+        }
+        if let Some(line) = &self.overdue {
+            writeln!(f, "  {line}")?;
         }
         Ok(())
     }

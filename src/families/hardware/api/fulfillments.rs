@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::addresses::{Destination, destination};
 use super::{
-    Address, ItemQuantity, check_courier, conflict, invalid, no_such, parse_id, store_error,
-    to_json,
+    ItemQuantity, check_courier, conflict, invalid, no_such, parse_id, store_error, to_json,
 };
 use crate::api::auth::Principal;
 use crate::api::{ApiError, ApiJson, AppState, tenancy};
@@ -47,9 +47,10 @@ pub(crate) async fn show(
 #[serde(deny_unknown_fields)]
 pub struct AddShipment {
     pub items: Vec<ItemQuantity>,
-    /// Where it goes; the order's shipping address when absent.
+    /// Where it goes: an address of the company's book or an ad-hoc one; the company's
+    /// default shipping address when absent.
     #[serde(default)]
-    pub address: Option<Address>,
+    pub destination: Option<Destination>,
     /// A configured courier; the order's when absent.
     #[serde(default)]
     pub courier: Option<String>,
@@ -112,9 +113,31 @@ pub(crate) async fn add_shipment(
             quantity,
         });
     }
-    let address = match &req.address {
-        Some(a) => a.check("address")?,
-        None => order.shipping_address.clone(),
+    let (address_id, address) = match &req.destination {
+        Some(d) => destination(&s, &order.company_id, d, "destination").await?,
+        None => {
+            let default = s
+                .rt
+                .store
+                .company(&order.company_id)
+                .await?
+                .and_then(|c| c.default_shipping_address_id)
+                .ok_or_else(|| {
+                    invalid(
+                        "no_shipping_address",
+                        format!(
+                            "destination is required: company {} has no default shipping address",
+                            order.company_id
+                        ),
+                    )
+                })?;
+            let row =
+                s.rt.store
+                    .address(default)
+                    .await?
+                    .ok_or_else(ApiError::internal)?;
+            (Some(row.id), row.fields().snapshot())
+        }
     };
     let courier = check_courier(
         &s.settings,
@@ -124,6 +147,7 @@ pub(crate) async fn add_shipment(
     let new = NewShipment {
         id: shipment_id,
         fulfillment_id: id,
+        address_id,
         address,
         courier_code: courier,
         asks,

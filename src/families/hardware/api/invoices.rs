@@ -1,5 +1,6 @@
-//! Invoices: read one, and record a payment received outside the processor (a bank transfer),
-//! allocated to the invoice at once. A void or settled invoice takes no payment (409).
+//! A payment received outside the processor (a bank transfer), recorded against an invoice
+//! and allocated to it at once: partially paid, then paid. A void or settled invoice takes no
+//! payment (409).
 
 use axum::Json;
 use axum::extract::{Extension, Path, State};
@@ -7,31 +8,11 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{invalid, no_such, parse_id, required, store_error, to_json};
+use super::billing::invoice_json;
+use super::{invalid, parse_id, required, store_error};
 use crate::api::auth::Principal;
-use crate::api::{ApiError, ApiJson, AppState, tenancy};
+use crate::api::{ApiError, ApiJson, AppState};
 use crate::domain::money::Minor;
-use crate::families::hardware::store::OrderPart;
-
-/// An invoice with its number, status, total and what has been allocated to it.
-#[utoipa::path(get, path = "/v1/invoices/{id}", operation_id = "show_invoice", tag = "hardware", params(("id" = String, Path, description = "invoice id")),
-    responses((status = 200, description = "the invoice"), (status = 400, description = "id is not a UUID"),
-        (status = 404, description = "no such invoice")))]
-pub(crate) async fn show(
-    State(s): State<AppState>,
-    Extension(who): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id, "invoice")?;
-    let owner = s.rt.store.hardware_owner(OrderPart::Invoice, id).await?;
-    tenancy::visible(&who, owner.as_deref(), "invoice")?;
-    let invoice =
-        s.rt.store
-            .invoice(id)
-            .await?
-            .ok_or_else(|| no_such("invoice"))?;
-    Ok(Json(to_json(&invoice)?))
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,5 +64,5 @@ pub(crate) async fn record_payment(
             )
             .await
             .map_err(store_error("invoice"))?;
-    Ok((StatusCode::OK, Json(to_json(&invoice)?)))
+    Ok((StatusCode::OK, Json(invoice_json(&s, &invoice).await?)))
 }

@@ -2,26 +2,31 @@
 //! automation steps, price quotes and timelines. Each route sits behind its role; the
 //! handlers parse into types, make one store call and map its answer.
 
+pub(crate) mod addresses;
 pub(crate) mod automation;
+pub(crate) mod billing;
 pub(crate) mod companies;
+pub(crate) mod contacts;
 pub(crate) mod fulfillments;
 pub(crate) mod invoices;
 pub(crate) mod orders;
 pub(crate) mod pricing;
 pub(crate) mod shipments;
+pub(crate) mod support;
 pub(crate) mod timeline;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use serde::{Deserialize, Serialize};
 
 use crate::api::auth::{self, Principal, Role, Tokens};
 use crate::api::{ApiError, AppState, guard};
 use crate::config::Settings;
 use crate::families::hardware::HardwareSettings;
+use crate::families::hardware::store::AddressFields;
 use crate::store;
 
 /// The hardware routes' part of the API document.
@@ -33,14 +38,22 @@ use crate::store;
         shipments::show, shipments::edit, shipments::report_status,
         automation::retry, automation::fallback, pricing::quote,
         timeline::order, timeline::shipment,
-        invoices::show, invoices::record_payment, companies::set_shipping_address,
+        billing::show, billing::pdf, billing::list, billing::create, billing::edit, billing::issue,
+        billing::add_line, invoices::record_payment,
+        support::set_order_status, support::create_fulfillment, support::queue_automation,
+        support::edit_automation,
+        companies::create, companies::show, companies::edit, companies::search,
+        contacts::list, contacts::add, contacts::edit, contacts::archive, contacts::assign_role,
+        addresses::list, addresses::add, addresses::edit, addresses::archive,
+        addresses::save_from_shipment,
     ),
     tags((name = "hardware", description = "Hardware orders: drafts, checkout, fulfilment, shipments, automation, pricing and timelines")),
 )]
 pub(crate) struct Doc;
 
 /// The hardware routes, each behind its role: operators and services draft, check out and
-/// cancel orders; operators alone touch shipments and automation; every token may read.
+/// cancel orders; operators alone touch shipments, automation and the company directory;
+/// every token may read orders and what hangs off them, viewers and operators the directory.
 pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppState> {
     let signal = guard(tokens, auth::SIGNAL)(
         Router::new()
@@ -54,8 +67,16 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
             .route("/v1/fulfillments/{id}", get(fulfillments::show))
             .route("/v1/shipments/{id}", get(shipments::show))
             .route("/v1/shipments/{id}/timeline", get(timeline::shipment))
-            .route("/v1/invoices/{id}", get(invoices::show))
+            .route("/v1/invoices", get(billing::list))
+            .route("/v1/invoices/{id}", get(billing::show))
             .route("/v1/pricing/quote", post(pricing::quote)),
+    );
+    let directory = guard(tokens, auth::READ)(
+        Router::new()
+            .route("/v1/companies", get(companies::search))
+            .route("/v1/companies/{id}", get(companies::show))
+            .route("/v1/companies/{id}/contacts", get(contacts::list))
+            .route("/v1/companies/{id}/addresses", get(addresses::list)),
     );
     let operate = guard(tokens, auth::OPERATE)(
         Router::new()
@@ -63,13 +84,33 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
                 "/v1/fulfillments/{id}/shipments",
                 post(fulfillments::add_shipment),
             )
-            .route("/v1/shipments/{id}", axum::routing::patch(shipments::edit))
+            .route("/v1/shipments/{id}", patch(shipments::edit))
             .route("/v1/shipments/{id}/status", post(shipments::report_status))
             .route("/v1/invoices/{id}/payments", post(invoices::record_payment))
+            .route("/v1/invoices", post(billing::create))
+            .route("/v1/invoices/{id}", patch(billing::edit))
+            .route("/v1/invoices/{id}/issue", post(billing::issue))
+            .route("/v1/invoices/{id}/lines", post(billing::add_line))
+            .route("/v1/companies", post(companies::create))
+            .route("/v1/companies/{id}", patch(companies::edit))
+            .route("/v1/companies/{id}/contacts", post(contacts::add))
+            .route("/v1/companies/{id}/addresses", post(addresses::add))
+            .route("/v1/contacts/{id}", patch(contacts::edit))
+            .route("/v1/contacts/{id}/archive", post(contacts::archive))
+            .route("/v1/contacts/{id}/roles", post(contacts::assign_role))
+            .route("/v1/addresses/{id}", patch(addresses::edit))
+            .route("/v1/addresses/{id}/archive", post(addresses::archive))
             .route(
-                "/v1/companies/{id}/shipping-address",
-                axum::routing::put(companies::set_shipping_address),
+                "/v1/shipments/{id}/save-address",
+                post(addresses::save_from_shipment),
             )
+            .route("/v1/orders/{id}/status", patch(support::set_order_status))
+            .route("/v1/fulfillments", post(support::create_fulfillment))
+            .route(
+                "/v1/shipments/{id}/automation-steps",
+                post(support::queue_automation),
+            )
+            .route("/v1/automation-steps/{id}", patch(support::edit_automation))
             .route("/v1/automation-steps/{id}/retry", post(automation::retry))
             .route(
                 "/v1/automation-steps/{id}/fallback",
@@ -78,6 +119,7 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
     );
     signal
         .merge(read)
+        .merge(directory)
         .merge(operate)
         .layer(axum::Extension(settings))
 }
@@ -167,15 +209,20 @@ impl Address {
     /// The address as stored (trimmed, required fields present), or a 422 naming the first
     /// missing field under `field` (`billing_address.city`).
     pub fn check(&self, field: &str) -> Result<serde_json::Value, ApiError> {
+        Ok(self.fields(field)?.snapshot())
+    }
+
+    /// [`Address::check`], as the directory's parts.
+    pub fn fields(&self, field: &str) -> Result<AddressFields, ApiError> {
         let name = |f: &str| format!("{field}.{f}");
-        Ok(serde_json::json!({
-            "line1": required(&name("line1"), &self.line1)?,
-            "line2": text(&name("line2"), &self.line2)?,
-            "city": required(&name("city"), &self.city)?,
-            "region": text(&name("region"), &self.region)?,
-            "postal_code": required(&name("postal_code"), &self.postal_code)?,
-            "country": required(&name("country"), &self.country)?.to_ascii_uppercase(),
-        }))
+        Ok(AddressFields {
+            line1: required(&name("line1"), &self.line1)?,
+            line2: text(&name("line2"), &self.line2)?,
+            city: required(&name("city"), &self.city)?,
+            region: text(&name("region"), &self.region)?,
+            postal_code: required(&name("postal_code"), &self.postal_code)?,
+            country: required(&name("country"), &self.country)?.to_ascii_uppercase(),
+        })
     }
 }
 

@@ -13,14 +13,16 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::addresses::{Destination, book_address, destination};
 use super::pricing::{Bespoke, check_count, check_currency, line_request, pricing_error};
 use super::{
-    Address, ItemQuantity, actor, check_courier, conflict, invalid, no_such, parse_id, required,
+    ItemQuantity, actor, check_courier, conflict, invalid, no_such, parse_id, required,
     store_error, text, text_up_to, to_json,
 };
 use crate::api::auth::Principal;
 use crate::api::sagas::{ActionRequest, IdempotencyKey, apply_action, check_reason};
 use crate::api::{ApiError, ApiJson, AppState, Shown, tenancy};
+use crate::domain::hardware::directory::ContactRole;
 use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
 use crate::domain::order_code::new_order_code;
 use crate::domain::pricing::{LineRequest, Scope};
@@ -38,22 +40,6 @@ const MAX_NOTES: usize = 2000;
 
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CompanyInput {
-    pub id: Option<String>,
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ContactInput {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    #[serde(default)]
-    pub phone: Option<String>,
-}
-
-#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct LineInput {
     pub sku: Option<String>,
     pub quantity: i64,
@@ -67,12 +53,18 @@ pub struct LineInput {
 #[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrder {
-    pub company: CompanyInput,
-    pub billing_contact: ContactInput,
-    pub billing_address: Address,
-    /// The company's stored default when absent.
+    /// A company of the directory (`POST /v1/companies`).
+    pub company_id: Option<String>,
+    /// An active contact of the company; its primary billing contact when absent.
     #[serde(default)]
-    pub shipping_address: Option<Address>,
+    pub billing_contact_id: Option<String>,
+    /// An address of the company's book; its default billing address when absent.
+    #[serde(default)]
+    pub billing_address_id: Option<String>,
+    /// Where the first shipment goes: an address of the book or an ad-hoc address; the
+    /// company's default shipping address (as it is when the shipment is made) when absent.
+    #[serde(default)]
+    pub ship_to: Option<Destination>,
     /// For regional prices (`CA`).
     #[serde(default)]
     pub region: Option<String>,
@@ -91,21 +83,67 @@ pub struct CreateOrder {
     pub notes: Option<String>,
 }
 
-/// The billing contact as stored, or a 422 naming the field.
-fn check_contact(c: &ContactInput) -> Result<Value, ApiError> {
-    let name = required("billing_contact.name", &c.name)?;
-    let email = required("billing_contact.email", &c.email)?;
-    let well_formed = email
-        .split_once('@')
-        .is_some_and(|(user, domain)| !user.is_empty() && !domain.is_empty());
-    if !well_formed || email.contains(char::is_whitespace) {
-        return Err(invalid(
-            "invalid_email",
-            format!("billing_contact.email {email:?} is not an email address"),
-        ));
-    }
-    let phone = text("billing_contact.phone", &c.phone)?;
-    Ok(json!({ "name": name, "email": email, "phone": phone }))
+/// The order's company, billing contact and billing address from the directory: the company
+/// must exist (never created here), the contact be one of its active contacts (its primary
+/// billing contact when none is named) and the address a live entry of its book (its default
+/// billing address when none is named).
+async fn check_directory(
+    s: &AppState,
+    req: &CreateOrder,
+) -> Result<(String, Uuid, Uuid), ApiError> {
+    let company_id = required("company_id", &req.company_id)?;
+    let company = s.rt.store.company(&company_id).await?.ok_or_else(|| {
+        invalid(
+            "unknown_company",
+            format!("company {company_id} is not in the directory: record it with POST /v1/companies first"),
+        )
+    })?;
+    let contact_id = match text("billing_contact_id", &req.billing_contact_id)? {
+        Some(contact_ref) => {
+            let unknown = || {
+                invalid(
+                    "unknown_contact",
+                    format!("billing_contact_id: company {company_id} has no contact {contact_ref}"),
+                )
+            };
+            let id: Uuid = contact_ref.parse().map_err(|_| unknown())?;
+            let contact = s
+                .rt
+                .store
+                .contact_view(id)
+                .await?
+                .filter(|c| c.contact.company_id == company_id)
+                .ok_or_else(unknown)?;
+            if !contact.contact.active {
+                return Err(invalid(
+                    "unknown_contact",
+                    format!("billing_contact_id: contact {id} is archived"),
+                ));
+            }
+            id
+        }
+        None => s
+            .rt
+            .store
+            .primary_contact(&company_id, ContactRole::Billing)
+            .await?
+            .ok_or_else(|| {
+                invalid(
+                    "no_billing_contact",
+                    format!("billing_contact_id is required: company {company_id} has no primary billing contact"),
+                )
+            })?,
+    };
+    let billing = match text("billing_address_id", &req.billing_address_id)? {
+        Some(id) => book_address(s, &company_id, &id, "billing_address_id").await?.id,
+        None => company.default_billing_address_id.ok_or_else(|| {
+            invalid(
+                "no_billing_address",
+                format!("billing_address_id is required: company {company_id} has no default billing address"),
+            )
+        })?,
+    };
+    Ok((company_id, contact_id, billing))
 }
 
 /// Each line as the resolver takes it, with its scenario: 1 to 100 lines, each SKU once.
@@ -187,20 +225,33 @@ fn check_initial(
     Ok(Value::Array(out))
 }
 
-/// The company's stored default shipping address, or a 422 saying to send one.
-async fn default_shipping(s: &AppState, company_id: &str) -> Result<Value, ApiError> {
-    s.rt.store
-        .company(company_id)
-        .await?
-        .and_then(|c| c.default_shipping_address)
-        .ok_or_else(|| {
-            invalid(
-                "invalid_body",
-                format!(
-                    "shipping_address is required: company {company_id} has no default shipping address"
-                ),
-            )
-        })
+/// The first shipment's destination as the order keeps it until the shipment is made: a book
+/// entry's id, an ad-hoc address, or null for the company's default (which must exist now).
+async fn check_ship_to(
+    s: &AppState,
+    company_id: &str,
+    ship_to: &Option<Destination>,
+) -> Result<Value, ApiError> {
+    if let Some(d) = ship_to {
+        let (id, snapshot) = destination(s, company_id, d, "ship_to").await?;
+        return Ok(match id {
+            Some(id) => json!({ "address_id": id }),
+            None => json!({ "address": snapshot }),
+        });
+    }
+    let has_default =
+        s.rt.store
+            .company(company_id)
+            .await?
+            .and_then(|c| c.default_shipping_address_id)
+            .is_some();
+    if !has_default {
+        return Err(invalid(
+            "no_shipping_address",
+            format!("ship_to is required: company {company_id} has no default shipping address"),
+        ));
+    }
+    Ok(Value::Null)
 }
 
 /// A hardware order as the API shows it: the order view with its automation steps, payments
@@ -225,6 +276,7 @@ pub(crate) async fn order_json(s: &AppState, id: Uuid) -> Result<Option<Value>, 
     body["automation_steps"] = to_json(&steps)?;
     body["payments"] = to_json(&payments)?;
     body["shipments"] = to_json(&shipments)?;
+    body["checkouts"] = to_json(&s.rt.store.checkouts_for_order(id).await?)?;
     Ok(Some(body))
 }
 
@@ -248,10 +300,7 @@ pub(crate) async fn create(
     };
     // serde_json's maps are sorted and the struct's fields fixed: the same body hashes the same.
     let canonical = serde_json::to_vec(&req).map_err(|_| ApiError::internal())?;
-    let company_id = required("company.id", &req.company.id)?;
-    let company_name = required("company.name", &req.company.name)?;
-    let contact = check_contact(&req.billing_contact)?;
-    let billing = req.billing_address.check("billing_address")?;
+    let (company_id, contact_id, billing_address_id) = check_directory(&s, &req).await?;
     let lines = check_lines(&req.lines)?;
     let initial = check_initial(req.initial_shipment.as_deref(), &lines)?;
     let region = text("region", &req.region)?.map(|r| r.to_ascii_uppercase());
@@ -265,10 +314,7 @@ pub(crate) async fn create(
         req.courier.as_deref().unwrap_or(&settings.default_courier),
     )?;
     let notes = text_up_to("notes", &req.notes, MAX_NOTES)?;
-    let shipping = match &req.shipping_address {
-        Some(a) => a.check("shipping_address")?,
-        None => default_shipping(&s, &company_id).await?,
-    };
+    let ship_to = check_ship_to(&s, &company_id, &req.ship_to).await?;
     let requests: Vec<LineRequest> = lines.iter().map(|(l, _)| l.clone()).collect();
     let scope = Scope {
         company_id: &company_id,
@@ -288,14 +334,12 @@ pub(crate) async fn create(
         id: Uuid::now_v7(),
         order_code: new_order_code("HW"),
         company_id,
-        company_name,
-        billing_contact: contact,
-        billing_address: billing,
-        shipping_address: shipping,
+        billing_contact_id: contact_id,
+        billing_address_id,
         region,
         currency,
         courier_code: courier,
-        options: json!({ "initial_shipment": initial, "notes": notes }),
+        options: json!({ "initial_shipment": initial, "notes": notes, "ship_to": ship_to }),
         items,
         // Scoped by caller: two callers may happen to send the same key.
         idempotency_key: key.map(|k| format!("{WORKFLOW}:{}:{k}", who.name)),
@@ -344,12 +388,23 @@ impl crate::api::OrderView for HardwareOrders {
     }
 }
 
+/// The saga's idempotency key for the order's next checkout: the first is the order's own,
+/// each recovery after a failed or expired payment gets a new one.
+fn checkout_key(order: Uuid, attempts_so_far: i64) -> String {
+    match attempts_so_far {
+        0 => format!("{WORKFLOW}:{order}"),
+        n => format!("{WORKFLOW}:{order}:checkout-{}", n + 1),
+    }
+}
+
 /// Re-prices the draft strictly (every line must be chargeable by a synced processor price)
-/// and starts its `hardware_order` saga, which locks the prices and opens the checkout.
+/// and starts its `hardware_order` saga, which locks the prices and opens the checkout. After
+/// a failed or expired payment it recovers the order: a new saga opens a new session under a
+/// new idempotency key, and the old session stays in `checkouts`.
 #[utoipa::path(post, path = "/v1/orders/{id}/send-checkout", operation_id = "send_hardware_checkout", tag = "hardware", params(("id" = String, Path, description = "order id")),
     responses((status = 202, description = "saga started: order_id, saga_id, payment_status"),
         (status = 404, description = "no such hardware order"),
-        (status = 409, description = "not a draft, or checkout was already sent"),
+        (status = 409, description = "not a draft or a failed or expired checkout, or the previous checkout's saga still runs"),
         (status = 422, description = "a line cannot be charged (`price_not_synced`) or priced (`pricing_error`); the message names it")))]
 pub(crate) async fn send_checkout(
     State(s): State<AppState>,
@@ -366,16 +421,18 @@ pub(crate) async fn send_checkout(
     tenancy::visible(&who, Some(&order.created_by), "hardware order")?;
     // The store decides again under a row lock; checking first keeps pricing errors from
     // hiding the real answer for an order past its draft.
-    if let Some(saga) = order.saga_id {
+    let from: PaymentStatus = order
+        .payment_status
+        .parse()
+        .map_err(|_| ApiError::internal())?;
+    if let Some(saga) = order.saga_id
+        && !from.is_recoverable()
+    {
         return Err(conflict(format!(
             "checkout was already sent for this order (saga {saga}); it is {}",
             order.payment_status
         )));
     }
-    let from: PaymentStatus = order
-        .payment_status
-        .parse()
-        .map_err(|_| ApiError::internal())?;
     order::apply(from, PaymentEvent::SendCheckout).map_err(|e| conflict(e.to_string()))?;
     let items = s.rt.store.hardware_order_items(id).await?;
     reprice_order(&s.rt.store, &order, &items, settings.strict_prices)
@@ -387,7 +444,7 @@ pub(crate) async fn send_checkout(
         request_hash: Some(hex::encode(Sha256::digest(input.to_string()))),
         input,
         business_key: Some(order.order_code.clone()),
-        idempotency_key: Some(format!("{WORKFLOW}:{id}")),
+        idempotency_key: Some(checkout_key(id, s.rt.store.checkout_attempts(id).await?)),
         actor: actor(&who),
     };
     let started = match s.rt.start(start, Some(link_checkout_saga(id))).await {

@@ -7,9 +7,9 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::addresses::{Destination, destination};
 use super::{
-    Address, actor, check_courier, conflict, invalid, no_such, parse_id, store_error, text_up_to,
-    to_json,
+    actor, check_courier, conflict, invalid, no_such, parse_id, store_error, text_up_to, to_json,
 };
 use crate::api::auth::Principal;
 use crate::api::{ApiError, ApiJson, AppState, tenancy};
@@ -41,8 +41,9 @@ pub(crate) async fn show(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditShipment {
+    /// A new destination: an address of the company's book or an ad-hoc one.
     #[serde(default)]
-    pub address: Option<Address>,
+    pub destination: Option<Destination>,
     /// A configured courier.
     #[serde(default)]
     pub courier: Option<String>,
@@ -65,7 +66,15 @@ pub(crate) async fn edit(
             .shipment_view(id)
             .await?
             .ok_or_else(|| no_such("shipment"))?;
-    let address = req.address.map(|a| a.check("address")).transpose()?;
+    let company =
+        s.rt.store
+            .company_of_shipment(id)
+            .await?
+            .ok_or_else(|| no_such("shipment"))?;
+    let destination = match &req.destination {
+        Some(d) => Some(destination(&s, &company, d, "destination").await?),
+        None => None,
+    };
     let courier = req
         .courier
         .map(|c| check_courier(&s.settings, &c))
@@ -76,16 +85,23 @@ pub(crate) async fn edit(
             current.shipment.status
         )));
     }
-    let address = address.filter(|a| *a != current.shipment.address_snapshot);
+    let destination = destination.filter(|(id, a)| {
+        *a != current.shipment.address_snapshot || *id != current.shipment.address_id
+    });
     let courier = courier.filter(|c| *c != current.shipment.courier_code);
-    if address.is_none() && courier.is_none() {
+    if destination.is_none() && courier.is_none() {
         return Err(invalid(
             "nothing_to_change",
             "the body changes nothing: send a different address or courier",
         ));
     }
     s.rt.store
-        .edit_draft_shipment(id, address.as_ref(), courier.as_deref(), s.rt.clock.now())
+        .edit_draft_shipment(
+            id,
+            destination.as_ref().map(|(id, a)| (*id, a)),
+            courier.as_deref(),
+            s.rt.clock.now(),
+        )
         .await
         .map_err(store_error("shipment"))?;
     let view =

@@ -47,7 +47,7 @@ pub enum AttemptOutcome {
     },
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, shipment_item_id, order_id, scenario, payload, status, attempts, max_attempts,
     next_attempt_at, last_attempted_at, last_error, bridge_reference, fallback_note,
     fallback_triggered_at, created_at, updated_at";

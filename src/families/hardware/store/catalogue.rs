@@ -1,10 +1,8 @@
 //! The price book (products and their global or regional entries, upserted from `[hardware]`
-//! at start-up) and the companies that buy.
+//! at start-up).
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use sqlx::PgConnection;
 
 use crate::domain::money::Minor;
 use crate::domain::pricing::Entry;
@@ -28,14 +26,6 @@ pub struct PriceSeed {
     /// The processor holds `processor_price_id` at this amount.
     #[serde(default)]
     pub synced: bool,
-}
-
-/// A company with where it ships by default.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct CompanyRow {
-    pub id: String,
-    pub name: String,
-    pub default_shipping_address: Option<Value>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -143,62 +133,4 @@ impl Store {
         }
         Ok(())
     }
-}
-
-/// Creates the company an order names, if it is new, without a default address: drafting an
-/// order changes nothing of a company already in the directory (the directory route does).
-pub(crate) async fn ensure_company_in(
-    conn: &mut PgConnection,
-    id: &str,
-    name: &str,
-    now: DateTime<Utc>,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO companies (id, name, default_shipping_address, updated_at) VALUES ($1, $2, NULL, $3)
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(id)
-    .bind(name)
-    .bind(now)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-impl crate::store::Store {
-    /// The directory's write: the company's name and default shipping address.
-    pub(crate) async fn set_company_address(
-        &self,
-        id: &str,
-        name: &str,
-        shipping: &Value,
-        now: DateTime<Utc>,
-    ) -> crate::store::Result<()> {
-        sqlx::query(
-            "INSERT INTO companies (id, name, default_shipping_address, updated_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
-                 default_shipping_address = EXCLUDED.default_shipping_address,
-                 updated_at = EXCLUDED.updated_at",
-        )
-        .bind(id)
-        .bind(name)
-        .bind(shipping)
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(())
-    }
-}
-
-/// A company, if known.
-pub(crate) async fn company_in(
-    conn: &mut PgConnection,
-    id: &str,
-) -> Result<Option<CompanyRow>, sqlx::Error> {
-    sqlx::query_as::<_, CompanyRow>(
-        "SELECT id, name, default_shipping_address FROM companies WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(conn)
-    .await
 }

@@ -9,19 +9,30 @@ use uuid::Uuid;
 
 use super::events::{DomainEvent, emit_in};
 use super::{decide, lock_status};
+use crate::domain::hardware::billing::due_at;
 use crate::domain::hardware::invoice::{self, InvoiceEvent, InvoiceStatus};
 use crate::store::{Error, Result, Store};
 
 #[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
 pub struct InvoiceRow {
     pub id: Uuid,
-    pub order_id: Uuid,
+    /// The order it bills; `None` for a manual invoice.
+    pub order_id: Option<Uuid>,
+    pub company_id: String,
+    /// `order` or `manual`.
+    pub kind: String,
     pub number: Option<String>,
     pub status: String,
     pub currency: String,
     pub total_minor: i64,
     pub allocated_minor: i64,
     pub issued_at: Option<DateTime<Utc>>,
+    /// Issue plus the company's payment terms.
+    pub due_at: Option<DateTime<Utc>>,
+    /// When the daily overdue run flagged it.
+    pub overdue_at: Option<DateTime<Utc>>,
+    pub notes: Option<String>,
+    pub created_by: Option<String>,
     pub paid_at: Option<DateTime<Utc>>,
     pub voided_at: Option<DateTime<Utc>>,
     pub void_reason: Option<String>,
@@ -37,9 +48,9 @@ pub struct PaymentRow {
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, order_id, number, status, currency, total_minor, allocated_minor, issued_at,
-    paid_at, voided_at, void_reason";
+pub(crate) const COLUMNS: &str =
+    "id, order_id, company_id, kind, number, status, currency, total_minor, allocated_minor,
+    issued_at, due_at, overdue_at, notes, created_by, paid_at, voided_at, void_reason";
 
 impl Store {
     pub(crate) async fn invoice_for_order(&self, order_id: Uuid) -> Result<Option<InvoiceRow>> {
@@ -91,8 +102,10 @@ pub async fn issue_invoice_in(
         None => {
             let id = Uuid::now_v7();
             sqlx::query(
-                "INSERT INTO invoices (id, order_id, status, currency, total_minor, created_at, updated_at)
-                 SELECT $1, id, 'draft', currency, total_minor, $3, $3 FROM hardware_orders WHERE id = $2",
+                "INSERT INTO invoices (id, order_id, company_id, kind, status, currency, total_minor,
+                     created_at, updated_at)
+                 SELECT $1, id, company_id, 'order', 'draft', currency, total_minor, $3, $3
+                 FROM hardware_orders WHERE id = $2",
             )
             .bind(id)
             .bind(order_id)
@@ -101,47 +114,86 @@ pub async fn issue_invoice_in(
             .await?;
             sqlx::query(
                 "INSERT INTO invoice_lines (id, invoice_id, order_item_id, description, quantity,
-                     unit_amount_minor, amount_minor)
+                     unit_amount_minor, amount_minor, kind, created_at)
                  SELECT gen_random_uuid(), $1, id, sku || ' ' || description, quantity, unit_amount_minor,
-                        unit_amount_minor * quantity
+                        unit_amount_minor * quantity, 'item', $3
                  FROM hardware_order_items WHERE order_id = $2 ORDER BY line_no",
             )
             .bind(id)
             .bind(order_id)
+            .bind(now)
             .execute(&mut *conn)
             .await?;
             id
         }
     };
-    let from: InvoiceStatus = lock_status(conn, "invoices", id).await?;
-    if from == InvoiceStatus::Draft {
-        invoice::apply(from, InvoiceEvent::Issue)?;
-        // The counter row's lock queues concurrent issues; a rollback gives the number back.
-        let n: i64 = sqlx::query_scalar(
-            "UPDATE invoice_counters SET last = last + 1 WHERE name = 'INV' RETURNING last",
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-        let number = format!("INV-{n:06}");
-        let total: i64 = sqlx::query_scalar(
-            "UPDATE invoices SET status = 'issued', number = $2, issued_at = $3, due_at = $3, updated_at = $3
-             WHERE id = $1 RETURNING total_minor",
-        )
-        .bind(id)
-        .bind(&number)
-        .bind(now)
-        .fetch_one(&mut *conn)
-        .await?;
-        let event = DomainEvent {
-            event_type: "invoice.issued",
-            aggregate_id: id,
-            order_id,
-            payload: json!({ "number": number, "total_minor": total }),
-            source_module: "billing",
-        };
-        emit_in(conn, &event, now).await?;
-    }
+    issue_draft_in(conn, id, now).await?;
     invoice_in(conn, id).await?.ok_or(Error::NotFound)
+}
+
+/// Issues a draft invoice: the next gap-free number, and a due date from its company's
+/// payment terms (`invoice.issued`). An invoice already issued is left alone.
+pub(crate) async fn issue_draft_in(
+    conn: &mut PgConnection,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let from: InvoiceStatus = lock_status(conn, "invoices", id).await?;
+    if from != InvoiceStatus::Draft {
+        return Ok(());
+    }
+    invoice::apply(from, InvoiceEvent::Issue)?;
+    let terms: i32 = sqlx::query_scalar(
+        "SELECT c.payment_terms_days FROM invoices i JOIN companies c ON c.id = i.company_id
+         WHERE i.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    let n: i64 = sqlx::query_scalar(
+        "UPDATE invoice_counters SET last = last + 1 WHERE name = 'INV' RETURNING last",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let number = format!("INV-{n:06}");
+    let due = due_at(now, terms);
+    let (total, order_id): (i64, Option<Uuid>) = sqlx::query_as(
+        "UPDATE invoices SET status = 'issued', number = $2, issued_at = $3, due_at = $4, updated_at = $3
+         WHERE id = $1 RETURNING total_minor, order_id",
+    )
+    .bind(id)
+    .bind(&number)
+    .bind(now)
+    .bind(due)
+    .fetch_one(&mut *conn)
+    .await?;
+    let payload = json!({ "number": number, "total_minor": total, "due_at": due });
+    emit_billing_in(conn, "invoice.issued", id, order_id, &payload, now).await?;
+    Ok(())
+}
+
+/// Records a billing event: an order's invoice belongs to its order's timeline, a manual
+/// one to none.
+pub(crate) async fn emit_billing_in(
+    conn: &mut PgConnection,
+    event_type: &'static str,
+    invoice_id: Uuid,
+    order_id: Option<Uuid>,
+    payload: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO domain_events (event_type, aggregate_id, order_id, payload, source_module, created_at)
+         VALUES ($1, $2, $3, $4, 'billing', $5)",
+    )
+    .bind(event_type)
+    .bind(invoice_id)
+    .bind(order_id)
+    .bind(payload)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 pub(crate) async fn invoice_in(
@@ -336,9 +388,19 @@ impl Store {
                 "a payment of {amount_minor} is more than the {due} the invoice still asks"
             )));
         }
+        let who = format!("{}:{}", actor.role, actor.name);
+        let Some(order_id) = inv.order_id else {
+            // A manual invoice: the payment names the invoice and is allocated to it alone.
+            pay_manual_invoice_in(&mut tx, &inv, amount_minor, reference, &who, now).await?;
+            let row = invoice_in(&mut tx, invoice_id)
+                .await?
+                .ok_or(Error::NotFound)?;
+            tx.commit().await?;
+            return Ok(row);
+        };
         record_payment_in(
             &mut tx,
-            inv.order_id,
+            order_id,
             "manual",
             amount_minor,
             &inv.currency,
@@ -350,10 +412,10 @@ impl Store {
             "UPDATE payment_records SET actor = $2 WHERE provider_ref = $1 AND actor IS NULL",
         )
         .bind(reference)
-        .bind(format!("{}:{}", actor.role, actor.name))
+        .bind(&who)
         .execute(&mut *tx)
         .await?;
-        allocate_payments_in(&mut tx, inv.order_id, now).await?;
+        allocate_payments_in(&mut tx, order_id, now).await?;
         let row = invoice_in(&mut tx, invoice_id)
             .await?
             .ok_or(Error::NotFound)?;
@@ -361,7 +423,7 @@ impl Store {
         // saga (an invoice exists only once checkout started one).
         let saga: Option<Uuid> =
             sqlx::query_scalar("SELECT saga_id FROM hardware_orders WHERE id = $1")
-                .bind(inv.order_id)
+                .bind(order_id)
                 .fetch_one(&mut *tx)
                 .await?;
         if let Some(saga) = saga {
@@ -372,4 +434,71 @@ impl Store {
         tx.commit().await?;
         Ok(row)
     }
+}
+
+/// A payment of a manual invoice: recorded against the invoice (its reference once) and
+/// allocated to it; the invoice becomes partially paid or paid.
+async fn pay_manual_invoice_in(
+    conn: &mut PgConnection,
+    inv: &InvoiceRow,
+    amount_minor: i64,
+    reference: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let payment = Uuid::now_v7();
+    let inserted = sqlx::query(
+        "INSERT INTO payment_records (id, invoice_id, kind, amount_minor, currency, provider_ref, actor, created_at)
+         VALUES ($1, $2, 'manual', $3, $4, $5, $6, $7) ON CONFLICT (provider_ref) DO NOTHING",
+    )
+    .bind(payment)
+    .bind(inv.id)
+    .bind(amount_minor)
+    .bind(&inv.currency)
+    .bind(reference)
+    .bind(actor)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        // The same reference again: recorded the first time.
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO payment_allocations (id, payment_record_id, invoice_id, amount_minor, created_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(Uuid::now_v7())
+    .bind(payment)
+    .bind(inv.id)
+    .bind(amount_minor)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let due = inv.total_minor - inv.allocated_minor - amount_minor;
+    let to = if due == 0 {
+        InvoiceStatus::Paid
+    } else {
+        InvoiceStatus::PartiallyPaid
+    };
+    sqlx::query(
+        "UPDATE invoices SET status = $2, allocated_minor = allocated_minor + $3,
+             paid_at = CASE WHEN $2 = 'paid' THEN $4 ELSE paid_at END, updated_at = $4
+         WHERE id = $1",
+    )
+    .bind(inv.id)
+    .bind(to.as_str())
+    .bind(amount_minor)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    let event = if to == InvoiceStatus::Paid {
+        "invoice.paid"
+    } else {
+        "invoice.partially_paid"
+    };
+    let payload =
+        json!({ "number": inv.number, "allocated_minor": amount_minor, "balance_minor": due });
+    emit_billing_in(conn, event, inv.id, None, &payload, now).await?;
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! Hardware-order rows: the price book and companies, orders with their price snapshots,
+//! Hardware-order rows: the price book, the company directory, orders with their price snapshots,
 //! fulfilment orders, shipments, automation steps, invoices with payments, and the domain
 //! events each change emits.
 //!
@@ -7,7 +7,9 @@
 //! entity's state changes only together with the saga step or action that caused it.
 
 mod automation;
+mod billing;
 mod catalogue;
+mod directory;
 mod events;
 mod fulfillment;
 mod invoices;
@@ -16,10 +18,13 @@ mod orders;
 mod owners;
 mod payments;
 mod shipments;
+mod support;
 mod timeline;
 
 pub use automation::*;
+pub use billing::*;
 pub use catalogue::*;
+pub use directory::*;
 pub use events::*;
 pub use fulfillment::*;
 pub use invoices::*;

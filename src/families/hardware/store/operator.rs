@@ -1,13 +1,12 @@
-//! What the hardware API does outside a saga step, each in one transaction: a company's
-//! default address, an operator's extra shipment with the signal that books it, a draft
-//! cancelled by hand, and automation retries or fallbacks when the saga need not move.
+//! What the hardware API does outside a saga step, each in one transaction: an operator's
+//! extra shipment with the signal that books it, a draft cancelled by hand, and automation
+//! retries or fallbacks when the saga need not move.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::automation::{fallback_automation_in, requeue_automation_in};
-use super::catalogue::{CompanyRow, company_in};
 use super::orders::move_payment_in;
 use super::shipments::{NewShipment, ShipmentRow, draft_shipment_in, move_shipment_in};
 use crate::domain::hardware::order::PaymentEvent;
@@ -15,12 +14,6 @@ use crate::domain::hardware::shipment::{ShipmentEvent, ShipmentStatus};
 use crate::store::{Error, NewSignal, Result, Store};
 
 impl Store {
-    /// A company, if known.
-    pub async fn company(&self, id: &str) -> Result<Option<CompanyRow>> {
-        let mut conn = self.pool().acquire().await?;
-        Ok(company_in(&mut conn, id).await?)
-    }
-
     /// Cancels a draft order that has no saga, recording who and why on `order.cancelled`.
     /// Checked under the order's row lock, so a checkout started meanwhile wins cleanly.
     pub(crate) async fn cancel_draft_order_because(

@@ -7,7 +7,6 @@ use serde_json::{Value, json};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use super::catalogue::ensure_company_in;
 use super::events::{DomainEvent, emit_in};
 use super::{corrupt, decide, lock_tag};
 use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
@@ -21,10 +20,8 @@ pub struct NewHardwareOrder {
     pub id: Uuid,
     pub order_code: String,
     pub company_id: String,
-    pub company_name: String,
-    pub billing_contact: Value,
-    pub billing_address: Value,
-    pub shipping_address: Value,
+    pub billing_contact_id: Uuid,
+    pub billing_address_id: Uuid,
     pub region: Option<String>,
     pub currency: String,
     pub courier_code: String,
@@ -67,9 +64,11 @@ pub struct HardwareOrder {
     pub id: Uuid,
     pub order_code: String,
     pub company_id: String,
-    pub billing_contact: Value,
-    pub billing_address: Value,
-    pub shipping_address: Value,
+    pub billing_contact_id: Uuid,
+    pub billing_address_id: Uuid,
+    /// The billing contact and address as they were when checkout was sent (null before).
+    pub billing_contact: Option<Value>,
+    pub billing_address: Option<Value>,
     pub region: Option<String>,
     pub currency: String,
     pub courier_code: String,
@@ -113,8 +112,9 @@ pub enum Created {
 }
 
 impl Store {
-    /// Creates a draft order, its company (or refreshes it), its lines and `order.created`, in
-    /// one transaction. A repeated key with the same request answers the first order.
+    /// Creates a draft order for a company of the directory (the API checked it, its contact
+    /// and its address; the foreign keys hold them to one company), its lines and
+    /// `order.created`, in one transaction. A repeated key with the same request answers the first order.
     pub async fn create_hardware_order(
         &self,
         new: &NewHardwareOrder,
@@ -140,24 +140,22 @@ impl Store {
                 };
             }
         }
-        ensure_company_in(&mut tx, &new.company_id, &new.company_name, now).await?;
         // The API priced these lines with `price_lines`, which refuses a total past
         // Minor::MAX; refused here too rather than overflowed.
         let total = Minor::total(new.items.iter().map(|i| i.price.line_total_minor))
             .ok_or_else(|| Error::Invalid(PricingError::TotalTooLarge.to_string()))?
             .0;
         sqlx::query(
-            "INSERT INTO hardware_orders (id, order_code, company_id, billing_contact, billing_address,
-                 shipping_address, region, currency, courier_code, payment_status, total_minor, options,
+            "INSERT INTO hardware_orders (id, order_code, company_id, billing_contact_id, billing_address_id,
+                 region, currency, courier_code, payment_status, total_minor, options,
                  idempotency_key, request_hash, created_by, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'draft', $10, $11, $12, $13, $14, $15, $15)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'draft', $9, $10, $11, $12, $13, $14, $14)",
         )
         .bind(new.id)
         .bind(&new.order_code)
         .bind(&new.company_id)
-        .bind(&new.billing_contact)
-        .bind(&new.billing_address)
-        .bind(&new.shipping_address)
+        .bind(new.billing_contact_id)
+        .bind(new.billing_address_id)
         .bind(&new.region)
         .bind(&new.currency)
         .bind(&new.courier_code)
@@ -287,8 +285,9 @@ impl Store {
 }
 
 /// Links a new checkout saga to its order, in the saga's start transaction (see
-/// `Runtime::start`): the order must be a draft without a saga, checked again under the row
-/// lock, so two checkouts racing start one saga.
+/// `Runtime::start`), and records the attempt in `hardware_checkouts`. The order must be a
+/// draft without a saga, or a failed or expired checkout whose saga is over (a recovery);
+/// checked again under the row lock, so two checkouts racing start one saga.
 pub(crate) fn link_checkout_saga(order_id: Uuid) -> StartWrite {
     Box::new(move |conn, saga_id, now| {
         Box::pin(async move {
@@ -299,22 +298,91 @@ pub(crate) fn link_checkout_saga(order_id: Uuid) -> StartWrite {
             .fetch_optional(&mut *conn)
             .await?;
             let (status, linked) = row.ok_or(Error::NotFound)?;
-            if let Some(existing) = linked {
-                return Err(Error::Conflict(format!(
-                    "checkout was already sent for this order (saga {existing}); it is {status}"
-                )));
-            }
             let from: PaymentStatus = status.parse().map_err(corrupt)?;
-            order::apply(from, PaymentEvent::SendCheckout)?;
-            sqlx::query("UPDATE hardware_orders SET saga_id = $2, updated_at = $3 WHERE id = $1")
+            if let Some(existing) = linked {
+                if !from.is_recoverable() {
+                    return Err(Error::Conflict(format!(
+                        "checkout was already sent for this order (saga {existing}); it is {status}"
+                    )));
+                }
+                let running: Option<String> = sqlx::query_scalar(
+                    "SELECT status FROM sagas WHERE id = $1
+                     AND status NOT IN ('completed', 'compensated', 'cancelled')",
+                )
+                .bind(existing)
+                .fetch_optional(&mut *conn)
+                .await?;
+                if let Some(running) = running {
+                    return Err(Error::Conflict(format!(
+                        "the previous checkout's saga {existing} is still {running}"
+                    )));
+                }
+                sqlx::query(
+                    "UPDATE hardware_checkouts SET outcome = $3 WHERE order_id = $1 AND saga_id = $2",
+                )
                 .bind(order_id)
-                .bind(saga_id)
-                .bind(now)
+                .bind(existing)
+                .bind(&status)
                 .execute(&mut *conn)
                 .await?;
+            }
+            order::apply(from, PaymentEvent::SendCheckout)?;
+            sqlx::query(
+                "INSERT INTO hardware_checkouts (order_id, attempt, saga_id, created_at)
+                 SELECT $1, coalesce(max(attempt), 0) + 1, $2, $3 FROM hardware_checkouts WHERE order_id = $1",
+            )
+            .bind(order_id)
+            .bind(saga_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+            // The old session stays in the history; the new saga opens its own.
+            sqlx::query(
+                "UPDATE hardware_orders SET saga_id = $2, checkout_session = NULL, checkout_url = NULL,
+                     updated_at = $3 WHERE id = $1",
+            )
+            .bind(order_id)
+            .bind(saga_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
             Ok(())
         })
     })
+}
+
+/// One checkout attempt of an order: its saga, the session it opened and how it ended
+/// (`None` while it is the order's current one).
+#[derive(Debug, Clone, Serialize, FromRow, utoipa::ToSchema)]
+pub struct CheckoutAttempt {
+    pub attempt: i32,
+    pub saga_id: Uuid,
+    pub session_id: Option<String>,
+    pub outcome: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Every checkout the order opened, oldest first.
+    pub(crate) async fn checkouts_for_order(&self, order_id: Uuid) -> Result<Vec<CheckoutAttempt>> {
+        Ok(sqlx::query_as::<_, CheckoutAttempt>(
+            "SELECT attempt, saga_id, session_id, outcome, created_at FROM hardware_checkouts
+             WHERE order_id = $1 ORDER BY attempt",
+        )
+        .bind(order_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// How many checkouts the order has opened.
+    pub(crate) async fn checkout_attempts(&self, order_id: Uuid) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM hardware_checkouts WHERE order_id = $1")
+                .bind(order_id)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
 }
 
 pub(crate) async fn order_in(
@@ -322,7 +390,8 @@ pub(crate) async fn order_in(
     id: Uuid,
 ) -> Result<Option<HardwareOrder>, sqlx::Error> {
     sqlx::query_as::<_, HardwareOrder>(
-        "SELECT id, order_code, company_id, billing_contact, billing_address, shipping_address, region,
+        "SELECT id, order_code, company_id, billing_contact_id, billing_address_id, billing_contact,
+                billing_address, region,
                 currency, courier_code, payment_status, total_minor, options, saga_id, checkout_session,
                 checkout_url, payment_intent, created_by, created_at, updated_at
          FROM hardware_orders WHERE id = $1",
@@ -463,6 +532,15 @@ pub(crate) async fn set_checkout_in(
     .bind(session)
     .bind(url)
     .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    // The session belongs to the order's current checkout attempt.
+    sqlx::query(
+        "UPDATE hardware_checkouts SET session_id = $2 WHERE order_id = $1
+             AND saga_id = (SELECT saga_id FROM hardware_orders WHERE id = $1)",
+    )
+    .bind(order_id)
+    .bind(session)
     .execute(conn)
     .await?;
     Ok(())
@@ -503,4 +581,26 @@ pub(crate) async fn cancel_unpaid_in(
         .await?;
     }
     Ok(())
+}
+
+/// Snapshots the billing contact and address onto the order as checkout is sent, and marks
+/// the address used.
+pub(crate) async fn snapshot_billing_in(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    contact: &Value,
+    address: &Value,
+    address_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE hardware_orders SET billing_contact = $2, billing_address = $3, updated_at = $4 WHERE id = $1",
+    )
+    .bind(order_id)
+    .bind(contact)
+    .bind(address)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    super::directory::touch_address_in(conn, address_id, now).await
 }

@@ -36,4 +36,16 @@ impl Store {
             .fetch_optional(self.pool())
             .await?)
     }
+
+    /// The company of the order a shipment belongs to.
+    pub(crate) async fn company_of_shipment(&self, id: Uuid) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT o.company_id FROM shipments s
+             JOIN fulfillment_orders f ON f.id = s.fulfillment_id
+             JOIN hardware_orders o ON o.id = f.order_id WHERE s.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
 }

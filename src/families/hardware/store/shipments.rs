@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use super::directory::{
+    AddressFields, AddressRow, Defaults, insert_address_in, set_defaults_in, touch_address_in,
+};
 use super::events::{DomainEvent, emit_in};
 use super::fulfillment::{move_fulfillment_in, open_items_in};
 use super::{decide, lock_status};
@@ -22,6 +25,9 @@ pub struct ShipmentRow {
     pub fulfillment_id: Uuid,
     pub seq: i32,
     pub status: String,
+    /// The address-book entry it goes to; `None` for an ad-hoc destination.
+    pub address_id: Option<Uuid>,
+    /// Where it goes, as it was when the shipment was made or last edited.
     pub address_snapshot: Value,
     pub courier_code: String,
     pub tracking_number: Option<String>,
@@ -55,6 +61,8 @@ pub struct ShipmentView {
 pub struct NewShipment {
     pub id: Uuid,
     pub fulfillment_id: Uuid,
+    /// The address-book entry, or `None` for an ad-hoc destination.
+    pub address_id: Option<Uuid>,
     pub address: Value,
     pub courier_code: String,
     pub asks: Vec<Ask>,
@@ -62,7 +70,7 @@ pub struct NewShipment {
     pub created_by: String,
 }
 
-const COLUMNS: &str = "id, fulfillment_id, seq, status, address_snapshot, courier_code, tracking_number,
+const COLUMNS: &str = "id, fulfillment_id, seq, status, address_id, address_snapshot, courier_code, tracking_number,
     tracking_url, created_by, created_at, ready_at, in_transit_at, delivered_at, cancelled_at, updated_at";
 
 impl Store {
@@ -75,11 +83,12 @@ impl Store {
         Ok(Some(ShipmentView { shipment, items }))
     }
 
-    /// Changes a draft's destination or courier; anything past draft is refused.
+    /// Changes a draft's destination (an address-book entry or ad-hoc) or courier; anything
+    /// past draft is refused.
     pub(crate) async fn edit_draft_shipment(
         &self,
         id: Uuid,
-        address: Option<&Value>,
+        destination: Option<(Option<Uuid>, &Value)>,
         courier_code: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<ShipmentRow> {
@@ -93,17 +102,79 @@ impl Store {
         }
         sqlx::query(
             "UPDATE shipments SET address_snapshot = coalesce($2, address_snapshot),
+                 address_id = CASE WHEN $2 IS NULL THEN address_id ELSE $5 END,
                  courier_code = coalesce($3, courier_code), updated_at = $4 WHERE id = $1",
         )
         .bind(id)
-        .bind(address)
+        .bind(destination.map(|d| d.1))
         .bind(courier_code)
         .bind(now)
+        .bind(destination.and_then(|d| d.0))
         .execute(&mut *tx)
         .await?;
+        if let Some((Some(address), _)) = destination {
+            touch_address_in(&mut tx, address, now).await?;
+        }
         let row = shipment_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
         tx.commit().await?;
         Ok(row)
+    }
+}
+
+impl Store {
+    /// Saves a shipment's ad-hoc destination to its company's address book and points the
+    /// shipment at the new entry. A destination already in the book, or an exact duplicate
+    /// of a live entry, is a conflict.
+    pub(crate) async fn save_shipment_address(
+        &self,
+        id: Uuid,
+        label: Option<&str>,
+        defaults: Defaults,
+        now: DateTime<Utc>,
+    ) -> Result<(ShipmentRow, AddressRow)> {
+        use crate::domain::hardware::directory::ValidationStatus;
+        let mut tx = self.pool().begin().await?;
+        let row: Option<(Option<Uuid>, Value, String)> = sqlx::query_as(
+            "SELECT s.address_id, s.address_snapshot, o.company_id FROM shipments s
+             JOIN fulfillment_orders f ON f.id = s.fulfillment_id
+             JOIN hardware_orders o ON o.id = f.order_id
+             WHERE s.id = $1 FOR UPDATE OF s",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (linked, snapshot, company) = row.ok_or(Error::NotFound)?;
+        if let Some(address) = linked {
+            return Err(Error::Conflict(format!(
+                "the shipment's destination is already in the address book ({address})"
+            )));
+        }
+        let fields = AddressFields::from_snapshot(&snapshot).ok_or_else(|| {
+            Error::Corrupt(format!("shipment {id} has an incomplete address snapshot"))
+        })?;
+        let address = insert_address_in(
+            &mut tx,
+            &company,
+            &fields,
+            label,
+            ValidationStatus::Unvalidated,
+            now,
+        )
+        .await?;
+        sqlx::query("UPDATE shipments SET address_id = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(address.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        touch_address_in(&mut tx, address.id, now).await?;
+        set_defaults_in(&mut tx, &company, address.id, defaults, now).await?;
+        let shipment = shipment_in(&mut tx, id).await?.ok_or(Error::NotFound)?;
+        let address = super::directory::address_in(&mut tx, address.id)
+            .await?
+            .ok_or(Error::NotFound)?;
+        tx.commit().await?;
+        Ok((shipment, address))
     }
 }
 
@@ -175,19 +246,23 @@ pub(crate) async fn draft_shipment_in(
     .fetch_one(&mut *conn)
     .await?;
     sqlx::query(
-        "INSERT INTO shipments (id, fulfillment_id, seq, status, address_snapshot, courier_code,
-             created_by, created_at, updated_at)
-         VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $7)",
+        "INSERT INTO shipments (id, fulfillment_id, seq, status, address_id, address_snapshot,
+             courier_code, created_by, created_at, updated_at)
+         VALUES ($1, $2, $3, 'draft', $4, $5, $6, $7, $8, $8)",
     )
     .bind(new.id)
     .bind(new.fulfillment_id)
     .bind(seq)
+    .bind(new.address_id)
     .bind(&new.address)
     .bind(&new.courier_code)
     .bind(&new.created_by)
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    if let Some(address) = new.address_id {
+        touch_address_in(conn, address, now).await?;
+    }
     let mut lines = Vec::with_capacity(new.asks.len());
     for ask in &new.asks {
         sqlx::query(
