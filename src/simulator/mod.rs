@@ -13,6 +13,7 @@ pub mod events;
 mod ishare;
 mod partner;
 mod payments;
+mod prices;
 mod records;
 mod replay;
 mod reseller;
@@ -151,6 +152,7 @@ fn router(sim: Sim) -> Router {
         .merge(reseller::routes())
         .merge(ishare::routes())
         .merge(payments::routes())
+        .merge(prices::routes())
         .merge(crm::routes())
         .merge(courier::routes())
         .merge(sms::routes())

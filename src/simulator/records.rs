@@ -9,7 +9,7 @@ use super::bridge::AutomationRun;
 use crate::providers::courier::{Shipment, TrackingEvent};
 use crate::providers::crm::{Licence, SalesOrder};
 use crate::providers::ishare::Fulfillment;
-use crate::providers::payments::{CheckoutSession, Refund};
+use crate::providers::payments::{CheckoutSession, Price, Refund};
 use crate::providers::reseller::ResellerOrder;
 
 /// A shipment and where it is.
@@ -37,6 +37,8 @@ pub(crate) struct Records {
     /// Refunded amount per payment intent.
     pub refunded: BTreeMap<String, i64>,
     pub refunds: BTreeMap<String, Refund>,
+    /// Prices created through `POST /v1/prices`, by id.
+    pub prices: BTreeMap<String, Price>,
     pub sales_orders: BTreeMap<String, SalesOrder>,
     /// Licence per sales order id.
     pub licences: BTreeMap<String, Licence>,

@@ -18,6 +18,7 @@ mod engine_concurrency;
 mod engine_flows;
 mod engine_races;
 mod engine_refused_writes;
+mod hardware_agreements;
 mod hardware_api;
 mod hardware_failures;
 mod hardware_flows;

@@ -98,7 +98,7 @@ async fn hardware_order(h: &Harness) -> Uuid {
 
 /// Drives every workflow: sample (completed, retried, compensated, failed, cancelled),
 /// sample_park (parked), sample_six, data_bundle (delivered, retried after a 500, refused for
-/// a short wallet), a hardware order, a forged reseller webhook, partner_subscription, partner_renewal, ops_bulk
+/// a short wallet), a hardware order, the price sync, a forged reseller webhook, partner_subscription, partner_renewal, ops_bulk
 /// and the licence-expiry cron.
 async fn scenario(h: &Harness) {
     let t = &h.t;
@@ -182,6 +182,11 @@ async fn scenario(h: &Harness) {
     // A hardware order, paid and shipped by the simulator on its own, automated and invoiced.
     let hardware = hardware_order(h).await;
     wait_status(h, hardware, "completed").await;
+
+    // The price sync, which gives the processor the unsynced X9 entry's price.
+    let (s, b) = t.call("POST", "/v1/pricing/sync", None, &[]).await;
+    assert_eq!(s, reqwest::StatusCode::ACCEPTED, "{b}");
+    settle(h).await;
 
     // A forged reseller webhook.
     let body = br#"{"event":"order.status_changed","order":{"id":1,"status":"completed"}}"#;

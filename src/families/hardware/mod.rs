@@ -10,6 +10,7 @@ mod fulfill;
 mod invoice;
 pub mod metrics;
 mod price;
+mod price_sync;
 pub mod pricing;
 mod settings;
 mod ship;
@@ -143,7 +144,12 @@ impl Family for Hardware {
             )
             .register("hardware.automate", automate::Automate(deps.clone()))
             .register("hardware.invoice", invoice::Invoice(deps.clone()))
-            .register("hardware.void_invoice", invoice::VoidInvoice);
+            .register("hardware.void_invoice", invoice::VoidInvoice)
+            .register("hardware.price_sync", price_sync::PriceSync(deps.clone()))
+            .register(
+                "hardware.price_health",
+                price_sync::PriceHealth(deps.clone()),
+            );
     }
 
     fn workflows(&self) -> Vec<(&'static str, Arc<dyn SagaHooks>)> {

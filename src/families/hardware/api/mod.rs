@@ -2,11 +2,13 @@
 //! automation steps, price quotes and timelines. Each route sits behind its role; the
 //! handlers parse into types, make one store call and map its answer.
 
+pub(crate) mod agreements;
 pub(crate) mod automation;
 pub(crate) mod companies;
 pub(crate) mod fulfillments;
 pub(crate) mod invoices;
 pub(crate) mod orders;
+pub(crate) mod price_sync;
 pub(crate) mod pricing;
 pub(crate) mod shipments;
 pub(crate) mod timeline;
@@ -34,6 +36,8 @@ use crate::store;
         automation::retry, automation::fallback, pricing::quote,
         timeline::order, timeline::shipment,
         invoices::show, invoices::record_payment, companies::set_shipping_address,
+        agreements::list, agreements::show, agreements::create, agreements::edit, agreements::archive,
+        price_sync::start, price_sync::resolution,
     ),
     tags((name = "hardware", description = "Hardware orders: drafts, checkout, fulfilment, shipments, automation, pricing and timelines")),
 )]
@@ -55,7 +59,17 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
             .route("/v1/shipments/{id}", get(shipments::show))
             .route("/v1/shipments/{id}/timeline", get(timeline::shipment))
             .route("/v1/invoices/{id}", get(invoices::show))
-            .route("/v1/pricing/quote", post(pricing::quote)),
+            .route("/v1/pricing/quote", post(pricing::quote))
+            .route(
+                "/v1/pricing/resolutions/{order_item_id}",
+                get(price_sync::resolution),
+            ),
+    );
+    // Agreements are a company's commercial terms: operators and viewers only.
+    let agreements_read = guard(tokens, auth::READ)(
+        Router::new()
+            .route("/v1/price-agreements", get(agreements::list))
+            .route("/v1/price-agreements/{id}", get(agreements::show)),
     );
     let operate = guard(tokens, auth::OPERATE)(
         Router::new()
@@ -74,10 +88,17 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
             .route(
                 "/v1/automation-steps/{id}/fallback",
                 post(automation::fallback),
-            ),
+            )
+            .route("/v1/price-agreements", post(agreements::create))
+            .route(
+                "/v1/price-agreements/{id}",
+                axum::routing::patch(agreements::edit).delete(agreements::archive),
+            )
+            .route("/v1/pricing/sync", post(price_sync::start)),
     );
     signal
         .merge(read)
+        .merge(agreements_read)
         .merge(operate)
         .layer(axum::Extension(settings))
 }

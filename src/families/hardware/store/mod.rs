@@ -6,6 +6,7 @@
 //! transaction (a `DomainWrite`) and operator routes inside their audited transaction, so an
 //! entity's state changes only together with the saga step or action that caused it.
 
+mod agreements;
 mod automation;
 mod catalogue;
 mod events;
@@ -18,6 +19,7 @@ mod payments;
 mod shipments;
 mod timeline;
 
+pub use agreements::*;
 pub use automation::*;
 pub use catalogue::*;
 pub use events::*;
