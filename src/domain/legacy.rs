@@ -7,7 +7,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The legacy entities sagaflow mirrors (addresses and contacts are never synced).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Entity {
     Company,
@@ -28,6 +40,15 @@ impl Entity {
 
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|e| e.as_str() == raw)
+    }
+
+    /// Its mirror table.
+    pub fn mirror_table(self) -> &'static str {
+        match self {
+            Entity::Company => "company_mirrors",
+            Entity::Asset => "asset_mirrors",
+            Entity::Device => "device_mirrors",
+        }
     }
 
     /// The bridge's collection path segment (`companies`, `assets`, `devices`).

@@ -30,6 +30,8 @@ pub const ENDPOINTS: &[&str] = &[
     "sms.send",
     "partner.receive",
     "bridge.run_automation",
+    "bridge.list_records",
+    "bridge.get_record",
 ];
 
 /// A fault injected into one endpoint.

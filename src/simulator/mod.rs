@@ -11,6 +11,7 @@ mod courier;
 mod crm;
 pub mod events;
 mod ishare;
+mod legacy;
 mod partner;
 mod payments;
 mod prices;
@@ -113,6 +114,23 @@ impl SimulatorHandle {
         self.sim.lock().records.automations.clone()
     }
 
+    /// Creates or replaces a record of the legacy system behind the bridge (also
+    /// `PUT /_sim/bridge/{collection}/{id}`).
+    pub fn put_legacy(
+        &self,
+        entity: crate::domain::legacy::Entity,
+        record: crate::domain::legacy::LegacyRecord,
+    ) {
+        self.sim.put_legacy(entity, record);
+    }
+
+    /// Removes a legacy record, as if the legacy system deleted it.
+    pub fn delete_legacy(&self, entity: crate::domain::legacy::Entity, id: &str) {
+        if let Some(m) = self.sim.lock().records.legacy.get_mut(&entity) {
+            m.remove(id);
+        }
+    }
+
     /// Clears stats and stored provider data.
     pub fn reset(&self) {
         self.sim.reset();
@@ -158,6 +176,7 @@ fn router(sim: Sim) -> Router {
         .merge(sms::routes())
         .merge(partner::routes())
         .merge(bridge::routes())
+        .merge(legacy::routes())
         .merge(control::routes())
         .with_state(sim)
 }

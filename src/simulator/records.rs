@@ -1,11 +1,13 @@
 //! The simulator's in-memory provider data: orders, fulfilments, sessions, refunds, sales
-//! orders, licences, shipments, messages and bridge automation runs.
+//! orders, licences, shipments, messages, bridge automation runs, processor prices and the
+//! legacy records behind the bridge.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use super::bridge::AutomationRun;
+use crate::domain::legacy::{Entity, LegacyRecord};
 use crate::providers::courier::{Shipment, TrackingEvent};
 use crate::providers::crm::{Licence, SalesOrder};
 use crate::providers::ishare::Fulfillment;
@@ -46,6 +48,8 @@ pub(crate) struct Records {
     pub sms: BTreeMap<String, Value>,
     /// Bridge automations, in the order they ran.
     pub automations: Vec<AutomationRun>,
+    /// The legacy system's companies, assets and devices, by id.
+    pub legacy: BTreeMap<Entity, BTreeMap<String, LegacyRecord>>,
 }
 
 impl Records {

@@ -23,6 +23,7 @@ mod hardware_api;
 mod hardware_failures;
 mod hardware_flows;
 mod hardware_invoices;
+mod hardware_legacy;
 mod hardware_races;
 mod metrics_counters;
 mod metrics_live;

@@ -8,6 +8,7 @@ mod automate;
 mod checkout;
 mod fulfill;
 mod invoice;
+mod legacy_sync;
 pub mod metrics;
 mod price;
 mod price_sync;
@@ -149,6 +150,14 @@ impl Family for Hardware {
             .register(
                 "hardware.price_health",
                 price_sync::PriceHealth(deps.clone()),
+            )
+            .register(
+                "hardware.legacy_refresh",
+                legacy_sync::Refresh(deps.clone()),
+            )
+            .register(
+                "hardware.legacy_drift",
+                legacy_sync::DetectDrift(deps.clone()),
             );
     }
 

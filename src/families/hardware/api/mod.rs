@@ -7,6 +7,7 @@ pub(crate) mod automation;
 pub(crate) mod companies;
 pub(crate) mod fulfillments;
 pub(crate) mod invoices;
+pub(crate) mod legacy;
 pub(crate) mod orders;
 pub(crate) mod price_sync;
 pub(crate) mod pricing;
@@ -37,7 +38,7 @@ use crate::store;
         timeline::order, timeline::shipment,
         invoices::show, invoices::record_payment, companies::set_shipping_address,
         agreements::list, agreements::show, agreements::create, agreements::edit, agreements::archive,
-        price_sync::start, price_sync::resolution,
+        price_sync::start, price_sync::resolution, legacy::refresh, legacy::reports,
     ),
     tags((name = "hardware", description = "Hardware orders: drafts, checkout, fulfilment, shipments, automation, pricing and timelines")),
 )]
@@ -65,11 +66,12 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
                 get(price_sync::resolution),
             ),
     );
-    // Agreements are a company's commercial terms: operators and viewers only.
+    // Agreements (a company's commercial terms) and legacy reports: operators and viewers only.
     let agreements_read = guard(tokens, auth::READ)(
         Router::new()
             .route("/v1/price-agreements", get(agreements::list))
-            .route("/v1/price-agreements/{id}", get(agreements::show)),
+            .route("/v1/price-agreements/{id}", get(agreements::show))
+            .route("/v1/legacy-sync/reports", get(legacy::reports)),
     );
     let operate = guard(tokens, auth::OPERATE)(
         Router::new()
@@ -94,7 +96,8 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
                 "/v1/price-agreements/{id}",
                 axum::routing::patch(agreements::edit).delete(agreements::archive),
             )
-            .route("/v1/pricing/sync", post(price_sync::start)),
+            .route("/v1/pricing/sync", post(price_sync::start))
+            .route("/v1/legacy-sync/{entity}/refresh", post(legacy::refresh)),
     );
     signal
         .merge(read)
