@@ -32,6 +32,7 @@ pub const ENDPOINTS: &[&str] = &[
     "bridge.run_automation",
     "bridge.list_records",
     "bridge.get_record",
+    "legacy.receive",
 ];
 
 /// A fault injected into one endpoint.

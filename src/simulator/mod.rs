@@ -12,6 +12,7 @@ mod crm;
 pub mod events;
 mod ishare;
 mod legacy;
+mod legacy_receiver;
 mod partner;
 mod payments;
 mod prices;
@@ -177,6 +178,7 @@ fn router(sim: Sim) -> Router {
         .merge(partner::routes())
         .merge(bridge::routes())
         .merge(legacy::routes())
+        .merge(legacy_receiver::routes())
         .merge(control::routes())
         .with_state(sim)
 }

@@ -50,6 +50,8 @@ pub(crate) struct Records {
     pub automations: Vec<AutomationRun>,
     /// The legacy system's companies, assets and devices, by id.
     pub legacy: BTreeMap<Entity, BTreeMap<String, LegacyRecord>>,
+    /// Payment events the legacy service received from sagaflow's fan-out, oldest first.
+    pub legacy_forwards: Vec<Value>,
 }
 
 impl Records {

@@ -21,6 +21,7 @@ mod engine_refused_writes;
 mod hardware_agreements;
 mod hardware_api;
 mod hardware_failures;
+mod hardware_fanout;
 mod hardware_flows;
 mod hardware_invoices;
 mod hardware_legacy;

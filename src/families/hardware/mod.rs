@@ -8,6 +8,7 @@ mod automate;
 mod checkout;
 mod fulfill;
 mod invoice;
+mod legacy_forward;
 mod legacy_sync;
 pub mod metrics;
 mod price;
@@ -35,6 +36,7 @@ use crate::api::auth::Tokens;
 use crate::api::{AppState, OrderView};
 use crate::engine::action::{ActionRegistry, DomainWrite, StepContext, StepError};
 use crate::engine::hooks::SagaHooks;
+use crate::engine::outbox::OutboxHandler;
 use crate::families::family::{self, Context, Family};
 use crate::families::hardware::store::{HardwareOrder, into_sqlx};
 use crate::providers::Providers;
@@ -187,6 +189,15 @@ impl Family for Hardware {
         store
             .seed_price_book(&self.deps.settings.price_book, now)
             .await
+    }
+
+    fn outbox_handlers(&self) -> Vec<(&'static str, Arc<dyn OutboxHandler>)> {
+        vec![(
+            crate::providers::legacy_forward::TOPIC,
+            Arc::new(legacy_forward::Forwarder(
+                self.deps.providers.legacy_forward.clone(),
+            )),
+        )]
     }
 
     fn describe_metrics(&self) {
