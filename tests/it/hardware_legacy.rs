@@ -401,3 +401,73 @@ async fn nightly_drift_detection_flags_and_resolves_drift_and_waits_out_bridge_f
         "{all}"
     );
 }
+
+#[tokio::test]
+async fn a_fallback_can_launch_the_legacy_operation_with_its_correlation_id_on_the_timeline() {
+    let h = hardware().await;
+    h.sim
+        .set_fault(
+            "bridge.run_automation",
+            Some(Fault {
+                status: Some(503),
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+    let (order, saga) = paid_order(&h, &[("SENSOR-H2", 1, "sensor_return")]).await;
+    let t = tracking(&shipments(&h, order).await[0]);
+    courier(&h, saga, &t, "delivered").await;
+    for _ in 0..2 {
+        h.t.advance(Duration::from_secs(10 * 60));
+        h.t.run().await;
+    }
+    assert_eq!(h.t.status(saga).await, "parked");
+    let step = view(&h, order).await["automation_steps"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/v1/automation-steps/{step}/fallback");
+    let body = json!({"note": "returned by hand", "launch_legacy": true});
+
+    // The bridge still fails: 502, and nothing is recorded.
+    let (s, b) = operator_post(&h, &path, &body).await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{b}");
+    assert_eq!(b["error"]["code"], "legacy_operation_failed");
+    assert_eq!(
+        view(&h, order).await["automation_steps"][0]["status"],
+        "failed"
+    );
+    assert_eq!(h.t.status(saga).await, "parked");
+
+    // Once it answers, the operation runs once under its correlation id, the fallback is
+    // recorded and the saga moves on.
+    h.sim.set_fault("bridge.run_automation", None).unwrap();
+    let (s, b) = operator_post(&h, &path, &body).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let op = &b["legacy_operation"];
+    let correlation = format!("{saga}:fallback:{step}");
+    assert_eq!(op["correlation_id"], correlation.as_str(), "{b}");
+    let runs = h.sim.automations();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].reference, correlation);
+    assert_eq!(op["bridge_reference"], runs[0].id.as_str());
+    assert_eq!(
+        view(&h, order).await["automation_steps"][0]["status"],
+        "fallback_triggered"
+    );
+    let (s, timeline) = h.get(&format!("/v1/orders/{order}/timeline"), &[]).await;
+    assert_eq!(s, StatusCode::OK);
+    let launched = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "automation.legacy_operation_launched")
+        .cloned()
+        .unwrap_or_else(|| panic!("no launch on the timeline: {timeline}"));
+    assert_eq!(launched["detail"]["correlation_id"], correlation.as_str());
+
+    // Without launch_legacy nothing is sent to the bridge.
+    let (s, _) = operator_post(&h, &path, &json!({"note": "again"})).await;
+    assert_eq!(s, StatusCode::CONFLICT, "already resolved");
+    assert_eq!(h.sim.automations().len(), 1);
+}

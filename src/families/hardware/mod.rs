@@ -174,7 +174,11 @@ impl Family for Hardware {
     }
 
     fn routes(&self, tokens: &Tokens) -> Router<AppState> {
-        api::routes(tokens, self.deps.settings.clone())
+        api::routes(
+            tokens,
+            self.deps.settings.clone(),
+            self.deps.providers.clone(),
+        )
     }
 
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {

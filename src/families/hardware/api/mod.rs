@@ -8,6 +8,7 @@ pub(crate) mod companies;
 pub(crate) mod fulfillments;
 pub(crate) mod invoices;
 pub(crate) mod legacy;
+pub(crate) mod legacy_operation;
 pub(crate) mod orders;
 pub(crate) mod price_sync;
 pub(crate) mod pricing;
@@ -46,7 +47,11 @@ pub(crate) struct Doc;
 
 /// The hardware routes, each behind its role: operators and services draft, check out and
 /// cancel orders; operators alone touch shipments and automation; every token may read.
-pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppState> {
+pub fn routes(
+    tokens: &Tokens,
+    settings: Arc<HardwareSettings>,
+    providers: Arc<crate::providers::Providers>,
+) -> Router<AppState> {
     let signal = guard(tokens, auth::SIGNAL)(
         Router::new()
             .route("/v1/orders", post(orders::create))
@@ -104,6 +109,7 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
         .merge(agreements_read)
         .merge(operate)
         .layer(axum::Extension(settings))
+        .layer(axum::Extension(providers))
 }
 
 pub(crate) use crate::api::parse_id;

@@ -195,6 +195,26 @@ struct MirrorRow {
 }
 
 impl Store {
+    /// An operator's legacy operation, launched with a fallback, on the order's timeline.
+    pub(crate) async fn record_legacy_operation(
+        &self,
+        step_id: Uuid,
+        order_id: Uuid,
+        detail: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut conn = self.pool().acquire().await?;
+        let event = super::events::DomainEvent {
+            event_type: "automation.legacy_operation_launched",
+            aggregate_id: step_id,
+            order_id,
+            payload: detail.clone(),
+            source_module: "automation",
+        };
+        super::events::emit_in(&mut conn, &event, now).await?;
+        Ok(())
+    }
+
     /// Every mirror of an entity.
     pub(crate) async fn mirrors(&self, entity: Entity) -> Result<Vec<MirrorRecord>> {
         let rows = sqlx::query_as::<_, MirrorRow>(&format!(
