@@ -10,6 +10,7 @@ pub const AUTOMATION_RUNS_TOTAL: &str = "sagaflow_automation_runs_total";
 pub const PRICE_SYNC_FAILURES_TOTAL: &str = "sagaflow_price_sync_failures_total";
 pub const PRICE_AGREEMENTS_UNSYNCED: &str = "sagaflow_price_agreements_unsynced";
 pub const PRICE_AGREEMENTS_EXPIRING: &str = "sagaflow_price_agreements_expiring";
+pub const PRICE_AGREEMENTS_CHECKED: &str = "sagaflow_price_agreements_checked_timestamp_seconds";
 pub const LEGACY_SYNC_FAILURES_TOTAL: &str = "sagaflow_legacy_sync_failures_total";
 pub const LEGACY_DRIFT_RECORDS: &str = "sagaflow_legacy_drift_records";
 
@@ -34,6 +35,11 @@ pub(super) fn describe() {
     describe_gauge!(
         PRICE_AGREEMENTS_EXPIRING,
         "Price agreements in force that end within 14 days."
+    );
+    describe_gauge!(
+        PRICE_AGREEMENTS_CHECKED,
+        metrics::Unit::Seconds,
+        "When this node last read the price-agreement gauges from the database (Unix time): alerts take the freshest node's values."
     );
     describe_counter!(
         LEGACY_SYNC_FAILURES_TOTAL,

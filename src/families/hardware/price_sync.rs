@@ -142,6 +142,8 @@ pub(crate) async fn refresh_gauges(
         .await?;
     metrics::gauge!(hm::PRICE_AGREEMENTS_UNSYNCED).set(unsynced as f64);
     metrics::gauge!(hm::PRICE_AGREEMENTS_EXPIRING).set(expiring as f64);
+    // Only some nodes set these; the alerts read the node that read them last.
+    metrics::gauge!(hm::PRICE_AGREEMENTS_CHECKED).set(now.timestamp() as f64);
     Ok((unsynced, expiring))
 }
 
