@@ -43,7 +43,7 @@ pub(super) fn describe() {
     );
     describe_counter!(
         LEGACY_SYNC_FAILURES_TOTAL,
-        "Legacy mirror refreshes and drift checks the bridge failed, by entity (company, asset, device)."
+        "Bridge calls of legacy mirror refreshes and drift checks that failed, by entity (company, asset, device) and operation (refresh, drift)."
     );
     describe_gauge!(
         LEGACY_DRIFT_RECORDS,
