@@ -52,6 +52,8 @@ enum Command {
     },
     /// Inspect and operate sagas through a running server's HTTP API.
     Sagas(cli::SagasArgs),
+    /// Operate pricing through a running server's HTTP API (the price sync).
+    Pricing(cli::PricingArgs),
     /// Run a demo: a server, a worker and a batch of sample orders, with a summary.
     Demo(cli::DemoArgs),
     /// Measure engine throughput and latency against this Postgres's checkpoint rate.
@@ -142,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Workflows { command } => workflows(command),
         Command::Sagas(args) => cli::sagas(args).await,
+        Command::Pricing(args) => cli::pricing(args).await,
         Command::Demo(args) => cli::demo(args).await,
         Command::Bench(args) => cli::bench(args).await,
         Command::Simulate(args) => {

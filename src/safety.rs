@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use crate::config::Settings;
 use crate::providers::ProvidersConfig;
 use crate::providers::config::{
-    BridgeConfig, CourierConfig, CrmConfig, IshareConfig, PartnerWebhooksConfig, PaymentsConfig,
-    ResellerConfig, SmsConfig,
+    BridgeConfig, CourierConfig, CrmConfig, IshareConfig, LegacyForwardConfig,
+    PartnerWebhooksConfig, PaymentsConfig, ResellerConfig, SmsConfig,
 };
 use crate::providers::secret::Secret;
 
@@ -113,6 +113,15 @@ fn simulator_credentials(p: &ProvidersConfig) -> Vec<String> {
         &p.bridge.base_url,
         &[("api_key", &p.bridge.api_key, &bridge.api_key)],
     );
+    // Forwarding off sends nothing, so its secret does not matter.
+    if p.legacy_forward.enabled {
+        let forward = LegacyForwardConfig::default();
+        check(
+            "legacy_forward",
+            &p.legacy_forward.url,
+            &[("secret", &p.legacy_forward.secret, &forward.secret)],
+        );
+    }
     let couriers = CourierConfig::default();
     for (code, carrier) in &p.courier.carriers {
         // A carrier added in config has no simulator default: its keys are its own.

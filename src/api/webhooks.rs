@@ -1,7 +1,9 @@
 //! `POST /v1/webhooks/{provider}`: verify the signature over the raw bytes before parsing,
 //! then store the event as a signal for the saga its reference names (deduplicated by the
 //! provider's event id) and wake that saga, in one transaction. The providers, their
-//! verification and their metric labels are `providers::webhooks::INBOUND`.
+//! verification and their metric labels are `providers::webhooks::INBOUND`. With
+//! `[providers.legacy_forward] enabled`, a new payment event also gets an outbox row in that
+//! transaction, which forwards it to the legacy service.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,8 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
+use crate::providers::legacy_forward;
 use crate::providers::webhooks::{self, Webhook, WebhookError};
-use crate::store::{Delivered, NewSignal};
+use crate::store::{Delivered, Forward, NewSignal};
 use crate::telemetry as m;
 
 /// 200 accepted or duplicate, 202 kept for a reference no saga has registered yet, 401 bad
@@ -69,7 +72,24 @@ pub async fn receive(
         dedup_key: format!("{}:{}", event.provider, event.event_id),
         payload: event.payload,
     };
-    let delivered = s.rt.store.deliver_signal(&signal, now).await?;
+    // The legacy service still hears the processor's events: each verified one, once.
+    let forward = (contract.name == webhooks::payments::CONTRACT.name
+        && s.settings.providers.legacy_forward.enabled)
+        .then(|| Forward {
+            topic: legacy_forward::TOPIC,
+            payload: json!({
+                "provider": event.provider,
+                "event_id": event.event_id,
+                "signal": event.signal,
+                "reference": event.reference,
+                "received_at": now,
+                "body": String::from_utf8_lossy(&body),
+            }),
+        });
+    let delivered =
+        s.rt.store
+            .deliver_signal_forwarding(&signal, forward.as_ref(), now)
+            .await?;
     let (status, result) = match delivered {
         Delivered::Accepted(_) => (StatusCode::OK, "accepted"),
         Delivered::Duplicate => (StatusCode::OK, "duplicate"),

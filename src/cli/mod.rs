@@ -3,9 +3,11 @@
 mod bench;
 mod client;
 mod demo;
+mod pricing;
 mod render;
 mod sagas;
 
 pub use bench::{BenchArgs, bench};
 pub use demo::{DemoArgs, demo};
+pub use pricing::{PricingArgs, pricing};
 pub use sagas::{SagasArgs, sagas};

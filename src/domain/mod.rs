@@ -1,11 +1,14 @@
 //! Business entities with their own typed rules, independent of the engine.
 
 pub mod hardware;
+pub mod legacy;
 pub mod money;
 pub mod order_code;
 pub mod phone;
 pub(crate) mod pii;
+pub mod price_agreements;
 pub mod pricing;
+pub mod pricing_trace;
 pub mod storable;
 pub mod tenure;
 

@@ -6,6 +6,7 @@ use super::courier::CourierClient;
 use super::crm::CrmClient;
 use super::error::Error;
 use super::ishare::IshareClient;
+use super::legacy_forward::LegacyForwardClient;
 use super::partner_webhooks::PartnerWebhookClient;
 use super::payments::PaymentsClient;
 use super::reseller::ResellerClient;
@@ -22,6 +23,7 @@ pub struct Providers {
     pub sms: SmsClient,
     pub partner_webhooks: PartnerWebhookClient,
     pub bridge: BridgeClient,
+    pub legacy_forward: LegacyForwardClient,
 }
 
 impl Providers {
@@ -35,6 +37,7 @@ impl Providers {
             sms: SmsClient::new(&cfg.sms)?,
             partner_webhooks: PartnerWebhookClient::new(&cfg.partner_webhooks)?,
             bridge: BridgeClient::new(&cfg.bridge)?,
+            legacy_forward: LegacyForwardClient::new(&cfg.legacy_forward)?,
         })
     }
 }

@@ -28,6 +28,7 @@ pub struct ProvidersConfig {
     pub sms: SmsConfig,
     pub partner_webhooks: PartnerWebhooksConfig,
     pub bridge: BridgeConfig,
+    pub legacy_forward: LegacyForwardConfig,
 }
 
 impl Default for ProvidersConfig {
@@ -42,6 +43,7 @@ impl Default for ProvidersConfig {
             sms: SmsConfig::default(),
             partner_webhooks: PartnerWebhooksConfig::default(),
             bridge: BridgeConfig::default(),
+            legacy_forward: LegacyForwardConfig::default(),
         }
     }
 }
@@ -57,6 +59,7 @@ impl ProvidersConfig {
         self.crm.base_url = base.to_string();
         self.sms.base_url = base.to_string();
         self.bridge.base_url = base.to_string();
+        self.legacy_forward.url = format!("{base}/legacy/webhooks/payments");
         for (code, carrier) in &mut self.courier.carriers {
             carrier.base_url = format!("{base}/courier/{code}");
             carrier.tracking_url_template =
@@ -315,6 +318,30 @@ impl Default for BridgeConfig {
         BridgeConfig {
             base_url: SIMULATOR_URL.into(),
             api_key: "sim_bridge_key".into(),
+            timeout: ten_seconds(),
+        }
+    }
+}
+
+/// The legacy service that still receives the payment processor's events: every verified
+/// payment webhook is forwarded to `url` through the outbox, signed with `secret`
+/// (`X-Signature: t=…,v1=…`, as partner webhooks are). Off unless `enabled`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct LegacyForwardConfig {
+    pub enabled: bool,
+    pub url: String,
+    pub secret: Secret,
+    #[serde(with = "crate::config::duration")]
+    pub timeout: Duration,
+}
+
+impl Default for LegacyForwardConfig {
+    fn default() -> Self {
+        LegacyForwardConfig {
+            enabled: false,
+            url: format!("{SIMULATOR_URL}/legacy/webhooks/payments"),
+            secret: "sim_legacy_forward_secret".into(),
             timeout: ten_seconds(),
         }
     }

@@ -11,6 +11,7 @@ pub mod crm;
 pub mod error;
 pub mod exchange;
 pub mod ishare;
+pub mod legacy_forward;
 pub mod metrics;
 pub mod partner_webhooks;
 pub mod payments;

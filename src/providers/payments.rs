@@ -1,5 +1,5 @@
-//! The Stripe-compatible payment processor: checkout sessions (create, read, expire) and
-//! refunds, form-encoded with a Bearer secret key and an `Idempotency-Key`, exactly as Stripe's
+//! The Stripe-compatible payment processor: checkout sessions (create, read, expire), refunds
+//! and prices (create, read), form-encoded with a Bearer secret key and an `Idempotency-Key`, exactly as Stripe's
 //! own API takes them.
 
 use std::collections::BTreeMap;
@@ -132,6 +132,35 @@ pub struct Refund {
     pub status: Option<String>,
     #[serde(default)]
     pub payment_intent: Option<String>,
+}
+
+/// What a processor price is created with: a unit amount in a currency for a product named
+/// inline, and our lookup key (the agreement or price-book entry it is for). With
+/// `transfer_lookup_key` the key moves to the new price, as Stripe does on a price change.
+#[derive(Debug, Clone, Default)]
+pub struct NewPrice {
+    pub currency: String,
+    pub unit_amount: i64,
+    pub product_name: String,
+    pub lookup_key: Option<String>,
+    pub transfer_lookup_key: bool,
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// A price as the processor reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Price {
+    pub id: String,
+    #[serde(default)]
+    pub active: Option<bool>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub unit_amount: Option<i64>,
+    #[serde(default)]
+    pub lookup_key: Option<String>,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// The error code of expiring a session that is no longer open (paid, failed or expired): a
@@ -268,6 +297,48 @@ impl PaymentsClient {
                 Some(idempotency_key),
                 |b| self.auth(b, Some(idempotency_key)),
             )
+            .await
+    }
+
+    /// `POST /v1/prices`.
+    pub async fn create_price(&self, price: &NewPrice, idempotency_key: &str) -> Attempt<Price> {
+        let mut form = vec![
+            ("currency".to_string(), price.currency.clone()),
+            ("unit_amount".to_string(), price.unit_amount.to_string()),
+            ("product_data[name]".to_string(), price.product_name.clone()),
+        ];
+        if let Some(key) = &price.lookup_key {
+            form.push(("lookup_key".into(), key.clone()));
+        }
+        if price.transfer_lookup_key {
+            form.push(("transfer_lookup_key".into(), "true".into()));
+        }
+        for (k, v) in &price.metadata {
+            form.push((format!("metadata[{k}]"), v.clone()));
+        }
+        let body = match Self::encode(&form) {
+            Ok(body) => body,
+            Err(e) => return Attempt::local("payments", "create_price", e),
+        };
+        self.transport
+            .call(
+                "create_price",
+                Method::POST,
+                "/v1/prices",
+                Some((body, FORM)),
+                Some(idempotency_key),
+                |b| self.auth(b, Some(idempotency_key)),
+            )
+            .await
+    }
+
+    /// `GET /v1/prices/{id}`.
+    pub async fn get_price(&self, id: &str) -> Attempt<Price> {
+        let path = format!("/v1/prices/{}", encode_segment(id));
+        self.transport
+            .call("get_price", Method::GET, &path, None, None, |b| {
+                self.auth(b, None)
+            })
             .await
     }
 }

@@ -19,6 +19,8 @@ pub const ENDPOINTS: &[&str] = &[
     "payments.get_session",
     "payments.create_refund",
     "payments.expire_session",
+    "payments.create_price",
+    "payments.get_price",
     "crm.create_sales_order",
     "crm.provision_licence",
     "crm.cancel_sales_order",
@@ -28,6 +30,9 @@ pub const ENDPOINTS: &[&str] = &[
     "sms.send",
     "partner.receive",
     "bridge.run_automation",
+    "bridge.list_records",
+    "bridge.get_record",
+    "legacy.receive",
 ];
 
 /// A fault injected into one endpoint.

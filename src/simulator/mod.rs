@@ -11,8 +11,11 @@ mod courier;
 mod crm;
 pub mod events;
 mod ishare;
+mod legacy;
+mod legacy_receiver;
 mod partner;
 mod payments;
+mod prices;
 mod records;
 mod replay;
 mod reseller;
@@ -112,6 +115,23 @@ impl SimulatorHandle {
         self.sim.lock().records.automations.clone()
     }
 
+    /// Creates or replaces a record of the legacy system behind the bridge (also
+    /// `PUT /_sim/bridge/{collection}/{id}`).
+    pub fn put_legacy(
+        &self,
+        entity: crate::domain::legacy::Entity,
+        record: crate::domain::legacy::LegacyRecord,
+    ) {
+        self.sim.put_legacy(entity, record);
+    }
+
+    /// Removes a legacy record, as if the legacy system deleted it.
+    pub fn delete_legacy(&self, entity: crate::domain::legacy::Entity, id: &str) {
+        if let Some(m) = self.sim.lock().records.legacy.get_mut(&entity) {
+            m.remove(id);
+        }
+    }
+
     /// Clears stats and stored provider data.
     pub fn reset(&self) {
         self.sim.reset();
@@ -151,11 +171,14 @@ fn router(sim: Sim) -> Router {
         .merge(reseller::routes())
         .merge(ishare::routes())
         .merge(payments::routes())
+        .merge(prices::routes())
         .merge(crm::routes())
         .merge(courier::routes())
         .merge(sms::routes())
         .merge(partner::routes())
         .merge(bridge::routes())
+        .merge(legacy::routes())
+        .merge(legacy_receiver::routes())
         .merge(control::routes())
         .with_state(sim)
 }

@@ -98,7 +98,11 @@ async fn create_session(State(sim): State<Sim>, headers: HeaderMap, body: Bytes)
                 let mut i = 0;
                 while let Some(quantity) = params.get(&format!("line_items[{i}][quantity]")) {
                     let quantity: i64 = quantity.parse().unwrap_or(0);
-                    let unit = match params.get(&format!("line_items[{i}][price]")) {
+                    let named = params.get(&format!("line_items[{i}][price]"));
+                    // A price created through `POST /v1/prices` charges its own amount.
+                    let created = named.and_then(|p| super::prices::amount_of(&s2, p));
+                    let unit = match named {
+                        Some(_) if created.is_some() => created.unwrap_or_default(),
                         Some(_) if prices.is_empty() => CATALOGUE_PRICE,
                         Some(price) => match prices.get(price) {
                             Some(amount) => *amount,

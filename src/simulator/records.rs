@@ -1,15 +1,17 @@
 //! The simulator's in-memory provider data: orders, fulfilments, sessions, refunds, sales
-//! orders, licences, shipments, messages and bridge automation runs.
+//! orders, licences, shipments, messages, bridge automation runs, processor prices and the
+//! legacy records behind the bridge.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use super::bridge::AutomationRun;
+use crate::domain::legacy::{Entity, LegacyRecord};
 use crate::providers::courier::{Shipment, TrackingEvent};
 use crate::providers::crm::{Licence, SalesOrder};
 use crate::providers::ishare::Fulfillment;
-use crate::providers::payments::{CheckoutSession, Refund};
+use crate::providers::payments::{CheckoutSession, Price, Refund};
 use crate::providers::reseller::ResellerOrder;
 
 /// A shipment and where it is.
@@ -37,6 +39,8 @@ pub(crate) struct Records {
     /// Refunded amount per payment intent.
     pub refunded: BTreeMap<String, i64>,
     pub refunds: BTreeMap<String, Refund>,
+    /// Prices created through `POST /v1/prices`, by id.
+    pub prices: BTreeMap<String, Price>,
     pub sales_orders: BTreeMap<String, SalesOrder>,
     /// Licence per sales order id.
     pub licences: BTreeMap<String, Licence>,
@@ -44,6 +48,10 @@ pub(crate) struct Records {
     pub sms: BTreeMap<String, Value>,
     /// Bridge automations, in the order they ran.
     pub automations: Vec<AutomationRun>,
+    /// The legacy system's companies, assets and devices, by id.
+    pub legacy: BTreeMap<Entity, BTreeMap<String, LegacyRecord>>,
+    /// Payment events the legacy service received from sagaflow's fan-out, oldest first.
+    pub legacy_forwards: Vec<Value>,
 }
 
 impl Records {

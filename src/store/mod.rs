@@ -29,7 +29,7 @@ pub use outbox::{AttemptRecord, DeliveryRow, OutboxItem};
 pub(crate) use queues::{JobEnd, JobMark, SlotClaim};
 pub use sagas::{ClaimedSaga, EventRow, NewSaga, SagaRow, StartWrite, Started};
 pub use sessions::SessionLimits;
-pub use signals::{Delivered, NewSignal};
+pub use signals::{Delivered, Forward, NewSignal};
 
 /// The schema, embedded so `sagaflow migrate` works from anywhere.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");

@@ -34,14 +34,49 @@ pub enum Delivered {
     Uncorrelated,
 }
 
+/// An outbox row that goes with a signal the first time it is stored (a forward of the
+/// provider's event), so the event is forwarded exactly when it is accepted.
+#[derive(Debug, Clone)]
+pub struct Forward {
+    pub topic: &'static str,
+    pub payload: Value,
+}
+
 impl Store {
     pub(crate) async fn deliver_signal(
         &self,
         s: &NewSignal,
         now: DateTime<Utc>,
     ) -> Result<Delivered> {
+        self.deliver_signal_forwarding(s, None, now).await
+    }
+
+    /// [`Store::deliver_signal`], writing `forward` as an outbox row in the same transaction
+    /// unless the signal is a duplicate: a provider's retry forwards nothing twice.
+    pub(crate) async fn deliver_signal_forwarding(
+        &self,
+        s: &NewSignal,
+        forward: Option<&Forward>,
+        now: DateTime<Utc>,
+    ) -> Result<Delivered> {
         let mut tx = self.pool.begin().await?;
         let delivered = Self::deliver_signal_in(&mut tx, s, now).await?;
+        if let (Some(f), false) = (forward, delivered == Delivered::Duplicate) {
+            let saga_id = match delivered {
+                Delivered::Accepted(id) => Some(id),
+                _ => None,
+            };
+            sqlx::query(
+                "INSERT INTO outbox (saga_id, topic, destination, payload, next_attempt_at, created_at)
+                 VALUES ($1, $2, NULL, $3, $4, $4)",
+            )
+            .bind(saga_id)
+            .bind(f.topic)
+            .bind(storable::json_ref(&f.payload).as_ref())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(delivered)
     }

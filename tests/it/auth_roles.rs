@@ -88,6 +88,16 @@ fn allowed(method: &str, path: &str) -> &'static [&'static str] {
             | "/v1/orders/{id}/status"
             | "/v1/automation-steps/{id}",
         ) => OPERATE,
+        ("get", "/v1/pricing/resolutions/{order_item_id}") => &["viewer", "operator", "service"],
+        (
+            "get",
+            "/v1/price-agreements" | "/v1/price-agreements/{id}" | "/v1/legacy-sync/reports",
+        ) => READ,
+        (
+            "post",
+            "/v1/price-agreements" | "/v1/pricing/sync" | "/v1/legacy-sync/{entity}/refresh",
+        )
+        | ("patch" | "delete", "/v1/price-agreements/{id}") => OPERATE,
         (_, p) if p.starts_with("/v1/partner") => &["partner"],
         (_, p) if p.starts_with("/ui") => &["console"],
         _ => panic!("route {method} {path} has no expected roles in this test; add it"),
@@ -111,6 +121,8 @@ fn concrete(path: &str, saga: &str) -> String {
         .replace("{user_id}", "01900000-0000-7000-8000-000000000000")
         .replace("{order_id}", "NO-SUCH-ORDER")
         .replace("{activation_reference}", "NO-SUCH-LICENCE")
+        .replace("{order_item_id}", saga)
+        .replace("{entity}", "device")
 }
 
 #[tokio::test]
@@ -207,7 +219,7 @@ async fn every_documented_route_checks_its_role() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 66, "every protected API route was checked");
+    assert_eq!(checked, 75, "every protected API route was checked");
 }
 
 #[tokio::test]

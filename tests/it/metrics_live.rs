@@ -96,8 +96,8 @@ async fn hardware_order(h: &Harness) -> Uuid {
 
 /// Drives every workflow: sample (completed, retried, compensated, failed, cancelled),
 /// sample_park (parked), sample_six, data_bundle (delivered, retried after a 500, refused for
-/// a short wallet), a hardware order, a forged reseller webhook, partner_subscription, partner_renewal, ops_bulk
-/// and the licence-expiry cron.
+/// a short wallet), a hardware order, the price sync, a forged reseller webhook, partner_subscription, partner_renewal, ops_bulk
+/// the licence-expiry cron, a legacy mirror refresh and the nightly drift check.
 async fn scenario(h: &Harness) {
     let t = &h.t;
     let ok = t.start("sample", json!({})).await;
@@ -181,6 +181,11 @@ async fn scenario(h: &Harness) {
     let hardware = hardware_order(h).await;
     wait_status(h, hardware, "completed").await;
 
+    // The price sync, which gives the processor the unsynced X9 entry's price.
+    let (s, b) = t.call("POST", "/v1/pricing/sync", None, &[]).await;
+    assert_eq!(s, reqwest::StatusCode::ACCEPTED, "{b}");
+    settle(h).await;
+
     // A forged reseller webhook.
     let body = br#"{"event":"order.status_changed","order":{"id":1,"status":"completed"}}"#;
     let forged = sagaflow::providers::signature::sign_reseller(b"not-the-secret", body);
@@ -263,6 +268,25 @@ async fn scenario(h: &Harness) {
     // And the 03:00 invoice-overdue run.
     t.clock
         .set(Utc.with_ymd_and_hms(2026, 3, 2, 3, 0, 1).unwrap());
+    assert_eq!(scheduler.tick_once().await.unwrap(), 1);
+    settle(h).await;
+
+    // A legacy mirror refresh, then the nightly 03:30 drift check.
+    let (s, b) = t
+        .call(
+            "POST",
+            "/v1/legacy-sync/device/refresh",
+            Some(json!({})),
+            &[],
+        )
+        .await;
+    assert_eq!(s, reqwest::StatusCode::ACCEPTED, "{b}");
+    // The quarter-hourly price sync fires on the way.
+    t.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 3, 29, 59).unwrap());
+    scheduler.tick_once().await.unwrap();
+    t.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 3, 30, 1).unwrap());
     assert_eq!(scheduler.tick_once().await.unwrap(), 1);
     settle(h).await;
 

@@ -99,6 +99,12 @@ async fn a_second_service_sweeping_every_route_with_the_first_ones_ids_gets_404(
     let bundle_saga = id(&bundle, "saga_id");
     h.t.run().await;
 
+    let items: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM hardware_order_items WHERE order_id = $1")
+            .bind(order)
+            .fetch_all(h.pool())
+            .await
+            .unwrap();
     let sagas = [sample, hw_saga, bundle_saga];
     let ids_for = |path: &str| -> Vec<Uuid> {
         let segment = path.split('/').nth(2).unwrap_or_default();
@@ -109,6 +115,8 @@ async fn a_second_service_sweeping_every_route_with_the_first_ones_ids_gets_404(
             "shipments" => vec![shipment],
             "invoices" => vec![invoice],
             "wallets" => vec![user],
+            // Pricing resolutions, by order line.
+            "pricing" => items.clone(),
             _ => Vec::new(),
         }
     };
@@ -128,6 +136,7 @@ async fn a_second_service_sweeping_every_route_with_the_first_ones_ids_gets_404(
             let concrete = |id: &str| {
                 path.replace("{id}", id)
                     .replace("{user_id}", id)
+                    .replace("{order_item_id}", id)
                     .replace("{name}", "sample.delivered")
                     .replace("{action}", "cancel")
                     .replace("{provider}", "payments")

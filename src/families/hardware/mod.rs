@@ -9,9 +9,12 @@ mod checkout;
 mod fulfill;
 mod invoice;
 pub(crate) mod invoice_pdf;
+mod legacy_forward;
+mod legacy_sync;
 pub mod metrics;
 mod overdue;
 mod price;
+mod price_sync;
 pub mod pricing;
 mod settings;
 mod ship;
@@ -35,6 +38,7 @@ use crate::api::auth::Tokens;
 use crate::api::{AppState, OrderView};
 use crate::engine::action::{ActionRegistry, DomainWrite, StepContext, StepError};
 use crate::engine::hooks::SagaHooks;
+use crate::engine::outbox::OutboxHandler;
 use crate::families::family::{self, Context, Family};
 use crate::families::hardware::store::{HardwareOrder, into_sqlx};
 use crate::providers::Providers;
@@ -149,7 +153,20 @@ impl Family for Hardware {
             .register("hardware.automate", automate::Automate(deps.clone()))
             .register("hardware.invoice", invoice::Invoice(deps.clone()))
             .register("hardware.void_invoice", invoice::VoidInvoice)
-            .register("hardware.mark_overdue", overdue::MarkOverdue(deps.clone()));
+            .register("hardware.mark_overdue", overdue::MarkOverdue(deps.clone()))
+            .register("hardware.price_sync", price_sync::PriceSync(deps.clone()))
+            .register(
+                "hardware.price_health",
+                price_sync::PriceHealth(deps.clone()),
+            )
+            .register(
+                "hardware.legacy_refresh",
+                legacy_sync::Refresh(deps.clone()),
+            )
+            .register(
+                "hardware.legacy_drift",
+                legacy_sync::DetectDrift(deps.clone()),
+            );
     }
 
     fn workflows(&self) -> Vec<(&'static str, Arc<dyn SagaHooks>)> {
@@ -163,7 +180,11 @@ impl Family for Hardware {
     }
 
     fn routes(&self, tokens: &Tokens) -> Router<AppState> {
-        api::routes(tokens, self.deps.settings.clone())
+        api::routes(
+            tokens,
+            self.deps.settings.clone(),
+            self.deps.providers.clone(),
+        )
     }
 
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
@@ -178,6 +199,15 @@ impl Family for Hardware {
         store
             .seed_price_book(&self.deps.settings.price_book, now)
             .await
+    }
+
+    fn outbox_handlers(&self) -> Vec<(&'static str, Arc<dyn OutboxHandler>)> {
+        vec![(
+            crate::providers::legacy_forward::TOPIC,
+            Arc::new(legacy_forward::Forwarder(
+                self.deps.providers.legacy_forward.clone(),
+            )),
+        )]
     }
 
     fn describe_metrics(&self) {

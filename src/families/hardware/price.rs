@@ -1,5 +1,6 @@
-//! `price_resolve`: re-prices the order against the current price book in strict mode and
-//! locks every line's snapshot; its compensation closes an order that never got paid.
+//! `price_resolve`: re-prices the order against the company's agreements and the current price
+//! book in strict mode and locks every line's snapshot with its full
+//! resolution; its compensation closes an order that never got paid.
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -8,7 +9,9 @@ use super::pricing::{PriceOrderError, reprice_order, repriced_total};
 use super::{Deps, OrderInput, db_error, domain_write};
 use crate::domain::pricing::PricingError;
 use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
-use crate::families::hardware::store::{cancel_unpaid_in, lock_snapshots_in};
+use crate::families::hardware::store::{
+    cancel_unpaid_in, lock_snapshots_in, record_resolutions_in,
+};
 
 pub(crate) struct PriceResolve(pub Deps);
 
@@ -22,17 +25,22 @@ impl Action for PriceResolve {
             .hardware_order_items(order.id)
             .await
             .map_err(db_error)?;
-        let lines = reprice_order(&self.0.store, &order, &items, self.0.settings.strict_prices)
-            .await
-            .map_err(|e| match e {
-                PriceOrderError::Pricing(
-                    p @ (PricingError::OutOfRange { .. } | PricingError::TotalTooLarge),
-                ) => StepError::permanent("amount_too_large", p.to_string()),
-                PriceOrderError::Pricing(p) => {
-                    StepError::permanent("price_not_synced", p.to_string())
-                }
-                PriceOrderError::Store(s) => db_error(s),
-            })?;
+        let repriced = reprice_order(
+            &self.0.store,
+            &order,
+            &items,
+            self.0.settings.strict_prices,
+            ctx.now,
+        )
+        .await
+        .map_err(|e| match e {
+            PriceOrderError::Pricing(
+                p @ (PricingError::OutOfRange { .. } | PricingError::TotalTooLarge),
+            ) => StepError::permanent("amount_too_large", p.to_string()),
+            PriceOrderError::Pricing(p) => StepError::permanent("price_not_synced", p.to_string()),
+            PriceOrderError::Store(s) => db_error(s),
+        })?;
+        let (lines, traces) = (repriced.lines, repriced.traces);
         // Bounded by the repricing above; refused rather than overflowed all the same.
         let total = repriced_total(&items, &lines)
             .map_err(|e| StepError::permanent("amount_too_large", e.to_string()))?;
@@ -51,7 +59,11 @@ impl Action for PriceResolve {
         let (order_id, now) = (order.id, ctx.now);
         Ok(
             StepOutcome::done(output).with_write(domain_write(move |conn| {
-                Box::pin(async move { Ok(lock_snapshots_in(conn, order_id, &lines, now).await?) })
+                Box::pin(async move {
+                    lock_snapshots_in(&mut *conn, order_id, &lines, now).await?;
+                    // The resolution behind each snapshot, kept with it.
+                    Ok(record_resolutions_in(conn, order_id, &traces, true, now).await?)
+                })
             })),
         )
     }

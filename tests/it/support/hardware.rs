@@ -16,9 +16,15 @@ use super::orders::{Harness, harness};
 /// The app with the default price book; the simulator charges each synced price id its
 /// price-book amount, pays nothing and moves no parcel until told.
 pub async fn hardware() -> Harness {
+    hardware_with(|_| {}).await
+}
+
+/// [`hardware`] with settings changed by `tweak` first.
+pub async fn hardware_with(tweak: impl FnOnce(&mut sagaflow::config::Settings)) -> Harness {
     let h = harness(|s, _| {
         // The manual clock is months from the wall clock the simulator signs with.
         s.providers.signature_tolerance = Duration::from_secs(3 * 365 * 24 * 3600);
+        tweak(s);
     })
     .await;
     h.sim

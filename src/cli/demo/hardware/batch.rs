@@ -77,6 +77,12 @@ pub async fn place(
             .with_context(|| format!("hardware order {i}"))?;
         batch.orders.push(placed);
     }
+    // Its company is the first order's: with no orders there is none to agree a price with.
+    if n > 0 {
+        super::agreement::seed(&batch.http, &batch.base, who.operator_token)
+            .await
+            .context("the demo price agreement")?;
+    }
     Ok(batch)
 }
 

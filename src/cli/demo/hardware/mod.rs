@@ -9,9 +9,14 @@
 //! (`POST /v1/fulfillments/{id}/shipments`).
 //! [`HardwareBatch::report`](batch::HardwareBatch::report) reads each order back.
 //!
-//! `directory.rs` records the two companies the orders are for, `plans.rs` holds the kinds of order and what the simulator charges for them, `batch.rs`
+//! Once the orders are placed it seeds one price agreement, in force from next month
+//! (`agreement.rs`).
+//!
+//! `directory.rs` records the two companies the orders are for, `plans.rs` holds the kinds of
+//! order and what the simulator charges for them, `batch.rs`
 //! places them and ships the rest of a two-part order, `report.rs` reads them back.
 
+mod agreement;
 mod batch;
 mod directory;
 mod plans;

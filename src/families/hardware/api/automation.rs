@@ -173,6 +173,10 @@ pub(crate) async fn retry(
 pub struct FallbackRequest {
     /// What the operator did by hand (1 to 1000 characters).
     pub note: String,
+    /// Also run the step's scenario through the legacy bridge now (the legacy operation),
+    /// under its own correlation id; a bridge failure is 502 and records nothing.
+    #[serde(default)]
+    pub launch_legacy: bool,
 }
 
 /// Records that the operator ran the scenario's manual fallback for a failed (or retrying)
@@ -182,10 +186,13 @@ pub struct FallbackRequest {
     params(("id" = String, Path, description = "automation step id")), request_body = FallbackRequest,
     responses((status = 200, description = "resolved: automation_step_id, status, saga_status"),
         (status = 400, description = "note missing or too long"),
-        (status = 404, description = "no such automation step"), (status = 409, description = "the step is neither failed nor retrying")))]
+        (status = 404, description = "no such automation step"), (status = 409, description = "the step is neither failed nor retrying"),
+        (status = 502, description = "launch_legacy: the bridge did not run the legacy operation; nothing recorded")))]
 pub(crate) async fn fallback(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
+    Extension(providers): Extension<Arc<crate::providers::Providers>>,
+    Extension(settings): Extension<Arc<crate::families::hardware::HardwareSettings>>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<FallbackRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -207,6 +214,20 @@ pub(crate) async fn fallback(
             .iter()
             .any(|a| a.id != id && a.status == AutomationStatus::Failed.as_str());
     let by = actor(&who);
+    let legacy_operation = match req.launch_legacy {
+        true => Some(
+            super::legacy_operation::launch(
+                &s,
+                &providers,
+                &settings,
+                &step,
+                saga.as_ref().map(|g| g.id),
+                &by,
+            )
+            .await?,
+        ),
+        false => None,
+    };
     let now = s.rt.clock.now();
     let mut saga_status = saga.as_ref().map(|s| s.status.clone());
     let mut done = false;
@@ -253,9 +274,13 @@ pub(crate) async fn fallback(
             .map_err(store_error(STEP))?;
     }
     s.rt.wake.notify_one();
-    Ok(Json(json!({
+    let mut body = json!({
         "automation_step_id": id,
         "status": AutomationStatus::FallbackTriggered.as_str(),
         "saga_status": saga_status,
-    })))
+    });
+    if let Some(op) = legacy_operation {
+        body["legacy_operation"] = op;
+    }
+    Ok(Json(body))
 }

@@ -3,13 +3,17 @@
 //! handlers parse into types, make one store call and map its answer.
 
 pub(crate) mod addresses;
+pub(crate) mod agreements;
 pub(crate) mod automation;
 pub(crate) mod billing;
 pub(crate) mod companies;
 pub(crate) mod contacts;
 pub(crate) mod fulfillments;
 pub(crate) mod invoices;
+pub(crate) mod legacy;
+pub(crate) mod legacy_operation;
 pub(crate) mod orders;
+pub(crate) mod price_sync;
 pub(crate) mod pricing;
 pub(crate) mod shipments;
 pub(crate) mod support;
@@ -46,15 +50,22 @@ use crate::store;
         contacts::list, contacts::add, contacts::edit, contacts::archive, contacts::assign_role,
         addresses::list, addresses::add, addresses::edit, addresses::archive,
         addresses::save_from_shipment,
+        agreements::list, agreements::show, agreements::create, agreements::edit, agreements::archive,
+        price_sync::start, price_sync::resolution, legacy::refresh, legacy::reports,
     ),
     tags((name = "hardware", description = "Hardware orders: drafts, checkout, fulfilment, shipments, automation, pricing and timelines")),
 )]
 pub(crate) struct Doc;
 
 /// The hardware routes, each behind its role: operators and services draft, check out and
-/// cancel orders; operators alone touch shipments, automation and the company directory;
-/// every token may read orders and what hangs off them, viewers and operators the directory.
-pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppState> {
+/// cancel orders; operators alone touch shipments, automation, the company directory, price
+/// agreements and legacy syncs; every token may read orders and what hangs off them, viewers
+/// and operators the directory, agreements and drift reports.
+pub fn routes(
+    tokens: &Tokens,
+    settings: Arc<HardwareSettings>,
+    providers: Arc<crate::providers::Providers>,
+) -> Router<AppState> {
     let signal = guard(tokens, auth::SIGNAL)(
         Router::new()
             .route("/v1/orders", post(orders::create))
@@ -69,7 +80,18 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
             .route("/v1/shipments/{id}/timeline", get(timeline::shipment))
             .route("/v1/invoices", get(billing::list))
             .route("/v1/invoices/{id}", get(billing::show))
-            .route("/v1/pricing/quote", post(pricing::quote)),
+            .route("/v1/pricing/quote", post(pricing::quote))
+            .route(
+                "/v1/pricing/resolutions/{order_item_id}",
+                get(price_sync::resolution),
+            ),
+    );
+    // Agreements (a company's commercial terms) and legacy reports: operators and viewers only.
+    let agreements_read = guard(tokens, auth::READ)(
+        Router::new()
+            .route("/v1/price-agreements", get(agreements::list))
+            .route("/v1/price-agreements/{id}", get(agreements::show))
+            .route("/v1/legacy-sync/reports", get(legacy::reports)),
     );
     let directory = guard(tokens, auth::READ)(
         Router::new()
@@ -115,13 +137,22 @@ pub fn routes(tokens: &Tokens, settings: Arc<HardwareSettings>) -> Router<AppSta
             .route(
                 "/v1/automation-steps/{id}/fallback",
                 post(automation::fallback),
-            ),
+            )
+            .route("/v1/price-agreements", post(agreements::create))
+            .route(
+                "/v1/price-agreements/{id}",
+                axum::routing::patch(agreements::edit).delete(agreements::archive),
+            )
+            .route("/v1/pricing/sync", post(price_sync::start))
+            .route("/v1/legacy-sync/{entity}/refresh", post(legacy::refresh)),
     );
     signal
         .merge(read)
         .merge(directory)
+        .merge(agreements_read)
         .merge(operate)
         .layer(axum::Extension(settings))
+        .layer(axum::Extension(providers))
 }
 
 pub(crate) use crate::api::parse_id;

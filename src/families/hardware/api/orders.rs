@@ -322,7 +322,7 @@ pub(crate) async fn create(
         currency: &currency,
         strict: false,
     };
-    let priced = price_lines(&s.rt.store, &requests, &scope)
+    let priced = price_lines(&s.rt.store, &requests, &scope, s.rt.clock.now())
         .await
         .map_err(pricing_error)?;
     let items = priced
@@ -435,9 +435,15 @@ pub(crate) async fn send_checkout(
     }
     order::apply(from, PaymentEvent::SendCheckout).map_err(|e| conflict(e.to_string()))?;
     let items = s.rt.store.hardware_order_items(id).await?;
-    reprice_order(&s.rt.store, &order, &items, settings.strict_prices)
-        .await
-        .map_err(pricing_error)?;
+    reprice_order(
+        &s.rt.store,
+        &order,
+        &items,
+        settings.strict_prices,
+        s.rt.clock.now(),
+    )
+    .await
+    .map_err(pricing_error)?;
     let input = json!({ "order_id": id });
     let start = StartSaga {
         workflow: WORKFLOW.into(),

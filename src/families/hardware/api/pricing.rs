@@ -126,7 +126,7 @@ pub struct QuoteLine {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteRequest {
-    /// For price agreements (none exist yet).
+    /// The buying company: its price agreements in force apply before the price book.
     #[serde(default)]
     pub company_id: Option<String>,
     /// A region with its own prices (`CA`); the global price otherwise.
@@ -171,7 +171,7 @@ pub(crate) async fn quote(
         currency: &currency,
         strict: req.strict,
     };
-    let priced = price_lines(&s.rt.store, &lines, &scope)
+    let priced = price_lines(&s.rt.store, &lines, &scope, s.rt.clock.now())
         .await
         .map_err(pricing_error)?;
     let items: Vec<Value> = priced

@@ -42,7 +42,8 @@ struct EntryRow {
 
 impl Store {
     /// Upserts the configured price book. Entries no longer configured stay (old snapshots
-    /// name them) but their products are marked inactive when no entry remains.
+    /// name them) but their products are marked inactive when no entry remains. An entry the
+    /// price sync synced keeps its processor price while its amount and currency stay.
     pub(crate) async fn seed_price_book(
         &self,
         seeds: &[PriceSeed],
@@ -68,7 +69,18 @@ impl Store {
                  VALUES ($1, $2, $3, lower($4), $5, $6, $7, $8)
                  ON CONFLICT (id) DO UPDATE SET sku = EXCLUDED.sku, region = EXCLUDED.region,
                      currency = EXCLUDED.currency, unit_amount_minor = EXCLUDED.unit_amount_minor,
-                     processor_price_id = EXCLUDED.processor_price_id, synced = EXCLUDED.synced,
+                     -- A price the price sync gave the processor stays synced across restarts
+                     -- while the configured amount and currency are those it synced.
+                     processor_price_id = CASE WHEN NOT EXCLUDED.synced AND price_book_entries.synced
+                             AND price_book_entries.unit_amount_minor = EXCLUDED.unit_amount_minor
+                             AND price_book_entries.currency = EXCLUDED.currency
+                         THEN price_book_entries.processor_price_id ELSE EXCLUDED.processor_price_id END,
+                     synced = EXCLUDED.synced OR (price_book_entries.synced
+                             AND price_book_entries.unit_amount_minor = EXCLUDED.unit_amount_minor
+                             AND price_book_entries.currency = EXCLUDED.currency),
+                     revision = price_book_entries.revision
+                         + CASE WHEN price_book_entries.unit_amount_minor = EXCLUDED.unit_amount_minor
+                                 AND price_book_entries.currency = EXCLUDED.currency THEN 0 ELSE 1 END,
                      updated_at = EXCLUDED.updated_at",
             )
             .bind(&seed.id)

@@ -27,7 +27,8 @@ pub struct EventRow {
     pub id: i64,
     pub event_type: String,
     pub aggregate_id: Uuid,
-    pub order_id: Uuid,
+    /// `None` for events about no order (the legacy syncs').
+    pub order_id: Option<Uuid>,
     pub payload: Value,
     pub source_module: String,
     pub created_at: DateTime<Utc>,

@@ -6,6 +6,7 @@
 //! transaction (a `DomainWrite`) and operator routes inside their audited transaction, so an
 //! entity's state changes only together with the saga step or action that caused it.
 
+mod agreements;
 mod automation;
 mod billing;
 mod catalogue;
@@ -13,6 +14,7 @@ mod directory;
 mod events;
 mod fulfillment;
 mod invoices;
+mod mirrors;
 mod operator;
 mod orders;
 mod owners;
@@ -21,6 +23,7 @@ mod shipments;
 mod support;
 mod timeline;
 
+pub use agreements::*;
 pub use automation::*;
 pub use billing::*;
 pub use catalogue::*;
@@ -28,6 +31,7 @@ pub use directory::*;
 pub use events::*;
 pub use fulfillment::*;
 pub use invoices::*;
+pub use mirrors::*;
 pub use orders::*;
 pub(crate) use owners::*;
 pub use payments::*;
