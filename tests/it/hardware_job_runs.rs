@@ -9,29 +9,16 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use sagaflow::simulator::{ConfigPatch, Fault};
+use sagaflow::simulator::Fault;
 
 use crate::support::hardware::*;
-use crate::support::orders::{Harness, harness};
+use crate::support::orders::Harness;
 use crate::support::{OTHER_SERVICE_TOKEN, SERVICE_TOKEN, VIEWER_TOKEN, bearer};
 
 /// The hardware harness with a short lease, so a long step's heartbeat (a third of the lease)
 /// writes its progress several times a second.
 async fn harness_with_short_lease() -> Harness {
-    let h = harness(|s, _| {
-        s.providers.signature_tolerance = Duration::from_secs(3 * 365 * 24 * 3600);
-        s.worker.lease = Duration::from_millis(900);
-    })
-    .await;
-    h.sim
-        .configure(ConfigPatch {
-            checkout_auto_complete: Some(false),
-            courier_auto_progress: Some(false),
-            prices: price_book(),
-            ..Default::default()
-        })
-        .unwrap();
-    h
+    hardware_with(|s| s.worker.lease = Duration::from_millis(900)).await
 }
 
 async fn job_runs(h: &Harness, query: &str, token: &str) -> (StatusCode, Value) {

@@ -265,7 +265,11 @@ async fn scenario(h: &Harness) {
         .set(Utc.with_ymd_and_hms(2026, 3, 2, 2, 0, 1).unwrap());
     assert_eq!(scheduler.tick_once().await.unwrap(), 1);
     settle(h).await;
-    // And the 03:00 invoice-overdue run.
+    // And the 03:00 invoice-overdue run, once the price sync's ticks of the hour have fired.
+    t.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 2, 59, 59).unwrap());
+    scheduler.tick_once().await.unwrap();
+    settle(h).await;
     t.clock
         .set(Utc.with_ymd_and_hms(2026, 3, 2, 3, 0, 1).unwrap());
     assert_eq!(scheduler.tick_once().await.unwrap(), 1);
