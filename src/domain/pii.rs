@@ -47,6 +47,12 @@ fn mask_phone_forms(text: &str) -> Cow<'_, str> {
     let mut changed = false;
     let mut i = 0;
     while i < bytes.len() {
+        // A UUID's groups can be all digits (`…-8000-233241234567`): an id, never a phone.
+        if is_uuid_at(bytes, i) {
+            out.push_str(&text[i..i + UUID_LEN]);
+            i += UUID_LEN;
+            continue;
+        }
         let starts = bytes[i].is_ascii_digit()
             || (bytes[i] == b'+' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit));
         // A number glued to letters (`cs_test_sim1796…`, `DHL0000000042SIM`) is an id.
@@ -89,6 +95,24 @@ fn mask_phone_forms(text: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(text)
     }
+}
+
+const UUID_LEN: usize = 36;
+
+/// Whether a whole UUID (8-4-4-4-12 hex digits, not part of a longer word) starts at `i`.
+fn is_uuid_at(bytes: &[u8], i: usize) -> bool {
+    let Some(candidate) = bytes.get(i..i + UUID_LEN) else {
+        return false;
+    };
+    let shaped = candidate.iter().enumerate().all(|(k, b)| match k {
+        8 | 13 | 18 | 23 => *b == b'-',
+        _ => b.is_ascii_hexdigit(),
+    });
+    let alone_before = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
+    let alone_after = bytes
+        .get(i + UUID_LEN)
+        .is_none_or(|b| !b.is_ascii_alphanumeric());
+    shaped && alone_before && alone_after
 }
 
 fn is_local(b: u8) -> bool {
@@ -174,6 +198,10 @@ mod tests {
             "cs_test_sim1796058491658729",
             "DHL0000000042SIM",
             "01a22d7d-9596-728c-a272-7b7c308b8e37",
+            // UUIDs whose groups are all digits, one of them a whole phone number.
+            "01a22d7d-9596-728c-a272-233241234567",
+            "0193f0c2-1234-7000-8000-024123456789",
+            "saga 01a22d7d-0241-2345-6789-024123456789 parked",
             "HW-JTGQBCA9",
             "already 024****567",
         ] {
