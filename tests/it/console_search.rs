@@ -140,6 +140,15 @@ async fn one_box_finds_each_kind_of_key_and_refuses_bad_input() {
         assert!(html.contains("<td>phone</td>"));
     }
 
+    // The sagas page's own filter box finds a bundle by its number too.
+    let (s, _, html) = send(&h.t, get("/ui/sagas?q=%2B233551234567", &viewer)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains(&format!("href=\"/ui/sagas/{lone_bundle}\"")),
+        "{html}"
+    );
+    assert!(!html.contains(&format!("href=\"/ui/sagas/{shared_bundle}\"")));
+
     // An operator finds the same; nothing found is said so, without an error page.
     let op = login(&h.t, OPERATOR_TOKEN).await;
     let (s, headers, _) = send(&h.t, find(&invoice, &op)).await;
