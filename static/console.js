@@ -16,3 +16,18 @@
   });
   arm();
 })();
+
+// Copy buttons: `data-copy` holds the whole saga id. They stay hidden where the clipboard
+// cannot be written (old browsers, plain HTTP off localhost); the id is selectable text anyway.
+(function () {
+  if (!navigator.clipboard) return;
+  document.querySelectorAll("button.copy[data-copy]").forEach(function (b) {
+    b.hidden = false;
+    b.addEventListener("click", function () {
+      navigator.clipboard.writeText(b.dataset.copy).then(function () {
+        b.textContent = "Copied";
+        setTimeout(function () { b.textContent = "Copy"; }, 1500);
+      });
+    });
+  });
+})();

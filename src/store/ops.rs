@@ -75,6 +75,9 @@ fn push_filters(q: &mut QueryBuilder<'_, Postgres>, f: &SagaSearch) {
             .push_bind(p.clone())
             .push(" OR ops_phone(data->'input'->>'msisdn') = ")
             .push_bind(p.clone())
+            // The data-bundle workflow's input names it `phone_number`.
+            .push(" OR ops_phone(data->'input'->>'phone_number') = ")
+            .push_bind(p.clone())
             .push(")");
     }
     if let Some(n) = &f.network {

@@ -319,7 +319,7 @@ async fn operator_retries_a_failed_saga_and_a_viewer_sees_no_actions() {
     );
 
     // A viewer sees the same saga without any action button.
-    c.find(Locator::Css("header form button"))
+    c.find(Locator::Css("header .who form button"))
         .await
         .unwrap()
         .click()
@@ -348,5 +348,69 @@ async fn operator_retries_a_failed_saga_and_a_viewer_sees_no_actions() {
     assert!(!c.source().await.unwrap().contains("Retry in bulk"));
     c.goto(&format!("{base}/ui/sagas/{failed}")).await.unwrap();
     shot(&c, "detail-viewer-390.png", 390).await;
+
+    // A customer calls about a bundle: the header's search box finds it by phone, however it
+    // is typed, and opens it titled by its order code, its id ready to copy.
+    let shop = bearer(SERVICE_TOKEN);
+    let user = uuid::Uuid::now_v7();
+    let (s, b) = t
+        .call(
+            "POST",
+            &format!("/v1/wallets/{user}/top-ups"),
+            Some(json!({ "amount": 50.0 })),
+            &[("authorization", &shop), ("idempotency-key", "seed")],
+        )
+        .await;
+    assert!(s.is_success(), "{b}");
+    let (s, b) = t
+        .call(
+            "POST",
+            "/v1/orders/data-bundles",
+            Some(json!({ "user_id": user, "network": "MTN", "size": "5GB", "phone_number": "0241234567" })),
+            &[("authorization", &shop), ("idempotency-key", "k1")],
+        )
+        .await;
+    assert!(s.is_success(), "{b}");
+    let (bundle, code) = (
+        b["saga_id"].as_str().unwrap(),
+        b["order_code"].as_str().unwrap(),
+    );
+    c.set_window_size(1280, 900).await.unwrap();
+    let find = c.find(Locator::Css("#find-q")).await.unwrap();
+    find.send_keys("+233 24 123 4567").await.unwrap();
+    c.find(Locator::Css("form.find button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .ends_with(&format!("/ui/sagas/{bundle}"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the search never opened the bundle"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let h1 = c
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(h1.starts_with(code), "{h1}");
+    let copy = c.find(Locator::Css("dd button.copy")).await.unwrap();
+    assert!(
+        copy.is_displayed().await.unwrap(),
+        "the copy button is shown where the clipboard works"
+    );
+    shot(&c, "search-by-phone-1280.png", 1280).await;
     c.close().await.unwrap();
 }

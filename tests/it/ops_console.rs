@@ -9,14 +9,17 @@ use http_body_util::BodyExt;
 use serde_json::json;
 use tower::ServiceExt;
 
-async fn send(t: &TestApp, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+pub(crate) async fn send(
+    t: &TestApp,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
     let res = t.app.router().oneshot(req).await.unwrap();
     let (parts, body) = res.into_parts();
     let text = String::from_utf8_lossy(&body.collect().await.unwrap().to_bytes()).to_string();
     (parts.status, parts.headers, text)
 }
 
-async fn login(t: &TestApp, token: &str) -> String {
+pub(crate) async fn login(t: &TestApp, token: &str) -> String {
     let req = Request::post("/ui/login")
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Body::from(format!("token={token}")))
@@ -34,7 +37,7 @@ async fn login(t: &TestApp, token: &str) -> String {
     cookie.split(';').next().unwrap().to_string()
 }
 
-fn get(path: &str, cookie: &str) -> Request<Body> {
+pub(crate) fn get(path: &str, cookie: &str) -> Request<Body> {
     Request::get(path)
         .header("cookie", cookie)
         .body(Body::empty())

@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod pages;
+pub mod search;
 pub mod session;
 mod view;
 
@@ -23,6 +24,7 @@ pub fn router(state: AppState, tokens: Tokens) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui", get(pages::overview))
         .route("/ui/sagas", get(pages::list))
+        .route("/ui/search", get(search::search))
         .route("/ui/sagas/export.csv", get(pages::export))
         .route("/ui/sagas/{id}", get(pages::detail))
         .route("/ui/sagas/{id}/{action}", post(actions::operate))

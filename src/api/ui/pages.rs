@@ -17,25 +17,26 @@ use crate::api::{ApiError, AppState};
 use crate::domain::phone::PhoneNumber;
 use crate::store::{Order, SagaRow};
 
-fn chrome(p: &Principal, active: &'static str) -> Chrome {
+pub(super) fn chrome(p: &Principal, active: &'static str) -> Chrome {
     Chrome {
         user: p.name.clone(),
         role: p.role.as_str().into(),
         can_operate: p.can_operate(),
         csrf: csrf_token(p),
         active,
+        find: String::new(),
     }
 }
 
 /// Personal data as the console shows it: masked, like every API answer.
-fn masked(text: &str) -> String {
+pub(super) fn masked(text: &str) -> String {
     crate::domain::pii::mask_text(text).into_owned()
 }
 
 fn line(r: &SagaRow, now: chrono::DateTime<Utc>) -> SagaLine {
     SagaLine {
         id: r.id.to_string(),
-        short_id: r.id.to_string().chars().take(8).collect(),
+        short_id: short_id(&r.id),
         workflow: r.workflow.clone(),
         status: r.status.clone(),
         business_key: masked(r.business_key.as_deref().unwrap_or_default()),
@@ -364,6 +365,7 @@ pub async fn detail(
     Ok(render(&DetailPage {
         chrome: chrome(&who, "sagas"),
         id: saga.id.to_string(),
+        short_id: short_id(&saga.id),
         workflow: format!("{} v{}", saga.workflow, saga.workflow_version),
         status: saga.status.clone(),
         business_key: masked(saga.business_key.as_deref().unwrap_or("—")),

@@ -30,6 +30,8 @@ pub struct Chrome {
     pub csrf: String,
     /// Which nav entry is current.
     pub active: &'static str,
+    /// What the header's search box holds (the search page's own query).
+    pub find: String,
 }
 
 #[derive(Template)]
@@ -68,6 +70,7 @@ pub struct OverviewPage {
 /// One saga in a table.
 pub struct SagaLine {
     pub id: String,
+    /// The random tail of the id ([`short_id`]); the whole id goes in its title.
     pub short_id: String,
     pub workflow: String,
     pub status: String,
@@ -122,6 +125,7 @@ pub struct TimelineLine {
 pub struct DetailPage {
     pub chrome: Chrome,
     pub id: String,
+    pub short_id: String,
     pub workflow: String,
     pub status: String,
     pub business_key: String,
@@ -177,6 +181,37 @@ pub struct JobPage {
     pub total: i32,
     pub done: i64,
     pub failed: i64,
+}
+
+/// One saga the search box found.
+pub struct FoundLine {
+    pub id: String,
+    pub short_id: String,
+    pub business_key: String,
+    pub workflow: String,
+    pub status: String,
+    /// What matched: `order code`, `phone`, `saga id` …
+    pub matched: String,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "search.html")]
+pub struct SearchPage {
+    pub chrome: Chrome,
+    pub rows: Vec<FoundLine>,
+    /// Why nothing was searched (empty or unusable input), or that nothing matched.
+    pub message: Option<String>,
+    /// More matched than the page lists.
+    pub capped: bool,
+}
+
+/// The part of a saga id that tells sagas apart: its last 8 hex digits. A UUIDv7 begins with
+/// its millisecond timestamp, so the first 8 digits are the same for every saga made in the
+/// same minute; the tail is random.
+pub fn short_id(id: &uuid::Uuid) -> String {
+    let hex = id.simple().to_string();
+    hex[hex.len() - 8..].to_string()
 }
 
 /// `2h 5m`-style age.
@@ -260,6 +295,16 @@ mod tests {
         assert_eq!(r["webhook_secret"], "[redacted]");
         assert_eq!(r["request"]["body"]["amount"], 5);
         assert_ne!(r["request"]["body"]["phone"], "0244123456");
+    }
+
+    #[test]
+    fn short_ids_are_the_random_tail() {
+        let id: uuid::Uuid = "0192f3a4-5b6c-7d8e-9f01-23456789abcd".parse().unwrap();
+        assert_eq!(short_id(&id), "6789abcd");
+        // Made together, two ids share their head and differ in their tail.
+        let (a, b) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        assert_eq!(a.to_string()[..8], b.to_string()[..8]);
+        assert_ne!(short_id(&a), short_id(&b));
     }
 
     #[test]
