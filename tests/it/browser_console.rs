@@ -3,21 +3,17 @@
 //! and check a viewer sees no action buttons. Screenshots of the overview and of a saga detail,
 //! at 1280 px and 390 px, go to `test-artifacts/`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::support::browser::*;
 use crate::support::*;
 use async_trait::async_trait;
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{Value, json};
+use fantoccini::{Client, Locator};
+use serde_json::json;
 
 use sagaflow::engine::action::{Action, StepContext, StepError, StepOutcome};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// A compensation that fails for good until the test "fixes" the provider.
 struct BrokenRefund {
@@ -35,140 +31,6 @@ impl Action for BrokenRefund {
         }
         Ok(StepOutcome::done(json!({ "undone": ctx.step })))
     }
-}
-
-/// Kills chromedriver (and its browser) when the test ends, pass or fail.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// True when Chromium can run here; in CI its absence is a failure, elsewhere a loud skip.
-fn browser_available() -> bool {
-    if Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists() {
-        return true;
-    }
-    let msg = "BROWSER TESTS SKIPPED: /usr/bin/chromium and /usr/bin/chromedriver are missing \
-               (apt-get install chromium chromium-driver, or source scripts/lib/browser.sh and run ensure_browser)";
-    assert!(std::env::var("CI").is_err(), "{msg}");
-    eprintln!("\n{}\n{msg}\n{}\n", "!".repeat(80), "!".repeat(80));
-    false
-}
-
-async fn start_browser(profile: &Path) -> (Driver, Client) {
-    let port = free_port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let driver = Driver(child);
-    let url = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let caps: serde_json::Map<String, Value> = serde_json::from_value(json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", "--window-size=1280,900",
-                format!("--user-data-dir={}", profile.display()),
-            ]
-        }
-    }))
-    .unwrap();
-    // Two rustls crypto backends are linked in; chromedriver is plain HTTP, any will do.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(caps)
-        .connect(&url)
-        .await
-        .expect("a chromedriver session");
-    (driver, client)
-}
-
-async fn shot(c: &Client, name: &str, width: u32) {
-    c.set_window_size(width, 900).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let png = c.screenshot().await.unwrap();
-    assert!(png.len() > 1000, "{name} screenshot is empty");
-    std::fs::write(artifacts().join(name), png).unwrap();
-}
-
-/// The page must not scroll sideways at `width` (tables scroll inside their own box).
-async fn assert_fits(c: &Client, width: u32) {
-    c.set_window_size(width, 900).await.unwrap();
-    let w = c
-        .execute("return document.documentElement.scrollWidth;", vec![])
-        .await
-        .unwrap();
-    let inner = c
-        .execute("return window.innerWidth;", vec![])
-        .await
-        .unwrap();
-    assert!(
-        w.as_i64().unwrap() <= inner.as_i64().unwrap(),
-        "page overflows at {width}px: {w} > {inner}"
-    );
-}
-
-async fn login(c: &Client, base: &str, token: &str) {
-    c.goto(&format!("{base}/ui/login")).await.unwrap();
-    c.find(Locator::Css("#token"))
-        .await
-        .unwrap()
-        .send_keys(token)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(15))
-        .for_element(Locator::Css("section.cards"))
-        .await
-        .expect("the overview after login");
-}
-
-async fn status_text(c: &Client) -> String {
-    c.find(Locator::Css("#saga-status"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -203,9 +65,12 @@ async fn operator_retries_a_failed_saga_and_a_viewer_sees_no_actions() {
     let profile = tempfile::tempdir().unwrap();
     let (_driver, c) = start_browser(profile.path()).await;
 
+    c.goto(&format!("{base}/ui/login")).await.unwrap();
+    assert_accessible(&c, "sign-in").await;
     login(&c, &base, OPERATOR_TOKEN).await;
     let page = c.source().await.unwrap();
     assert!(page.contains("Needs attention"));
+    assert_accessible(&c, "overview").await;
     shot(&c, "overview-1280.png", 1280).await;
     assert_fits(&c, 390).await;
     shot(&c, "overview-390.png", 390).await;
@@ -257,6 +122,7 @@ async fn operator_retries_a_failed_saga_and_a_viewer_sees_no_actions() {
         .await
         .unwrap();
     assert_eq!(rows.len(), 1, "only the failed saga is listed");
+    assert_accessible(&c, "saga list").await;
 
     // Open it.
     c.find(Locator::Css(&format!("a[href='/ui/sagas/{failed}']")))
@@ -273,6 +139,7 @@ async fn operator_retries_a_failed_saga_and_a_viewer_sees_no_actions() {
     assert_eq!(status_text(&c).await, "failed");
     let page = c.source().await.unwrap();
     assert!(page.contains("refund_rejected"), "the last error is shown");
+    assert_accessible(&c, "saga detail").await;
     shot(&c, "detail-failed-1280.png", 1280).await;
     assert_fits(&c, 390).await;
     shot(&c, "detail-failed-390.png", 390).await;
@@ -346,6 +213,9 @@ async fn operator_retries_a_failed_saga_and_a_viewer_sees_no_actions() {
     }
     c.goto(&format!("{base}/ui/attention")).await.unwrap();
     assert!(!c.source().await.unwrap().contains("Retry in bulk"));
+    assert_accessible(&c, "needs attention").await;
+    c.goto(&format!("{base}/ui/queues")).await.unwrap();
+    assert_accessible(&c, "queues").await;
     c.goto(&format!("{base}/ui/sagas/{failed}")).await.unwrap();
     shot(&c, "detail-viewer-390.png", 390).await;
 

@@ -7,6 +7,7 @@
 //! need process-wide state to themselves (`alone`).
 
 pub mod alone;
+pub mod browser;
 pub mod dashboards;
 pub mod hardware;
 pub mod orders;
