@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::support::browser::*;
 use crate::support::*;
 use async_trait::async_trait;
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use serde_json::json;
 
 use sagaflow::engine::action::{Action, StepContext, StepError, StepOutcome};
@@ -55,12 +55,7 @@ async fn operator_retries_a_failed_saga_and_a_viewer_sees_no_actions() {
     assert_eq!(t.status(ok).await, "completed");
     assert_eq!(t.status(failed).await, "failed");
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let router = t.app.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    // `localhost` is a secure context, so the Secure session cookie is kept over plain HTTP.
-    let base = format!("http://localhost:{port}");
+    let base = serve(t.app.router()).await;
 
     let profile = tempfile::tempdir().unwrap();
     let (_driver, c) = start_browser(profile.path()).await;
@@ -91,20 +86,10 @@ async fn operator_retries_a_failed_saga_and_a_viewer_sees_no_actions() {
         .await
         .unwrap();
     // The unfiltered page has the same table, so wait for the navigation itself.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !c
-        .current_url()
-        .await
-        .unwrap()
-        .as_str()
-        .contains("status=failed")
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the filter never navigated"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_url(&c, "the filter never navigated", |u| {
+        u.contains("status=failed")
+    })
+    .await;
     c.wait()
         .at_most(Duration::from_secs(15))
         .for_element(Locator::Css("table.sagas"))
@@ -254,20 +239,10 @@ async fn operator_retries_a_failed_saga_and_a_viewer_sees_no_actions() {
         .click()
         .await
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    while !c
-        .current_url()
-        .await
-        .unwrap()
-        .as_str()
-        .ends_with(&format!("/ui/sagas/{bundle}"))
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the search never opened the bundle"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_url(&c, "the search never opened the bundle", |u| {
+        u.ends_with(&format!("/ui/sagas/{bundle}"))
+    })
+    .await;
     let h1 = c
         .find(Locator::Css("h1"))
         .await
