@@ -5,6 +5,7 @@
 mod support;
 
 mod auth_roles;
+mod browser_bundles;
 mod browser_console;
 mod chaos;
 mod cli_demo;
