@@ -317,7 +317,7 @@ async fn the_list_filters_by_network_status_dates_and_phone_and_the_report_agree
     // A viewer reads the same pages with no button, and may not post.
     let viewer = login(&h.t, VIEWER_TOKEN).await;
     let (_, vlist) = page(&h, "/ui/bundles?status=failed", &viewer).await;
-    assert_eq!(codes(&vlist), [failed.clone()]);
+    assert_eq!(codes(&vlist), [failed.as_str()]);
     let (_, vdetail) = page(&h, &format!("/ui/bundles/{failed_id}"), &viewer).await;
     for html in [&vlist, &vdetail] {
         assert!(!html.contains("<button type=\"submit\" name=\"one\""));
@@ -356,7 +356,7 @@ async fn a_refunded_order_is_placed_again_once_or_refused_with_the_shortfall() {
     );
     let cookie = login(&h.t, OPERATOR_TOKEN).await;
     let (_, list) = page(&h, "/ui/bundles?status=failed", &cookie).await;
-    assert_eq!(codes(&list), [orig_code.clone()]);
+    assert_eq!(codes(&list), [orig_code.as_str()]);
     assert!(list.contains(&format!("value=\"{orig_id}\" class=\"row-retry\"")));
     assert!(list.contains("Place again<span class=\"sr\">"));
     let token = csrf(&list);
