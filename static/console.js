@@ -31,3 +31,19 @@
     });
   });
 })();
+
+// Data-bundle orders: choosing orders or typing a reason stops the auto-refresh, which would
+// otherwise reload the page and lose the choice. The box says so, and can be ticked again.
+(function () {
+  var form = document.querySelector("form.bundle-actions");
+  var box = document.getElementById("auto-refresh");
+  if (!form || !box) return;
+  function pause() {
+    if (!box.checked) return;
+    box.checked = false;
+    box.dispatchEvent(new Event("change"));
+    box.parentNode.appendChild(document.createTextNode(" (paused while you choose)"));
+  }
+  form.addEventListener("input", pause);
+  form.addEventListener("change", pause);
+})();

@@ -5,10 +5,12 @@
 mod support;
 
 mod auth_roles;
+mod browser_bundles;
 mod browser_console;
 mod chaos;
 mod cli_demo;
 mod cli_workflows;
+mod console_bundles;
 mod console_search;
 mod crash_points;
 mod crash_recovery;

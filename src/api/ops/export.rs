@@ -76,7 +76,7 @@ fn line(r: &ExportRow) -> String {
 
 /// Quotes a field holding a comma, quote or line break; a leading `=+-@` is prefixed with `'`
 /// so a spreadsheet does not run it as a formula.
-fn csv_field(f: &str) -> String {
+pub(crate) fn csv_field(f: &str) -> String {
     let f = if f.starts_with(['=', '+', '-', '@']) {
         format!("'{f}")
     } else {

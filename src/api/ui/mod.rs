@@ -3,6 +3,8 @@
 //! that changes anything.
 
 pub mod actions;
+pub mod bundle_actions;
+pub mod bundles;
 pub mod pages;
 pub mod search;
 pub mod session;
@@ -33,6 +35,12 @@ pub fn router(state: AppState, tokens: Tokens) -> Router<AppState> {
         .route("/ui/queues", get(pages::queues))
         .route("/ui/jobs/{id}", get(pages::job))
         .route("/ui/logout", post(session::logout))
+        // Data-bundle orders: the list, the fulfilment report, one order, and retries.
+        .route("/ui/bundles", get(bundles::list))
+        .route("/ui/bundles/report.csv", get(bundles::report))
+        .route("/ui/bundles/retry", post(bundle_actions::bulk_retry))
+        .route("/ui/bundles/{id}", get(bundles::detail))
+        .route("/ui/bundles/{id}/retry", post(bundle_actions::retry))
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), tokens),
             require_session,

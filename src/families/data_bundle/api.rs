@@ -22,7 +22,7 @@ use crate::engine::runtime::StartSaga;
 use crate::families::data_bundle::package_id;
 use crate::families::data_bundle::status::{FulfillmentStatus, OrderStatus};
 use crate::families::data_bundle::store::{BundleOrder, NewBundleOrder, Package, insert_order};
-use crate::store::Started;
+use crate::store::{StartWrite, Started};
 
 use super::WORKFLOW;
 
@@ -202,36 +202,81 @@ pub(crate) async fn create(
         phone_number: phone.as_national().to_string(),
         order_code: new_order_code("DB"),
     };
+    // A replayed key answers with the order it placed; a new one is accepted.
+    let (started, placed) = place(
+        &s,
+        Placement {
+            order,
+            network,
+            // Scoped by caller and user: two shops, or two customers, may send the same key.
+            idempotency_key: format!("{WORKFLOW}:{}:{}:{}", who.name, req.user_id, key.0),
+            request_hash: hex::encode(Sha256::digest(canonical)),
+            // The shop that placed it owns the saga (it may read it back); the customer is in
+            // the input.
+            actor: who.start_actor(),
+            also: None,
+        },
+    )
+    .await?;
+    let status = match started {
+        Started::Created(_) => StatusCode::ACCEPTED,
+        Started::Existing(_) => StatusCode::OK,
+    };
+    Ok((status, Json(OrderView::from(&placed))))
+}
+
+/// An order about to be placed, and on whose behalf.
+pub(crate) struct Placement {
+    pub order: NewBundleOrder,
+    pub network: Network,
+    pub idempotency_key: String,
+    /// The same key with another hash is refused (409).
+    pub request_hash: String,
+    /// The saga's starter, which owns it (`service:<shop>`).
+    pub actor: String,
+    /// More rows to write in the start transaction, after the order's (an operator's placing
+    /// again links the orders and audits it there).
+    pub also: Option<StartWrite>,
+}
+
+/// Writes the order row and starts its saga in one transaction: the one way a data-bundle
+/// order is placed, by a shop's request or by an operator placing a refunded order again.
+/// A key seen before answers with the order it placed (`Started::Existing`), writing nothing.
+pub(crate) async fn place(s: &AppState, p: Placement) -> Result<(Started, BundleOrder), ApiError> {
+    let order = p.order;
     let start = StartSaga {
         workflow: WORKFLOW.into(),
         input: json!({
             "order_id": order.id,
             "user_id": order.user_id,
             "package_id": order.package_id,
-            "network": network,
+            "network": p.network,
             "size_gb": order.size_gb,
             "phone_number": order.phone_number,
             "order_code": order.order_code,
         }),
         business_key: Some(order.order_code.clone()),
-        // Scoped by caller and user: two shops, or two customers, may send the same key.
-        idempotency_key: Some(format!("{WORKFLOW}:{}:{}:{}", who.name, req.user_id, key.0)),
-        request_hash: Some(hex::encode(Sha256::digest(canonical))),
-        // The shop that placed it owns the saga (it may read it back); the customer is in
-        // the input.
-        actor: who.start_actor(),
+        idempotency_key: Some(p.idempotency_key),
+        request_hash: Some(p.request_hash),
+        actor: p.actor,
     };
-    // A replayed key answers with the order it placed; a new one is accepted.
-    let (status, saga_id) = match s.rt.start(start, Some(insert_order(order))).await? {
-        Started::Created(saga_id) => (StatusCode::ACCEPTED, saga_id),
-        Started::Existing(saga_id) => (StatusCode::OK, saga_id),
+    let write = insert_order(order);
+    let write: StartWrite = match p.also {
+        None => write,
+        Some(also) => Box::new(move |conn, saga_id, now| {
+            Box::pin(async move {
+                write(&mut *conn, saga_id, now).await?;
+                also(conn, saga_id, now).await
+            })
+        }),
     };
+    let started = s.rt.start(start, Some(write)).await?;
     let placed =
         s.rt.store
-            .bundle_order_of_saga(saga_id)
+            .bundle_order_of_saga(started.id())
             .await?
             .ok_or_else(ApiError::internal)?;
-    Ok((status, Json(OrderView::from(&placed))))
+    Ok((started, placed))
 }
 
 /// `GET /v1/orders/{id}` for data-bundle orders.

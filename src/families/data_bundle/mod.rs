@@ -9,6 +9,7 @@ mod fulfill;
 mod lookup;
 pub mod metrics;
 mod notify;
+pub mod reorder;
 mod settings;
 pub mod status;
 pub mod store;

@@ -4,10 +4,13 @@
 //! Functions named `*_in` run on a caller's connection: steps use them inside the checkpoint
 //! transaction (a `DomainWrite`), so the rows commit with the saga's state or not at all.
 //!
-//! The writes steps make inside their checkpoint are in [`writes`].
+//! The writes steps make inside their checkpoint are in [`writes`]; the console's reads in
+//! [`console`].
 
+mod console;
 mod writes;
 
+pub use console::*;
 pub use writes::*;
 
 use chrono::{DateTime, Utc};
