@@ -4,9 +4,10 @@
 
 pub mod actions;
 pub mod pages;
+pub mod pictures;
 pub mod search;
 pub mod session;
-mod view;
+pub(crate) mod view;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -33,6 +34,15 @@ pub fn router(state: AppState, tokens: Tokens) -> Router<AppState> {
         .route("/ui/queues", get(pages::queues))
         .route("/ui/jobs/{id}", get(pages::job))
         .route("/ui/logout", post(session::logout))
+        // The pictures slice: the saga picture's fragment, the overview chart's data, and the
+        // partner orders with their licences and webhook deliveries.
+        .route("/ui/sagas/{id}/picture", get(pictures::saga::picture))
+        .route("/ui/partner/orders", get(pictures::partner::list))
+        .route("/ui/partner/orders/{id}", get(pictures::partner::detail))
+        .route(
+            "/ui/partner/orders/{id}/webhooks/{outbox_id}/replay",
+            post(pictures::partner::replay),
+        )
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), tokens),
             require_session,

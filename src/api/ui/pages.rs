@@ -62,11 +62,18 @@ fn secs(v: Option<f64>) -> String {
     v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "—".into())
 }
 
-/// Cards and the per-workflow table.
+/// The overview's chart window: `1h`, `24h` (the default) or `7d`.
+#[derive(Debug, Default, Deserialize)]
+pub struct OverviewQuery {
+    pub window: Option<String>,
+}
+
+/// Cards, the activity chart and providers, and the per-workflow table.
 #[utoipa::path(get, path = "/ui", tag = "console", responses((status = 200, description = "HTML")))]
 pub async fn overview(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
+    Query(w): Query<OverviewQuery>,
 ) -> Result<Response, ApiError> {
     let now = s.rt.clock.now();
     let day_start =
@@ -126,10 +133,12 @@ pub async fn overview(
             retries: format!("{:.2}", w.retries_per_saga),
         })
         .collect();
+    let pictures = super::pictures::overview::section(&s, w.window.as_deref()).await?;
     Ok(render(&OverviewPage {
         chrome: chrome(&who, "overview"),
         cards,
         stats,
+        pictures,
     }))
 }
 
@@ -362,6 +371,7 @@ pub async fn detail(
             }
         })
         .collect();
+    let picture = super::pictures::saga::fragment(&s, &saga, &history).await?;
     Ok(render(&DetailPage {
         chrome: chrome(&who, "sagas"),
         id: saga.id.to_string(),
@@ -383,6 +393,11 @@ pub async fn detail(
         timeline,
         data: pretty(&saga.data),
         notice: n.notice,
+        picture,
+        live: !matches!(
+            saga.status.as_str(),
+            "completed" | "compensated" | "cancelled"
+        ),
     }))
 }
 

@@ -8,6 +8,7 @@ mod reminders;
 mod renewal;
 mod settings;
 pub mod store;
+pub mod store_console;
 mod webhook;
 pub mod webhook_delivery;
 
