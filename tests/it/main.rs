@@ -9,6 +9,7 @@ mod browser_console;
 mod chaos;
 mod cli_demo;
 mod cli_workflows;
+mod console_pictures;
 mod console_search;
 mod crash_points;
 mod crash_recovery;

@@ -133,13 +133,20 @@ pub async fn overview(
             retries: format!("{:.2}", w.retries_per_saga),
         })
         .collect();
-    let pictures = super::pictures::overview::section(&s, w.window.as_deref()).await?;
-    Ok(render(&OverviewPage {
+    let (pictures, bad_window) =
+        super::pictures::overview::section(&s, w.window.as_deref()).await?;
+    let page = render(&OverviewPage {
         chrome: chrome(&who, "overview"),
         cards,
         stats,
         pictures,
-    }))
+    });
+    // An unknown window still shows the page (with the default window and why), as a 400.
+    Ok(if bad_window {
+        (axum::http::StatusCode::BAD_REQUEST, page).into_response()
+    } else {
+        page
+    })
 }
 
 /// The console's list filters: the API's, plus one search box for phone, order code or key.

@@ -58,6 +58,17 @@ impl Window {
         }
     }
 
+    /// The window's `[from, to)`: `to` is the end of the interval holding `now` (intervals
+    /// are aligned to the clock, counted from the Unix epoch), so the last bar is the current,
+    /// still-filling interval and the ticks read as round times.
+    pub fn bounds(self, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        let step = self.step().num_seconds();
+        let secs = now.timestamp();
+        let end = secs - secs.rem_euclid(step) + step;
+        let to = DateTime::from_timestamp(end, 0).unwrap_or(now);
+        (to - self.span(), to)
+    }
+
     pub fn buckets(self) -> usize {
         (self.span().num_seconds() / self.step().num_seconds()) as usize
     }
@@ -216,6 +227,18 @@ mod tests {
             [12, 24, 28],
             "5-minute, hourly and 6-hourly intervals"
         );
+    }
+
+    #[test]
+    fn a_window_ends_with_the_interval_that_holds_now() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+        assert_eq!(Window::Hour.bounds(now), (t(8, 5), t(9, 5)));
+        let now = Utc.with_ymd_and_hms(2026, 3, 1, 9, 7, 30).unwrap();
+        assert_eq!(Window::Hour.bounds(now), (t(8, 10), t(9, 10)));
+        assert_eq!(Window::Day.bounds(now).1, t(10, 0));
+        let (from, to) = Window::Week.bounds(now);
+        assert_eq!(to, t(12, 0));
+        assert_eq!(to - from, Duration::days(7));
     }
 
     #[test]

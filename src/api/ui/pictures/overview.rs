@@ -71,18 +71,17 @@ fn balances(rendered: &str) -> BTreeMap<String, String> {
 }
 
 /// Renders the section for `raw_window` (`1h`, `24h`, `7d`); an unknown window shows the
-/// default one with a message saying why.
-pub async fn section(s: &AppState, raw_window: Option<&str>) -> Result<String, ApiError> {
+/// default one with a message saying why, and the flag that the request was bad.
+pub async fn section(s: &AppState, raw_window: Option<&str>) -> Result<(String, bool), ApiError> {
     let (window, error) = match Window::parse(raw_window) {
         Ok(w) => (w, None),
         Err(e) => (Window::Day, Some(e)),
     };
-    let now = s.rt.clock.now();
-    let from = now - window.span();
-    let rows = s.rt.store.saga_activity(from, now, window.step()).await?;
+    let (from, to) = window.bounds(s.rt.clock.now());
+    let rows = s.rt.store.saga_activity(from, to, window.step()).await?;
     let buckets: Vec<Bucket> = chart::fill(window, from, &rows);
     let (bars, max, ticks) = chart::bars(window, &buckets);
-    let rates = s.rt.store.provider_rates(from, now).await?;
+    let rates = s.rt.store.provider_rates(from, to).await?;
     let mut balance = balances(&s.metrics.render());
     let mut providers: Vec<ProviderLine> = rates
         .into_iter()
@@ -142,7 +141,8 @@ pub async fn section(s: &AppState, raw_window: Option<&str>) -> Result<String, A
         totals,
         providers,
     };
-    page.render().map_err(|e| {
+    let bad = page.error.is_some();
+    page.render().map(|html| (html, bad)).map_err(|e| {
         tracing::error!(error = %e, "overview pictures template failed");
         ApiError::internal()
     })
