@@ -6,6 +6,7 @@ mod support;
 
 mod auth_roles;
 mod browser_console;
+mod browser_pictures;
 mod chaos;
 mod cli_demo;
 mod cli_workflows;
