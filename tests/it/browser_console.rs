@@ -10,7 +10,7 @@ use std::time::Duration;
 use crate::support::browser::*;
 use crate::support::*;
 use async_trait::async_trait;
-use fantoccini::{Client, Locator};
+use fantoccini::Locator;
 use serde_json::json;
 
 use sagaflow::engine::action::{Action, StepContext, StepError, StepOutcome};
