@@ -7,7 +7,7 @@ pub mod pages;
 pub mod pictures;
 pub mod search;
 pub mod session;
-pub(crate) mod view;
+pub mod view;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -21,7 +21,7 @@ use super::AppState;
 use super::auth::{Principal, Role, Tokens, session_cookie};
 
 /// The console's routes; every page but the login form needs a viewer or operator session.
-pub fn router(state: AppState, tokens: Tokens) -> Router<AppState> {
+pub fn router(state: AppState, tokens: Tokens, families: Router<AppState>) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui", get(pages::overview))
         .route("/ui/sagas", get(pages::list))
@@ -37,12 +37,8 @@ pub fn router(state: AppState, tokens: Tokens) -> Router<AppState> {
         // The pictures slice: the saga picture's fragment, the overview chart's data, and the
         // partner orders with their licences and webhook deliveries.
         .route("/ui/sagas/{id}/picture", get(pictures::saga::picture))
-        .route("/ui/partner/orders", get(pictures::partner::list))
-        .route("/ui/partner/orders/{id}", get(pictures::partner::detail))
-        .route(
-            "/ui/partner/orders/{id}/webhooks/{outbox_id}/replay",
-            post(pictures::partner::replay),
-        )
+        // Each family's own console pages (the partner orders, …), behind the same session.
+        .merge(families)
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), tokens),
             require_session,
@@ -122,7 +118,7 @@ pub(crate) fn csrf_token(p: &Principal) -> String {
 }
 
 /// Whether a posted CSRF token is this session's (constant-time compare).
-pub(crate) fn csrf_ok(p: &Principal, posted: &str) -> bool {
+pub fn csrf_ok(p: &Principal, posted: &str) -> bool {
     let want = csrf_token(p);
     want.len() == posted.len()
         && want

@@ -17,7 +17,7 @@ use crate::api::{ApiError, AppState};
 use crate::domain::phone::PhoneNumber;
 use crate::store::{Order, SagaRow};
 
-pub(super) fn chrome(p: &Principal, active: &'static str) -> Chrome {
+pub fn chrome(p: &Principal, active: &'static str) -> Chrome {
     Chrome {
         user: p.name.clone(),
         role: p.role.as_str().into(),
@@ -29,7 +29,7 @@ pub(super) fn chrome(p: &Principal, active: &'static str) -> Chrome {
 }
 
 /// Personal data as the console shows it: masked, like every API answer.
-pub(super) fn masked(text: &str) -> String {
+pub fn masked(text: &str) -> String {
     crate::domain::pii::mask_text(text).into_owned()
 }
 

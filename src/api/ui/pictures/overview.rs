@@ -7,7 +7,6 @@ use askama::Template;
 
 use super::chart::{self, Bar, Bucket, Tick, Window};
 use crate::api::{ApiError, AppState};
-use crate::families::data_bundle::RESELLER_BALANCE;
 
 pub struct WindowLink {
     pub key: &'static str,
@@ -51,13 +50,17 @@ pub struct BucketLine {
     pub compensated: i64,
 }
 
-/// The last reseller balance each provider reported to this node, read back from the
-/// Prometheus gauge the fulfilment pre-check sets (no other record of it exists yet).
+/// The last balance each provider reported to this node, read back from the Prometheus
+/// gauges named `sagaflow_<…>_balance` with a `provider` label (the data-bundle family's
+/// reseller pre-check sets one; no other record of a balance exists yet).
 fn balances(rendered: &str) -> BTreeMap<String, String> {
-    let prefix = format!("{RESELLER_BALANCE}{{");
     rendered
         .lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
+        .filter(|l| l.starts_with("sagaflow_"))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once('{')?;
+            name.ends_with("_balance").then_some(rest)
+        })
         .filter_map(|rest| {
             let (labels, value) = rest.split_once("} ")?;
             let provider = labels

@@ -1,6 +1,7 @@
-//! The partner orders screens: a list of partner orders with their licence's expiry, and an
-//! order's page with its licence and each outbound webhook's delivery attempts, the
-//! receiver's answer to each, and (for operators) a replay button.
+//! The partner orders screens of the console: a list of partner orders with their licence's
+//! expiry, and an order's page with its licence and each outbound webhook's delivery attempts,
+//! the receiver's answer to each, and (for operators) a replay button. Served through
+//! `Family::console_routes`, behind the console's session.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -11,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::store_console::{ORDER_STATUSES, WebhookAttempt, WebhookRow};
 use crate::api::auth::Principal;
 use crate::api::ops::search::Cursor;
 use crate::api::ui::csrf_ok;
@@ -18,9 +20,25 @@ use crate::api::ui::pages::{chrome, masked};
 use crate::api::ui::view::{Choice, Chrome, opt_when, render, when};
 use crate::api::{ApiError, AppState};
 use crate::domain::money::Minor;
-use crate::families::partner::store_console::{ORDER_STATUSES, WebhookAttempt, WebhookRow};
 
 const PAGE: i64 = 50;
+
+/// The console pages' part of the API document (HTML, session cookie).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(list, detail, replay))]
+pub(crate) struct Doc;
+
+/// The family's console pages.
+pub fn routes() -> axum::Router<AppState> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/ui/partner/orders", get(list))
+        .route("/ui/partner/orders/{id}", get(detail))
+        .route(
+            "/ui/partner/orders/{id}/webhooks/{outbox_id}/replay",
+            post(replay),
+        )
+}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -202,7 +220,7 @@ fn webhook_line(w: WebhookRow, attempts: &[WebhookAttempt]) -> WebhookLine {
     };
     WebhookLine {
         id: w.id,
-        event_type: if w.topic == crate::families::partner::webhook_delivery::TOPIC {
+        event_type: if w.topic == super::webhook_delivery::TOPIC {
             text("event_type")
         } else {
             w.topic.clone()
