@@ -47,3 +47,37 @@
   form.addEventListener("input", pause);
   form.addEventListener("change", pause);
 })();
+
+// Pictures slice: a live saga's picture refreshes every 5 s from its fragment route while the
+// box is ticked (remembered per browser), and stops once the saga has finished.
+(function () {
+  var section = document.getElementById("saga-picture");
+  var box = document.getElementById("picture-refresh");
+  var slot = document.getElementById("picture-slot");
+  if (!section || !box || !slot) return;
+  var key = "sagaflow.pictureRefresh";
+  box.checked = localStorage.getItem(key) !== "off";
+  var timer = null;
+  function live() {
+    var body = slot.querySelector(".picture-body");
+    return body && body.dataset.live === "true";
+  }
+  function tick() {
+    fetch(section.dataset.src, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (html !== null) slot.innerHTML = html;
+        arm();
+      })
+      .catch(arm);
+  }
+  function arm() {
+    if (timer) clearTimeout(timer);
+    timer = box.checked && live() ? setTimeout(tick, 5000) : null;
+  }
+  box.addEventListener("change", function () {
+    localStorage.setItem(key, box.checked ? "on" : "off");
+    arm();
+  });
+  arm();
+})();

@@ -1,12 +1,14 @@
 //! The outbox as operators see it: rows, their delivery log, and replay.
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::auth::Principal;
 use super::{ApiError, ApiJson, AppState};
+use crate::store::{Actor, OutboxItem};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -75,17 +77,39 @@ pub struct ReplayRequest {
     request_body = Object, responses((status = 200, description = "queued for delivery again")))]
 pub async fn replay(
     State(s): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<ReplayRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = parse_id(&id)?;
-    if req.reason.trim().is_empty() {
+    let item = replay_row(&s, &who, parse_id(&id)?, &req.reason).await?;
+    Ok(Json(json!({ "item": item })))
+}
+
+/// Queues a row for delivery again now, with the operator's reason in the saga's audit trail;
+/// the API and the console's replay button both come here.
+pub(crate) async fn replay_row(
+    s: &AppState,
+    who: &Principal,
+    id: i64,
+    reason: &str,
+) -> Result<OutboxItem, ApiError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
         return Err(ApiError::bad_request(
             "reason_required",
             "give a reason for the replay",
         ));
     }
-    let item = s.rt.store.replay_outbox(id, s.rt.clock.now()).await?;
-    tracing::info!(outbox_id = id, reason = %req.reason.trim(), "outbox row replayed by an operator");
-    Ok(Json(json!({ "item": item })))
+    let actor = Actor {
+        name: who.name.clone(),
+        role: who.role.as_str().into(),
+        reason: reason.to_string(),
+        job_id: None,
+    };
+    let item =
+        s.rt.store
+            .replay_outbox_audited(id, &actor, s.rt.clock.now())
+            .await?;
+    tracing::info!(outbox_id = id, reason = %reason, actor = %who.name, "outbox row replayed by an operator");
+    Ok(item)
 }

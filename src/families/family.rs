@@ -46,6 +46,12 @@ pub trait Family: Send + Sync {
         Router::new()
     }
 
+    /// Its console pages under `/ui`: served behind the console's session (viewers and
+    /// operators), with its security headers; handlers check `can_operate` and CSRF for forms.
+    fn console_routes(&self) -> Router<AppState> {
+        Router::new()
+    }
+
     /// The OpenAPI document of its routes, merged into `GET /openapi.json`.
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
         None
@@ -253,6 +259,14 @@ impl Assembly {
         for family in &self.families {
             let (ours, theirs) = (std::mem::take(&mut ext.routes), family.routes(tokens));
             ext.routes = merge_routes(ours, theirs).map_err(|message| Error::Route {
+                family: family.name(),
+                message,
+            })?;
+            let (ours, theirs) = (
+                std::mem::take(&mut ext.console_routes),
+                family.console_routes(),
+            );
+            ext.console_routes = merge_routes(ours, theirs).map_err(|message| Error::Route {
                 family: family.name(),
                 message,
             })?;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bulk;
+mod charts;
 mod checkpoint;
 mod cron;
 mod definitions;
@@ -22,6 +23,7 @@ pub(crate) use audit::action_name;
 pub(crate) use audit::insert_audit_in;
 pub use audit::{Actor, AuditRow, LockedSaga, OperatorWrite};
 pub use bulk::{BulkItem, BulkProgress, NewBulkJob};
+pub use charts::ProviderRate;
 pub use checkpoint::{Checkpoint, Committed, Lease, NewEvent};
 pub(crate) use cron::claim_cron_tick;
 pub use job_runs::{JobRunFilter, JobRunRow, JobTotals};

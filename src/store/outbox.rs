@@ -131,16 +131,43 @@ impl Store {
         Ok(())
     }
 
-    /// Queues a row for another delivery now, whatever became of it before.
-    pub(crate) async fn replay_outbox(&self, id: i64, now: DateTime<Utc>) -> Result<OutboxItem> {
-        sqlx::query_as::<_, OutboxItem>(&format!(
+    /// Sets a row pending and due now, whatever its status (a `dead` row gets another go, a
+    /// delivered one is sent again) and, for a row a saga wrote, records who replayed it and
+    /// why in the saga's audit trail, in the same transaction.
+    pub(crate) async fn replay_outbox_audited(
+        &self,
+        id: i64,
+        actor: &super::Actor,
+        now: DateTime<Utc>,
+    ) -> Result<OutboxItem> {
+        let mut tx = self.pool.begin().await?;
+        let before: Option<(Option<Uuid>, String)> =
+            sqlx::query_as("SELECT saga_id, status FROM outbox WHERE id = $1 FOR UPDATE")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (saga_id, from) = before.ok_or(Error::NotFound)?;
+        let item = sqlx::query_as::<_, OutboxItem>(&format!(
             "UPDATE outbox SET status = 'pending', next_attempt_at = $2 WHERE id = $1 RETURNING {ITEM_COLUMNS}"
         ))
         .bind(id)
         .bind(now)
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or(Error::NotFound)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(saga_id) = saga_id {
+            let action = format!("outbox_replay:{id}");
+            super::audit::insert_audit_in(
+                &mut tx,
+                saga_id,
+                &action,
+                actor,
+                (&from, "pending"),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(item)
     }
 
     pub(crate) async fn outbox_item(&self, id: i64) -> Result<(OutboxItem, Vec<DeliveryRow>)> {

@@ -27,6 +27,7 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
         ui::session::logout, ui::actions::operate, ui::actions::bulk_retry, ui::pages::job,
         ui::bundles::list, ui::bundles::detail, ui::bundles::report, ui::bundle_actions::retry,
         ui::bundle_actions::bulk_retry,
+        ui::pictures::saga::picture,
     ),
     components(schemas(AuditRow, BulkProgress, QueueRow, WorkflowStats, Overview,
         sagas::StartRequest, sagas::ActionRequest, super::bulk::BulkRequest, super::search::SearchParams)),

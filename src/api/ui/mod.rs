@@ -6,9 +6,10 @@ pub mod actions;
 pub mod bundle_actions;
 pub mod bundles;
 pub mod pages;
+pub mod pictures;
 pub mod search;
 pub mod session;
-mod view;
+pub mod view;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -22,7 +23,7 @@ use super::AppState;
 use super::auth::{Principal, Role, Tokens, session_cookie};
 
 /// The console's routes; every page but the login form needs a viewer or operator session.
-pub fn router(state: AppState, tokens: Tokens) -> Router<AppState> {
+pub fn router(state: AppState, tokens: Tokens, families: Router<AppState>) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui", get(pages::overview))
         .route("/ui/sagas", get(pages::list))
@@ -41,6 +42,11 @@ pub fn router(state: AppState, tokens: Tokens) -> Router<AppState> {
         .route("/ui/bundles/retry", post(bundle_actions::bulk_retry))
         .route("/ui/bundles/{id}", get(bundles::detail))
         .route("/ui/bundles/{id}/retry", post(bundle_actions::retry))
+        // The pictures slice: the saga picture's fragment, the overview chart's data, and the
+        // partner orders with their licences and webhook deliveries.
+        .route("/ui/sagas/{id}/picture", get(pictures::saga::picture))
+        // Each family's own console pages (the partner orders, …), behind the same session.
+        .merge(families)
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), tokens),
             require_session,
@@ -120,7 +126,7 @@ pub(crate) fn csrf_token(p: &Principal) -> String {
 }
 
 /// Whether a posted CSRF token is this session's (constant-time compare).
-pub(crate) fn csrf_ok(p: &Principal, posted: &str) -> bool {
+pub fn csrf_ok(p: &Principal, posted: &str) -> bool {
     let want = csrf_token(p);
     want.len() == posted.len()
         && want

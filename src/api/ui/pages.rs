@@ -17,7 +17,7 @@ use crate::api::{ApiError, AppState};
 use crate::domain::phone::PhoneNumber;
 use crate::store::{Order, SagaRow};
 
-pub(super) fn chrome(p: &Principal, active: &'static str) -> Chrome {
+pub fn chrome(p: &Principal, active: &'static str) -> Chrome {
     Chrome {
         user: p.name.clone(),
         role: p.role.as_str().into(),
@@ -29,7 +29,7 @@ pub(super) fn chrome(p: &Principal, active: &'static str) -> Chrome {
 }
 
 /// Personal data as the console shows it: masked, like every API answer.
-pub(super) fn masked(text: &str) -> String {
+pub fn masked(text: &str) -> String {
     crate::domain::pii::mask_text(text).into_owned()
 }
 
@@ -62,11 +62,18 @@ fn secs(v: Option<f64>) -> String {
     v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "—".into())
 }
 
-/// Cards and the per-workflow table.
+/// The overview's chart window: `1h`, `24h` (the default) or `7d`.
+#[derive(Debug, Default, Deserialize)]
+pub struct OverviewQuery {
+    pub window: Option<String>,
+}
+
+/// Cards, the activity chart and providers, and the per-workflow table.
 #[utoipa::path(get, path = "/ui", tag = "console", responses((status = 200, description = "HTML")))]
 pub async fn overview(
     State(s): State<AppState>,
     Extension(who): Extension<Principal>,
+    Query(w): Query<OverviewQuery>,
 ) -> Result<Response, ApiError> {
     let now = s.rt.clock.now();
     let day_start =
@@ -126,11 +133,20 @@ pub async fn overview(
             retries: format!("{:.2}", w.retries_per_saga),
         })
         .collect();
-    Ok(render(&OverviewPage {
+    let (pictures, bad_window) =
+        super::pictures::overview::section(&s, w.window.as_deref()).await?;
+    let page = render(&OverviewPage {
         chrome: chrome(&who, "overview"),
         cards,
         stats,
-    }))
+        pictures,
+    });
+    // An unknown window still shows the page (with the default window and why), as a 400.
+    Ok(if bad_window {
+        (axum::http::StatusCode::BAD_REQUEST, page).into_response()
+    } else {
+        page
+    })
 }
 
 /// The console's list filters: the API's, plus one search box for phone, order code or key.
@@ -362,6 +378,7 @@ pub async fn detail(
             }
         })
         .collect();
+    let picture = super::pictures::saga::fragment(&s, &saga, &history).await?;
     Ok(render(&DetailPage {
         chrome: chrome(&who, "sagas"),
         id: saga.id.to_string(),
@@ -383,6 +400,11 @@ pub async fn detail(
         timeline,
         data: pretty(&saga.data),
         notice: n.notice,
+        picture,
+        live: !matches!(
+            saga.status.as_str(),
+            "completed" | "compensated" | "cancelled"
+        ),
     }))
 }
 

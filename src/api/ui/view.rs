@@ -65,6 +65,8 @@ pub struct OverviewPage {
     pub chrome: Chrome,
     pub cards: Vec<Card>,
     pub stats: Vec<StatsLine>,
+    /// The chart and providers section (`pictures::overview`), rendered.
+    pub pictures: String,
 }
 
 /// One saga in a table.
@@ -140,6 +142,10 @@ pub struct DetailPage {
     pub timeline: Vec<TimelineLine>,
     pub data: String,
     pub notice: Option<String>,
+    /// The saga picture's fragment (`pictures::saga`), when its definition is known.
+    pub picture: Option<String>,
+    /// Not finished: the picture refreshes itself.
+    pub live: bool,
 }
 
 #[derive(Template)]

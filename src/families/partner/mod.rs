@@ -3,11 +3,13 @@
 //! (SUBSCRIPTION_RENEWED) and the daily `licence_expiry_reminder` cron workflow.
 
 pub mod api;
+pub mod console;
 mod fulfil;
 mod reminders;
 mod renewal;
 mod settings;
 pub mod store;
+pub mod store_console;
 mod webhook;
 pub mod webhook_delivery;
 
@@ -129,8 +131,14 @@ impl Family for Partner {
         api::routes(&self.deps.settings)
     }
 
+    fn console_routes(&self) -> Router<AppState> {
+        console::routes()
+    }
+
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
-        Some(api::Doc::openapi())
+        let mut doc = api::Doc::openapi();
+        doc.merge(console::Doc::openapi());
+        Some(doc)
     }
 
     async fn seed(&self, store: &Store, now: DateTime<Utc>) -> crate::store::Result<()> {
