@@ -25,8 +25,6 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
         ui::pages::queues, ui::pages::export, ui::search::search, ui::session::login_form,
         ui::session::login,
         ui::session::logout, ui::actions::operate, ui::actions::bulk_retry, ui::pages::job,
-        ui::bundles::list, ui::bundles::detail, ui::bundles::report, ui::bundle_actions::retry,
-        ui::bundle_actions::bulk_retry,
         ui::pictures::saga::picture,
     ),
     components(schemas(AuditRow, BulkProgress, QueueRow, WorkflowStats, Overview,

@@ -21,7 +21,7 @@ pub struct ActionForm {
 }
 
 /// Refuses anyone but an operator posting this session's CSRF token.
-pub(super) fn guard(who: &Principal, csrf: &str) -> Result<(), Box<Response>> {
+pub(crate) fn guard(who: &Principal, csrf: &str) -> Result<(), Box<Response>> {
     if !csrf_ok(who, csrf) {
         return Err(Box::new(
             (
@@ -43,7 +43,7 @@ pub(super) fn guard(who: &Principal, csrf: &str) -> Result<(), Box<Response>> {
     Ok(())
 }
 
-pub(super) fn notice(path: &str, text: &str) -> Response {
+pub(crate) fn notice(path: &str, text: &str) -> Response {
     let q = serde_urlencoded::to_string([("notice", text)]).unwrap_or_default();
     Redirect::to(&format!("{path}?{q}")).into_response()
 }

@@ -3,8 +3,6 @@
 //! that changes anything.
 
 pub mod actions;
-pub mod bundle_actions;
-pub mod bundles;
 pub mod pages;
 pub mod pictures;
 pub mod search;
@@ -36,12 +34,6 @@ pub fn router(state: AppState, tokens: Tokens, families: Router<AppState>) -> Ro
         .route("/ui/queues", get(pages::queues))
         .route("/ui/jobs/{id}", get(pages::job))
         .route("/ui/logout", post(session::logout))
-        // Data-bundle orders: the list, the fulfilment report, one order, and retries.
-        .route("/ui/bundles", get(bundles::list))
-        .route("/ui/bundles/report.csv", get(bundles::report))
-        .route("/ui/bundles/retry", post(bundle_actions::bulk_retry))
-        .route("/ui/bundles/{id}", get(bundles::detail))
-        .route("/ui/bundles/{id}/retry", post(bundle_actions::retry))
         // The pictures slice: the saga picture's fragment, the overview chart's data, and the
         // partner orders with their licences and webhook deliveries.
         .route("/ui/sagas/{id}/picture", get(pictures::saga::picture))

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod checkout;
+pub mod console;
 pub mod customer_sms;
 mod fulfill;
 mod lookup;
@@ -126,8 +127,14 @@ impl Family for DataBundle {
         api::routes(tokens)
     }
 
+    fn console_routes(&self) -> Router<AppState> {
+        console::routes()
+    }
+
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
-        Some(api::Doc::openapi())
+        let mut doc = api::Doc::openapi();
+        doc.merge(console::Doc::openapi());
+        Some(doc)
     }
 
     fn order_view(&self) -> Option<Arc<dyn OrderView>> {

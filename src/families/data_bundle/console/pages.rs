@@ -1,7 +1,7 @@
 //! The data-bundle orders screens (the brief's fulfilment dashboard): the order list with its
 //! filters (network, state, dates, phone in any form), stats cards and auto-refresh; one
 //! order's page with every fulfilment attempt and the provider's exchange; and the fulfilment
-//! report as CSV, with the list's filters. Retries are in `bundle_actions`.
+//! report as CSV, with the list's filters. Retries are in `actions`.
 
 use askama::Template;
 use axum::Extension;
@@ -12,12 +12,12 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::pages::{chrome, masked};
-use super::view::{Choice, Chrome, opt_when, pretty, render, short_id, when};
 use crate::api::auth::Principal;
 use crate::api::ops::export::csv_field;
 use crate::api::ops::search::Cursor;
 use crate::api::sagas::SagaId;
+use crate::api::ui::pages::{chrome, masked};
+use crate::api::ui::view::{Choice, Chrome, opt_when, pretty, render, short_id, when};
 use crate::api::{ApiError, AppState};
 use crate::domain::money::Minor;
 use crate::domain::phone::{Network, PhoneNumber};

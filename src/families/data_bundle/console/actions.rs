@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use uuid::Uuid;
 
-use super::actions::{ActionForm, guard};
-use super::bundles::{BundleQuery, retry_label};
+use super::pages::{BundleQuery, retry_label};
 use crate::api::auth::Principal;
 use crate::api::sagas::{apply_action, check_reason};
+use crate::api::ui::actions::{ActionForm, guard};
 use crate::api::{ApiError, AppState};
 use crate::families::data_bundle::reorder::place_again;
 
