@@ -145,7 +145,7 @@ impl App {
         // once, so that is a start-up error naming the route, not a panic on the first request.
         let state = AppState::new(rt.clone(), settings.clone(), &api);
         let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            crate::api::router(state, api.routes)
+            crate::api::router(state, api.routes, api.console)
         }))
         .map_err(|p| Error::Routes(crate::engine::unwind::message(p.as_ref())))?;
         Ok(Self {

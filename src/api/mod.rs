@@ -46,6 +46,8 @@ pub type InputCheck = fn(&serde_json::Value) -> Result<(), String>;
 #[derive(Default)]
 pub struct Extensions {
     pub routes: Router<AppState>,
+    /// Console pages, which the console serves behind its session.
+    pub console: Router<AppState>,
     pub openapi: utoipa::openapi::OpenApi,
     pub order_views: Vec<Arc<dyn OrderView>>,
     pub input_checks: Vec<(&'static str, InputCheck)>,
@@ -95,8 +97,9 @@ pub(crate) fn guard(
     }
 }
 
-/// The whole API: the core routes and `families` (each family's own, already guarded).
-pub fn router(state: AppState, families: Router<AppState>) -> Router {
+/// The whole API: the core routes, `families` (each family's own, already guarded) and the
+/// families' `console` pages (guarded by the console's session here).
+pub fn router(state: AppState, families: Router<AppState>, console: Router<AppState>) -> Router {
     let limit = state.settings.server.body_limit_bytes;
     let tokens = Tokens::from_settings(&state.settings.auth);
     let start = guard(&tokens, auth::START)(Router::new().route("/v1/sagas", post(sagas::start)));
@@ -154,7 +157,7 @@ pub fn router(state: AppState, families: Router<AppState>) -> Router {
         .merge(open)
         .merge(docs)
         .merge(families)
-        .merge(ui::router(state.clone(), tokens))
+        .merge(ui::router(state.clone(), tokens, console))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(http_metrics::track))

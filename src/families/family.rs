@@ -46,6 +46,12 @@ pub trait Family: Send + Sync {
         Router::new()
     }
 
+    /// Its console pages under `/ui`, served behind the console's session (viewers read,
+    /// operators act; each form checks the session's CSRF token itself).
+    fn console_routes(&self) -> Router<AppState> {
+        Router::new()
+    }
+
     /// The OpenAPI document of its routes, merged into `GET /openapi.json`.
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
         None
@@ -253,6 +259,11 @@ impl Assembly {
         for family in &self.families {
             let (ours, theirs) = (std::mem::take(&mut ext.routes), family.routes(tokens));
             ext.routes = merge_routes(ours, theirs).map_err(|message| Error::Route {
+                family: family.name(),
+                message,
+            })?;
+            let (ours, theirs) = (std::mem::take(&mut ext.console), family.console_routes());
+            ext.console = merge_routes(ours, theirs).map_err(|message| Error::Route {
                 family: family.name(),
                 message,
             })?;

@@ -3,10 +3,11 @@
 //! that changes anything.
 
 pub mod actions;
+pub mod job_runs;
 pub mod pages;
 pub mod search;
 pub mod session;
-mod view;
+pub(crate) mod view;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -20,7 +21,8 @@ use super::AppState;
 use super::auth::{Principal, Role, Tokens, session_cookie};
 
 /// The console's routes; every page but the login form needs a viewer or operator session.
-pub fn router(state: AppState, tokens: Tokens) -> Router<AppState> {
+/// `families` are the workflow families' console pages, behind the same session.
+pub fn router(state: AppState, tokens: Tokens, families: Router<AppState>) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui", get(pages::overview))
         .route("/ui/sagas", get(pages::list))
@@ -32,7 +34,10 @@ pub fn router(state: AppState, tokens: Tokens) -> Router<AppState> {
         .route("/ui/attention/retry", post(actions::bulk_retry))
         .route("/ui/queues", get(pages::queues))
         .route("/ui/jobs/{id}", get(pages::job))
+        // Job runs: one step of a queued workflow, with its progress and what it works on.
+        .route("/ui/job-runs/{saga}/{step}", get(job_runs::show))
         .route("/ui/logout", post(session::logout))
+        .merge(families)
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), tokens),
             require_session,
