@@ -6,9 +6,11 @@ mod support;
 
 mod auth_roles;
 mod browser_console;
+mod browser_hardware;
 mod chaos;
 mod cli_demo;
 mod cli_workflows;
+mod console_hardware;
 mod console_search;
 mod crash_points;
 mod crash_recovery;

@@ -25,6 +25,7 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
         ui::pages::queues, ui::pages::export, ui::search::search, ui::session::login_form,
         ui::session::login,
         ui::session::logout, ui::actions::operate, ui::actions::bulk_retry, ui::pages::job,
+        ui::job_runs::show,
     ),
     components(schemas(AuditRow, BulkProgress, QueueRow, WorkflowStats, Overview,
         sagas::StartRequest, sagas::ActionRequest, super::bulk::BulkRequest, super::search::SearchParams)),

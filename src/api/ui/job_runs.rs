@@ -75,7 +75,9 @@ fn line(r: &JobRunRow) -> JobRunLine {
 
 /// Each queue's limit, counts by status and averages over the last day, and the newest job
 /// runs; for `/ui/queues`.
-pub(crate) async fn overview(s: &AppState) -> Result<(Vec<QueueAverage>, Vec<JobRunLine>), ApiError> {
+pub(crate) async fn overview(
+    s: &AppState,
+) -> Result<(Vec<QueueAverage>, Vec<JobRunLine>), ApiError> {
     let since = s.rt.clock.now() - chrono::Duration::hours(WINDOW_HOURS);
     let all = JobRunFilter::default();
     let totals = s.rt.store.job_totals(&all, since).await?;
@@ -110,8 +112,7 @@ fn console_href(related: &Value) -> Option<(String, String, String)> {
     let id = related.get("id")?.as_str()?;
     let ok = |s: &str| {
         !s.is_empty()
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
     };
     if !ok(kind) || !ok(id) {
@@ -163,14 +164,13 @@ pub async fn show(
         ..Default::default()
     };
     // A saga has one job run per queued step: a handful of rows.
-    let run = s
-        .rt
-        .store
-        .job_runs(&filter, 100)
-        .await?
-        .into_iter()
-        .find(|r| r.step == step)
-        .ok_or_else(|| ApiError::not_found("no such job run"))?;
+    let run =
+        s.rt.store
+            .job_runs(&filter, 100)
+            .await?
+            .into_iter()
+            .find(|r| r.step == step)
+            .ok_or_else(|| ApiError::not_found("no such job run"))?;
     let related = run.related.as_ref().and_then(console_href);
     let related_api = run
         .related
