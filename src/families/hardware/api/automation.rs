@@ -146,9 +146,9 @@ pub(crate) async fn retry_step(
     reason: &str,
 ) -> Result<Option<String>, ApiError> {
     let reason = check_reason(reason)?;
-    let step = step_for(&s, id, AutomationEvent::Retry).await?;
-    let saga = saga_of(&s, step.order_id).await?;
-    let by = actor(&who);
+    let step = step_for(s, id, AutomationEvent::Retry).await?;
+    let saga = saga_of(s, step.order_id).await?;
+    let by = actor(who);
     let now = s.rt.clock.now();
     let saga_status = match saga {
         Some(saga) if saga.status == "parked" => {
@@ -162,7 +162,7 @@ pub(crate) async fn retry_step(
                         .map_err(|e| abort(&held, e))
                 })
             });
-            match retry_saga_with(&s, &who, &saga, reason, write, &slot).await? {
+            match retry_saga_with(s, who, &saga, reason, write, &slot).await? {
                 Ok(status) => Some(status),
                 Err(Aborted::Domain(e)) => return Err(store_error(STEP)(e)),
                 Err(Aborted::StillFailing) => return Err(ApiError::internal()),
@@ -239,16 +239,16 @@ pub(crate) async fn fallback_step(
             "give a note of 1 to 1000 characters",
         ));
     }
-    let step = step_for(&s, id, AutomationEvent::Fallback).await?;
+    let step = step_for(s, id, AutomationEvent::Fallback).await?;
     let order_id = step.order_id;
-    let saga = saga_of(&s, order_id).await?;
+    let saga = saga_of(s, order_id).await?;
     let others_failed =
         s.rt.store
             .automation_steps_for_order(order_id)
             .await?
             .iter()
             .any(|a| a.id != id && a.status == AutomationStatus::Failed.as_str());
-    let by = actor(&who);
+    let by = actor(who);
     let legacy_operation = match launch_legacy {
         true => Some(
             super::legacy_operation::launch(
@@ -292,7 +292,7 @@ pub(crate) async fn fallback_step(
                 Ok(())
             })
         });
-        match retry_saga_with(&s, &who, saga, note.clone(), write, &slot).await? {
+        match retry_saga_with(s, who, saga, note.clone(), write, &slot).await? {
             Ok(status) => {
                 saga_status = Some(status);
                 done = true;

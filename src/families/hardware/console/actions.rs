@@ -38,20 +38,24 @@ pub struct FallbackForm {
 }
 
 /// Refuses anyone but an operator posting this session's CSRF token.
-fn guard(who: &Principal, csrf: &str) -> Result<(), Response> {
+fn guard(who: &Principal, csrf: &str) -> Result<(), Box<Response>> {
     if !csrf_ok(who, csrf) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            Html("This form has expired; reload the page and try again."),
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                Html("This form has expired; reload the page and try again."),
+            )
+                .into_response(),
+        ));
     }
     if !who.can_operate() {
-        return Err((
-            StatusCode::FORBIDDEN,
-            Html("Only operators can retry or resolve automation steps."),
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                Html("Only operators can retry or resolve automation steps."),
+            )
+                .into_response(),
+        ));
     }
     Ok(())
 }
@@ -90,7 +94,7 @@ pub async fn retry(
     Form(f): Form<RetryForm>,
 ) -> Response {
     if let Err(res) = guard(&who, &f.csrf) {
-        return res;
+        return *res;
     }
     let (id, order) = match step_order(&s, &id).await {
         Ok(found) => found,
@@ -118,7 +122,7 @@ pub async fn fallback(
     Form(f): Form<FallbackForm>,
 ) -> Response {
     if let Err(res) = guard(&who, &f.csrf) {
-        return res;
+        return *res;
     }
     let (id, order) = match step_order(&s, &id).await {
         Ok(found) => found,
