@@ -26,6 +26,7 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
         ui::session::login,
         ui::session::logout, ui::actions::operate, ui::actions::bulk_retry, ui::pages::job,
         ui::pictures::saga::picture,
+        ui::job_runs::show,
     ),
     components(schemas(AuditRow, BulkProgress, QueueRow, WorkflowStats, Overview,
         sagas::StartRequest, sagas::ActionRequest, super::bulk::BulkRequest, super::search::SearchParams)),

@@ -3,11 +3,12 @@
 //! that changes anything.
 
 pub mod actions;
+pub mod job_runs;
 pub mod pages;
 pub mod pictures;
 pub mod search;
 pub mod session;
-pub mod view;
+pub(crate) mod view;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -21,6 +22,7 @@ use super::AppState;
 use super::auth::{Principal, Role, Tokens, session_cookie};
 
 /// The console's routes; every page but the login form needs a viewer or operator session.
+/// `families` are the workflow families' console pages, behind the same session.
 pub fn router(state: AppState, tokens: Tokens, families: Router<AppState>) -> Router<AppState> {
     let pages = Router::new()
         .route("/ui", get(pages::overview))
@@ -29,15 +31,15 @@ pub fn router(state: AppState, tokens: Tokens, families: Router<AppState>) -> Ro
         .route("/ui/sagas/export.csv", get(pages::export))
         .route("/ui/sagas/{id}", get(pages::detail))
         .route("/ui/sagas/{id}/{action}", post(actions::operate))
+        // The saga picture's fragment, which a live saga's page polls.
+        .route("/ui/sagas/{id}/picture", get(pictures::saga::picture))
         .route("/ui/attention", get(pages::attention))
         .route("/ui/attention/retry", post(actions::bulk_retry))
         .route("/ui/queues", get(pages::queues))
         .route("/ui/jobs/{id}", get(pages::job))
+        // Job runs: one step of a queued workflow, with its progress and what it works on.
+        .route("/ui/job-runs/{saga}/{step}", get(job_runs::show))
         .route("/ui/logout", post(session::logout))
-        // The pictures slice: the saga picture's fragment, the overview chart's data, and the
-        // partner orders with their licences and webhook deliveries.
-        .route("/ui/sagas/{id}/picture", get(pictures::saga::picture))
-        // Each family's own console pages (the partner orders, …), behind the same session.
         .merge(families)
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), tokens),

@@ -17,7 +17,7 @@ use crate::api::{ApiError, AppState};
 use crate::domain::phone::PhoneNumber;
 use crate::store::{Order, SagaRow};
 
-pub fn chrome(p: &Principal, active: &'static str) -> Chrome {
+pub(crate) fn chrome(p: &Principal, active: &'static str) -> Chrome {
     Chrome {
         user: p.name.clone(),
         role: p.role.as_str().into(),
@@ -29,7 +29,7 @@ pub fn chrome(p: &Principal, active: &'static str) -> Chrome {
 }
 
 /// Personal data as the console shows it: masked, like every API answer.
-pub fn masked(text: &str) -> String {
+pub(crate) fn masked(text: &str) -> String {
     crate::domain::pii::mask_text(text).into_owned()
 }
 
@@ -456,8 +456,11 @@ pub async fn queues(
     Extension(who): Extension<Principal>,
 ) -> Result<Response, ApiError> {
     let rows = s.rt.store.queues(s.rt.clock.now()).await?;
+    let (queues, runs) = super::job_runs::overview(&s).await?;
     Ok(render(&QueuesPage {
         chrome: chrome(&who, "queues"),
+        queues,
+        runs,
         rows: rows
             .into_iter()
             .map(|r| QueueLine {

@@ -173,6 +173,9 @@ pub struct QueueLine {
 pub struct QueuesPage {
     pub chrome: Chrome,
     pub rows: Vec<QueueLine>,
+    /// Each queue's limit, counts and averages (`super::job_runs`).
+    pub queues: Vec<super::job_runs::QueueAverage>,
+    pub runs: Vec<super::job_runs::JobRunLine>,
 }
 
 #[derive(Template)]

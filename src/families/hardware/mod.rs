@@ -6,6 +6,7 @@
 pub mod api;
 mod automate;
 mod checkout;
+mod console;
 mod fulfill;
 mod invoice;
 pub(crate) mod invoice_pdf;
@@ -187,8 +188,14 @@ impl Family for Hardware {
         )
     }
 
+    fn console_routes(&self) -> Router<AppState> {
+        console::routes(self.deps.settings.clone(), self.deps.providers.clone())
+    }
+
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
-        Some(api::Doc::openapi())
+        let mut doc = api::Doc::openapi();
+        doc.merge(console::Doc::openapi());
+        Some(doc)
     }
 
     fn order_view(&self) -> Option<Arc<dyn OrderView>> {

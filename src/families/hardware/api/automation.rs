@@ -130,10 +130,25 @@ pub(crate) async fn retry(
     ApiJson(req): ApiJson<ActionRequest>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = parse_id(&id, STEP)?;
-    let reason = check_reason(&req.reason)?;
-    let step = step_for(&s, id, AutomationEvent::Retry).await?;
-    let saga = saga_of(&s, step.order_id).await?;
-    let by = actor(&who);
+    let saga_status = retry_step(&s, &who, id, &req.reason).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "automation_step_id": id, "status": "queued", "saga_status": saga_status })),
+    ))
+}
+
+/// The retry itself, for the API and the console alike: the step's order's saga status after
+/// it (`None` when checkout started no saga).
+pub(crate) async fn retry_step(
+    s: &AppState,
+    who: &Principal,
+    id: Uuid,
+    reason: &str,
+) -> Result<Option<String>, ApiError> {
+    let reason = check_reason(reason)?;
+    let step = step_for(s, id, AutomationEvent::Retry).await?;
+    let saga = saga_of(s, step.order_id).await?;
+    let by = actor(who);
     let now = s.rt.clock.now();
     let saga_status = match saga {
         Some(saga) if saga.status == "parked" => {
@@ -147,7 +162,7 @@ pub(crate) async fn retry(
                         .map_err(|e| abort(&held, e))
                 })
             });
-            match retry_saga_with(&s, &who, &saga, reason, write, &slot).await? {
+            match retry_saga_with(s, who, &saga, reason, write, &slot).await? {
                 Ok(status) => Some(status),
                 Err(Aborted::Domain(e)) => return Err(store_error(STEP)(e)),
                 Err(Aborted::StillFailing) => return Err(ApiError::internal()),
@@ -162,10 +177,7 @@ pub(crate) async fn retry(
         }
     };
     s.rt.wake.notify_one();
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({ "automation_step_id": id, "status": "queued", "saga_status": saga_status })),
-    ))
+    Ok(saga_status)
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -197,29 +209,52 @@ pub(crate) async fn fallback(
     ApiJson(req): ApiJson<FallbackRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, STEP)?;
-    let note = req.note.trim().to_string();
+    fallback_step(
+        &s,
+        &who,
+        &providers,
+        &settings,
+        id,
+        &req.note,
+        req.launch_legacy,
+    )
+    .await
+    .map(Json)
+}
+
+/// The fallback itself, for the API and the console alike: the answer's body.
+pub(crate) async fn fallback_step(
+    s: &AppState,
+    who: &Principal,
+    providers: &Arc<crate::providers::Providers>,
+    settings: &Arc<crate::families::hardware::HardwareSettings>,
+    id: Uuid,
+    note: &str,
+    launch_legacy: bool,
+) -> Result<Value, ApiError> {
+    let note = note.trim().to_string();
     if note.is_empty() || note.chars().count() > 1000 {
         return Err(ApiError::bad_request(
             "note_required",
             "give a note of 1 to 1000 characters",
         ));
     }
-    let step = step_for(&s, id, AutomationEvent::Fallback).await?;
+    let step = step_for(s, id, AutomationEvent::Fallback).await?;
     let order_id = step.order_id;
-    let saga = saga_of(&s, order_id).await?;
+    let saga = saga_of(s, order_id).await?;
     let others_failed =
         s.rt.store
             .automation_steps_for_order(order_id)
             .await?
             .iter()
             .any(|a| a.id != id && a.status == AutomationStatus::Failed.as_str());
-    let by = actor(&who);
-    let legacy_operation = match req.launch_legacy {
+    let by = actor(who);
+    let legacy_operation = match launch_legacy {
         true => Some(
             super::legacy_operation::launch(
-                &s,
-                &providers,
-                &settings,
+                s,
+                providers,
+                settings,
                 &step,
                 saga.as_ref().map(|g| g.id),
                 &by,
@@ -257,7 +292,7 @@ pub(crate) async fn fallback(
                 Ok(())
             })
         });
-        match retry_saga_with(&s, &who, saga, note.clone(), write, &slot).await? {
+        match retry_saga_with(s, who, saga, note.clone(), write, &slot).await? {
             Ok(status) => {
                 saga_status = Some(status);
                 done = true;
@@ -282,5 +317,5 @@ pub(crate) async fn fallback(
     if let Some(op) = legacy_operation {
         body["legacy_operation"] = op;
     }
-    Ok(Json(body))
+    Ok(body)
 }
