@@ -100,6 +100,11 @@ pub async fn receive(
     if let Delivered::Accepted(_) = delivered {
         s.rt.wake.notify_one();
     }
+    // A checkout opened from the billing portal has no saga waiting: its invoice is paid here.
+    // Idempotent, so a redelivery after a failed first try still records it.
+    if event.signal == webhooks::payments::CHECKOUT {
+        super::ui::portal::on_checkout_event(&s, &signal.payload, now).await?;
+    }
     Ok((
         status,
         Json(json!({ "result": result, "event_id": event.event_id, "reference": event.reference })),

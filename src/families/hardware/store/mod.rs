@@ -19,6 +19,7 @@ mod operator;
 mod orders;
 mod owners;
 mod payments;
+mod portal;
 mod shipments;
 mod support;
 mod timeline;
@@ -35,6 +36,7 @@ pub use mirrors::*;
 pub use orders::*;
 pub(crate) use owners::*;
 pub use payments::*;
+pub use portal::*;
 pub use shipments::*;
 pub use timeline::*;
 
