@@ -148,6 +148,9 @@ pub const READ_OR_SERVICE: Allow = Allow(&[Role::Viewer, Role::Operator, Role::S
 /// Any configured API token: the API document and the metrics (`[server] docs_access`).
 pub const ANY_TOKEN: Allow = Allow(&[Role::Viewer, Role::Operator, Role::Service]);
 pub const SIGNAL: Allow = Allow(&[Role::Operator, Role::Service]);
+/// A billing portal link for a company: support (operators) or the shop's service. Viewers
+/// may not hand out access to a company's billing.
+pub const PORTAL_LINK: Allow = Allow(&[Role::Operator, Role::Service]);
 
 /// Middleware for `/v1` groups: a bearer token of an allowed role, or 401/403.
 pub(crate) async fn require_bearer(

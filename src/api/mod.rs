@@ -25,7 +25,7 @@ use axum::routing::{get, post};
 
 pub use error::ApiError;
 pub use json::ApiJson;
-pub use orders::{OrderView, Shown};
+pub use orders::{OrderView, Shown, SignalListener};
 
 use crate::config::{DocsAccess, Settings};
 use crate::engine::runtime::Runtime;
@@ -50,6 +50,7 @@ pub struct Extensions {
     pub console_routes: Router<AppState>,
     pub openapi: utoipa::openapi::OpenApi,
     pub order_views: Vec<Arc<dyn OrderView>>,
+    pub signal_listeners: Vec<Arc<dyn SignalListener>>,
     pub input_checks: Vec<(&'static str, InputCheck)>,
 }
 
@@ -61,6 +62,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Each family's view of its orders, asked in turn.
     pub order_views: Arc<[Arc<dyn OrderView>]>,
+    /// The families listening for verified provider events no saga waits for.
+    pub signal_listeners: Arc<[Arc<dyn SignalListener>]>,
     /// The whole API document: the core's and every family's.
     pub openapi: Arc<utoipa::openapi::OpenApi>,
     /// Each `api` workflow's input check, by workflow, from its family.
@@ -76,6 +79,7 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: crate::telemetry::prometheus(),
             order_views: ext.order_views.clone().into(),
+            signal_listeners: ext.signal_listeners.clone().into(),
             openapi: Arc::new(openapi),
             input_checks: Arc::new(ext.input_checks.iter().copied().collect()),
         }

@@ -19,6 +19,20 @@ pub trait OrderView: Send + Sync {
     async fn show(&self, state: &AppState, id: Uuid) -> Result<Option<Shown>, ApiError>;
 }
 
+/// A family's ear for verified provider events that no saga may be waiting for: the webhook
+/// route tells every listener after the event's signal is stored.
+#[async_trait]
+pub trait SignalListener: Send + Sync {
+    /// `signal` is the event's signal name, `payload` the provider's verified event.
+    async fn heard(
+        &self,
+        state: &AppState,
+        signal: &str,
+        payload: &Value,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), ApiError>;
+}
+
 /// An order as its family shows it, and the service that created it (`None`: no service),
 /// for the tenancy rule to decide who sees it.
 pub struct Shown {

@@ -4,7 +4,8 @@
 //! - operators and viewers: every row (viewers only read: their routes change nothing);
 //! - a service token: only what it created (its sagas, orders, wallets and what hangs off
 //!   them: fulfilments, shipments, invoices, timelines). Anything else answers 404, not 403,
-//!   so another shop cannot learn that an id exists;
+//!   so another shop cannot learn that an id exists. A company is reached through an order
+//!   the service placed for it (the billing portal's links);
 //! - partner keys are their own scheme and reach only their partner's records
 //!   (`families::partner::api`).
 

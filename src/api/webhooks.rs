@@ -100,6 +100,14 @@ pub async fn receive(
     if let Delivered::Accepted(_) = delivered {
         s.rt.wake.notify_one();
     }
+    // Events no saga waits for (a checkout opened from a family's own page, say) go to the
+    // families that listen. Listeners are idempotent, so a redelivery after a failed first
+    // try still records the event.
+    for listener in s.signal_listeners.iter() {
+        listener
+            .heard(&s, &signal.name, &signal.payload, now)
+            .await?;
+    }
     Ok((
         status,
         Json(json!({ "result": result, "event_id": event.event_id, "reference": event.reference })),

@@ -10,7 +10,7 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 
 use crate::api::auth::Tokens;
-use crate::api::{AppState, Extensions, OrderView};
+use crate::api::{AppState, Extensions, OrderView, SignalListener};
 use crate::config::{SectionError, Settings};
 use crate::engine::action::ActionRegistry;
 use crate::engine::hooks::{Hooks, SagaHooks};
@@ -65,6 +65,11 @@ pub trait Family: Send + Sync {
 
     /// Its view for `GET /v1/orders/{id}`, when it has orders.
     fn order_view(&self) -> Option<Arc<dyn OrderView>> {
+        None
+    }
+
+    /// Its listener for verified provider events no saga waits for, if it has one.
+    fn signal_listener(&self) -> Option<Arc<dyn SignalListener>> {
         None
     }
 
@@ -275,6 +280,9 @@ impl Assembly {
             }
             if let Some(view) = family.order_view() {
                 ext.order_views.push(view);
+            }
+            if let Some(listener) = family.signal_listener() {
+                ext.signal_listeners.push(listener);
             }
             ext.input_checks.extend(family.input_checks());
         }

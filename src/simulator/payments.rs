@@ -33,6 +33,7 @@ pub(crate) fn routes() -> Router<Sim> {
         .route("/v1/refunds", post(create_refund))
         .route("/_sim/payments/{id}/complete", post(complete_now))
         .route("/pay/{id}", get(hosted_page))
+        .route("/pay/{id}/cancel", get(hosted_cancel))
 }
 
 fn stripe_error(status: u16, code: &str, message: &str) -> (u16, Value) {
@@ -157,6 +158,11 @@ async fn create_session(State(sim): State<Sim>, headers: HeaderMap, body: Bytes)
                         payment_intent: None,
                         metadata,
                     };
+                    let back = |name: &str| params.get(name).cloned().unwrap_or_default();
+                    state
+                        .records
+                        .return_urls
+                        .insert(id.clone(), (back("success_url"), back("cancel_url")));
                     state.records.sessions.insert(id, session.clone());
                     (
                         session,
@@ -348,15 +354,46 @@ async fn expire_session(
     .await
 }
 
-/// The hosted payment page: visiting it pays the session (a demo convenience).
+/// The hosted payment page: visiting it pays the session (a demo convenience) and, as the
+/// processor's page does, sends the customer on to the session's `success_url` with
+/// `{CHECKOUT_SESSION_ID}` filled in.
 async fn hosted_page(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
     match settle(&sim, &id, Settlement::Paid).await {
-        Some(session) => json_response(
-            200,
-            json!({"paid": session.payment_status.as_deref() == Some("paid"), "session": id}),
-        ),
+        Some(session) => match return_url(&sim, &id, true) {
+            Some(url) => redirect(&url),
+            None => json_response(
+                200,
+                json!({"paid": session.payment_status.as_deref() == Some("paid"), "session": id}),
+            ),
+        },
         None => json_response(404, json!({"error": {"message": "no such session"}})),
     }
+}
+
+/// The hosted page's "back" link: the customer leaves without paying and lands on the
+/// session's `cancel_url`; the session stays open until it expires.
+async fn hosted_cancel(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
+    match return_url(&sim, &id, false) {
+        Some(url) => redirect(&url),
+        None => json_response(404, json!({"error": {"message": "no such session"}})),
+    }
+}
+
+/// The session's success or cancel URL, its `{CHECKOUT_SESSION_ID}` filled in.
+fn return_url(sim: &Sim, id: &str, success: bool) -> Option<String> {
+    let state = sim.lock();
+    let (ok, cancel) = state.records.return_urls.get(id)?;
+    let url = if success { ok } else { cancel };
+    (!url.is_empty()).then(|| url.replace("{CHECKOUT_SESSION_ID}", id))
+}
+
+fn redirect(url: &str) -> Response {
+    let mut res = Response::new(axum::body::Body::empty());
+    *res.status_mut() = axum::http::StatusCode::SEE_OTHER;
+    if let Ok(v) = axum::http::HeaderValue::from_str(url) {
+        res.headers_mut().insert(axum::http::header::LOCATION, v);
+    }
+    res
 }
 
 async fn get_session(

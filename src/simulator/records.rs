@@ -36,6 +36,8 @@ pub(crate) struct Records {
     pub reseller_orders: BTreeMap<i64, ResellerOrder>,
     pub ishare: BTreeMap<String, IshareRecord>,
     pub sessions: BTreeMap<String, CheckoutSession>,
+    /// Each session's `success_url` and `cancel_url`, where the hosted page sends the customer.
+    pub return_urls: BTreeMap<String, (String, String)>,
     /// Refunded amount per payment intent.
     pub refunded: BTreeMap<String, i64>,
     pub refunds: BTreeMap<String, Refund>,

@@ -37,6 +37,8 @@ fn allowed(method: &str, path: &str) -> &'static [&'static str] {
         ("post", "/v1/orders" | "/v1/orders/{id}/send-checkout" | "/v1/orders/{id}/cancel") => {
             &["operator", "service"]
         }
+        // A billing portal link: support or the shop's service, never a viewer.
+        ("post", "/v1/companies/{id}/portal-sessions") => &["operator", "service"],
         (
             "get",
             "/v1/orders/{id}/timeline"
@@ -219,7 +221,7 @@ async fn every_documented_route_checks_its_role() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 75, "every protected API route was checked");
+    assert_eq!(checked, 76, "every protected API route was checked");
 }
 
 #[tokio::test]

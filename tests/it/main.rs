@@ -46,6 +46,9 @@ mod ops_cli;
 mod ops_console;
 mod ops_export;
 mod partner;
+// The customers' billing portal (console-portal).
+mod browser_portal;
+mod portal_links;
 mod providers_bridge;
 mod providers_cancellations;
 mod providers_clients;

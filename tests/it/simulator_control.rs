@@ -144,8 +144,17 @@ async fn manual_settlement_and_courier_advance_post_signed_events() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let r = reqwest::get(paid.url.clone().unwrap()).await.unwrap();
-    assert_eq!(r.status(), 200);
+    // The hosted page pays, then sends the customer on to the session's success_url.
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(paid.url.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "http://127.0.0.1/ok");
     let hooks = sink.wait_for("payments", 2).await;
     let kinds: Vec<(String, String)> = hooks
         .iter()

@@ -97,7 +97,7 @@ async fn require_session(
 }
 
 /// Pages are never framed, sniffed or cached, and run only the console's own script.
-async fn security_headers(req: Request, next: Next) -> Response {
+pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.insert(

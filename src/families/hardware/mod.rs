@@ -14,6 +14,7 @@ mod legacy_forward;
 mod legacy_sync;
 pub mod metrics;
 mod overdue;
+pub(crate) mod portal;
 mod price;
 mod price_sync;
 pub mod pricing;
@@ -200,6 +201,10 @@ impl Family for Hardware {
 
     fn order_view(&self) -> Option<Arc<dyn OrderView>> {
         Some(Arc::new(api::orders::HardwareOrders))
+    }
+
+    fn signal_listener(&self) -> Option<Arc<dyn crate::api::SignalListener>> {
+        Some(Arc::new(portal::PortalCheckouts))
     }
 
     async fn seed(&self, store: &Store, now: DateTime<Utc>) -> crate::store::Result<()> {

@@ -29,8 +29,23 @@ pub struct HardwareSettings {
     /// `workflows/hardware_order.toml` should outlast it a little, then poll.
     #[serde(with = "crate::config::duration")]
     pub checkout_expires_after: Duration,
+    /// Where the processor sends the customer after paying, and after giving up: the billing
+    /// portal's payment page (`/portal/checkout/{CHECKOUT_SESSION_ID}`), for an order's
+    /// checkout and for an invoice paid from the portal alike. The processor fills in the
+    /// session id.
     pub success_url: String,
     pub cancel_url: String,
+    /// Where the server is reached from outside: the start of a portal link.
+    pub portal_base_url: String,
+    /// How long a portal link may wait to be opened (it opens once).
+    #[serde(with = "crate::config::duration")]
+    pub portal_link_ttl: Duration,
+    /// A portal session ends after this long unused…
+    #[serde(with = "crate::config::duration")]
+    pub portal_session_idle: Duration,
+    /// …and this long after the link was opened, however busy.
+    #[serde(with = "crate::config::duration")]
+    pub portal_session_absolute: Duration,
     /// Policy per scenario; scenarios not listed get [`ScenarioPolicy::default`].
     pub scenarios: BTreeMap<String, ScenarioPolicy>,
     /// Upserted into the price book at start-up.
@@ -44,8 +59,14 @@ impl Default for HardwareSettings {
             default_courier: "dhl".into(),
             default_currency: "usd".into(),
             checkout_expires_after: Duration::from_secs(60 * 60),
-            success_url: "http://127.0.0.1:8080/ui".into(),
-            cancel_url: "http://127.0.0.1:8080/ui".into(),
+            success_url: "http://127.0.0.1:8080/portal/checkout/{CHECKOUT_SESSION_ID}".into(),
+            cancel_url:
+                "http://127.0.0.1:8080/portal/checkout/{CHECKOUT_SESSION_ID}?outcome=cancelled"
+                    .into(),
+            portal_base_url: "http://127.0.0.1:8080".into(),
+            portal_link_ttl: Duration::from_secs(15 * 60),
+            portal_session_idle: Duration::from_secs(30 * 60),
+            portal_session_absolute: Duration::from_secs(4 * 60 * 60),
             scenarios: BTreeMap::new(),
             price_book: Vec::new(),
         }
@@ -56,6 +77,16 @@ impl HardwareSettings {
     /// The policy of a scenario, defaults filled in.
     pub fn policy(&self, scenario: &str) -> ScenarioPolicy {
         self.scenarios.get(scenario).cloned().unwrap_or_default()
+    }
+
+    /// The portal session limits, as the store checks them.
+    pub(crate) fn portal_session_limits(&self) -> crate::store::SessionLimits {
+        let span =
+            |d: Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1));
+        crate::store::SessionLimits {
+            idle: span(self.portal_session_idle),
+            absolute: span(self.portal_session_absolute),
+        }
     }
 
     /// Attempt limits by scenario, for queueing automation steps.

@@ -52,6 +52,7 @@ use crate::store;
         addresses::save_from_shipment,
         agreements::list, agreements::show, agreements::create, agreements::edit, agreements::archive,
         price_sync::start, price_sync::resolution, legacy::refresh, legacy::reports,
+        crate::families::hardware::portal::links::create,
     ),
     tags((name = "hardware", description = "Hardware orders: drafts, checkout, fulfilment, shipments, automation, pricing and timelines")),
 )]
@@ -146,7 +147,11 @@ pub fn routes(
             .route("/v1/pricing/sync", post(price_sync::start))
             .route("/v1/legacy-sync/{entity}/refresh", post(legacy::refresh)),
     );
+    // The billing portal: its link API and its pages, with this family's settings and
+    // providers.
+    let portal = crate::families::hardware::portal::routes(tokens);
     signal
+        .merge(portal)
         .merge(read)
         .merge(directory)
         .merge(agreements_read)

@@ -20,6 +20,7 @@ mod operator;
 mod orders;
 mod owners;
 mod payments;
+mod portal;
 mod shipments;
 mod support;
 mod timeline;
@@ -37,6 +38,7 @@ pub use mirrors::*;
 pub use orders::*;
 pub(crate) use owners::*;
 pub use payments::*;
+pub use portal::*;
 pub use shipments::*;
 pub use timeline::*;
 

@@ -48,4 +48,16 @@ impl Store {
         .fetch_optional(self.pool())
         .await?)
     }
+
+    /// Whether the service `service` has placed an order for `company`: what lets a shop's
+    /// service ask for that company's billing portal link.
+    pub(crate) async fn company_ordered_by(&self, company: &str, service: &str) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM hardware_orders WHERE company_id = $1 AND created_by = $2)",
+        )
+        .bind(company)
+        .bind(service)
+        .fetch_one(self.pool())
+        .await?)
+    }
 }
