@@ -15,10 +15,10 @@ use uuid::Uuid;
 use sagaflow::families::hardware::HardwareSettings;
 use sagaflow::simulator::{self, ConfigPatch, SimulatorConfig};
 
+use crate::support::OPERATOR_TOKEN;
 use crate::support::browser::*;
 use crate::support::hardware::{price_book, seed_directory};
 use crate::support::orders::Harness;
-use crate::support::{OPERATOR_TOKEN, SERVICE_TOKEN};
 
 /// The hardware harness, but with the server's address known before the app is built, so
 /// the processor's success and cancel URLs and the portal links point at this server.
@@ -92,12 +92,13 @@ async fn invoice(h: &Harness, company: &str, description: &str, cents: i64) -> (
     )
 }
 
-/// A link the shop's service asks for.
+/// A link support asks for (the invoices here are manual: the shop has ordered nothing for
+/// ACME, so its service would find no such company).
 async fn link(h: &Harness) -> String {
     let res = h
         .http
         .post(format!("{}/v1/companies/ACME/portal-sessions", h.base))
-        .bearer_auth(SERVICE_TOKEN)
+        .bearer_auth(OPERATOR_TOKEN)
         .send()
         .await
         .unwrap();
