@@ -33,6 +33,7 @@ pub use outbox::{AttemptRecord, DeliveryRow, OutboxItem};
 pub(crate) use queues::{JobEnd, JobMark, SlotClaim};
 pub use sagas::{ClaimedSaga, EventRow, NewSaga, SagaRow, StartWrite, Started};
 pub use sessions::SessionLimits;
+pub(crate) use sessions::SessionTable;
 pub use signals::{Delivered, Forward, NewSignal};
 
 /// The schema, embedded so `sagaflow migrate` works from anywhere.

@@ -464,6 +464,31 @@ async fn pay_manual_invoice_in(
         // The same reference again: recorded the first time.
         return Ok(());
     }
+    let due = inv.total_minor - inv.allocated_minor - amount_minor;
+    let to = if due == 0 {
+        InvoiceStatus::Paid
+    } else {
+        InvoiceStatus::PartiallyPaid
+    };
+    let payload =
+        json!({ "number": inv.number, "allocated_minor": amount_minor, "balance_minor": due });
+    allocate_in(conn, inv, payment, amount_minor, to, None, &payload, now).await
+}
+
+/// Allocates `amount_minor` of `payment` to `inv`, moves the invoice to `to` (paid or
+/// partially paid), and emits `invoice.paid` or `invoice.partially_paid` with `payload`:
+/// the one allocation step of a manual payment and a portal payment.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn allocate_in(
+    conn: &mut PgConnection,
+    inv: &InvoiceRow,
+    payment: Uuid,
+    amount_minor: i64,
+    to: InvoiceStatus,
+    order_id: Option<Uuid>,
+    payload: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO payment_allocations (id, payment_record_id, invoice_id, amount_minor, created_at)
          VALUES ($1, $2, $3, $4, $5)",
@@ -475,12 +500,6 @@ async fn pay_manual_invoice_in(
     .bind(now)
     .execute(&mut *conn)
     .await?;
-    let due = inv.total_minor - inv.allocated_minor - amount_minor;
-    let to = if due == 0 {
-        InvoiceStatus::Paid
-    } else {
-        InvoiceStatus::PartiallyPaid
-    };
     sqlx::query(
         "UPDATE invoices SET status = $2, allocated_minor = allocated_minor + $3,
              paid_at = CASE WHEN $2 = 'paid' THEN $4 ELSE paid_at END, updated_at = $4
@@ -497,8 +516,6 @@ async fn pay_manual_invoice_in(
     } else {
         "invoice.partially_paid"
     };
-    let payload =
-        json!({ "number": inv.number, "allocated_minor": amount_minor, "balance_minor": due });
-    emit_billing_in(conn, event, inv.id, None, &payload, now).await?;
+    emit_billing_in(conn, event, inv.id, order_id, payload, now).await?;
     Ok(())
 }

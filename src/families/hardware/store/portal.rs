@@ -7,10 +7,16 @@ use serde::Serialize;
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::invoices::{COLUMNS, InvoiceRow, emit_billing_in, invoice_in};
+use super::invoices::{COLUMNS, InvoiceRow, allocate_in, invoice_in};
 use super::lock_status;
 use crate::domain::hardware::invoice::{self, InvoiceEvent, InvoiceStatus};
-use crate::store::{Error, Result, SessionLimits, Store};
+use crate::store::{Error, Result, SessionLimits, SessionTable, Store};
+
+/// The portal's sessions, answering the company they are for.
+const PORTAL: SessionTable = SessionTable {
+    name: "portal_sessions",
+    answer: "company_id",
+};
 
 /// A payment the company made (or a refund it got), with the invoices it was allocated to.
 #[derive(Debug, Clone, Serialize, FromRow)]
@@ -126,30 +132,12 @@ impl Store {
         limits: SessionLimits,
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
-        let live: Option<String> = sqlx::query_scalar(
-            "UPDATE portal_sessions SET last_seen = $2
-             WHERE id_sha256 = $1 AND last_seen > $3 AND created_at > $4
-             RETURNING company_id",
-        )
-        .bind(id_sha256)
-        .bind(now)
-        .bind(now - limits.idle)
-        .bind(now - limits.absolute)
-        .fetch_optional(self.pool())
-        .await?;
-        if live.is_none() {
-            self.end_portal_session(id_sha256).await?;
-        }
-        Ok(live)
+        self.use_session_in(&PORTAL, id_sha256, limits, now).await
     }
 
     /// Ends a portal session (sign-out, or found expired).
     pub(crate) async fn end_portal_session(&self, id_sha256: &str) -> Result<()> {
-        sqlx::query("DELETE FROM portal_sessions WHERE id_sha256 = $1")
-            .bind(id_sha256)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        self.end_session_in(&PORTAL, id_sha256).await
     }
 
     /// The company's invoices a customer may see (issued or later, never a draft), newest
@@ -345,38 +333,21 @@ impl Store {
         if take > 0
             && let Ok(to) = invoice::apply(from, event)
         {
-            sqlx::query(
-                "INSERT INTO payment_allocations (id, payment_record_id, invoice_id, amount_minor, created_at)
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(Uuid::now_v7())
-            .bind(payment)
-            .bind(inv.id)
-            .bind(take)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE invoices SET status = $2, allocated_minor = allocated_minor + $3,
-                     paid_at = CASE WHEN $2 = 'paid' THEN $4 ELSE paid_at END, updated_at = $4
-                 WHERE id = $1",
-            )
-            .bind(inv.id)
-            .bind(to.as_str())
-            .bind(take)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            let kind = if to == InvoiceStatus::Paid {
-                "invoice.paid"
-            } else {
-                "invoice.partially_paid"
-            };
             let payload = serde_json::json!({
                 "number": inv.number, "allocated_minor": take, "balance_minor": due - take,
                 "via": "portal", "session_id": session_id,
             });
-            emit_billing_in(&mut tx, kind, inv.id, inv.order_id, &payload, now).await?;
+            allocate_in(
+                &mut tx,
+                &inv,
+                payment,
+                take,
+                to,
+                inv.order_id,
+                &payload,
+                now,
+            )
+            .await?;
         }
         sqlx::query(
             "UPDATE portal_payments SET status = 'paid', settled_at = $2 WHERE session_id = $1",
