@@ -20,6 +20,7 @@ mod crash_points;
 mod crash_recovery;
 mod dashboards_valid;
 mod data_bundle;
+mod data_bundle_atishare;
 mod embedded;
 mod engine_concurrency;
 mod engine_flows;
