@@ -47,6 +47,8 @@ mod ops_cli;
 mod ops_console;
 mod ops_export;
 mod partner;
+mod partner_expiry;
+mod partner_requests;
 // The customers' billing portal (console-portal).
 mod browser_portal;
 mod portal_links;
