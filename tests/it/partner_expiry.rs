@@ -17,7 +17,10 @@ async fn licences_expire_once_after_their_term_and_the_partner_hears_it_once() {
     }
     h.t.run().await;
     let licences: Vec<(i64, NaiveDate)> =
-        sqlx::query_as("SELECT id, expires_on FROM licences ORDER BY id")
+        sqlx::query_as(
+            "SELECT l.id, l.expires_on FROM licences l JOIN partner_orders o ON o.id = l.partner_order_id
+             ORDER BY o.order_id",
+        )
             .fetch_all(h.pool())
             .await
             .unwrap();
