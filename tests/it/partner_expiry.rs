@@ -74,6 +74,28 @@ async fn licences_expire_once_after_their_term_and_the_partner_hears_it_once() {
     assert_eq!(body["status"], "EXPIRED");
     assert_eq!(body["expiresOn"], json!(last_day));
     assert_eq!(body["event"], "SUBSCRIPTION_EXPIRED");
+    // The order's console page lists it with the order's own webhooks; the other order's
+    // page does not.
+    for (order, licence, expected) in [("T2M-E1", first.0, 1), ("T2M-E2", second.0, 0)] {
+        let po =
+            h.t.app
+                .store()
+                .partner_order_by_ref("T2MOBILE001", order)
+                .await
+                .unwrap()
+                .unwrap();
+        let (hooks, _) =
+            h.t.app
+                .store()
+                .partner_order_webhooks(po.saga_id, Some(licence))
+                .await
+                .unwrap();
+        let notices = hooks
+            .iter()
+            .filter(|w| w.payload["event_type"] == "SUBSCRIPTION_EXPIRED")
+            .count();
+        assert_eq!(notices, expected, "{order}: {hooks:?}");
+    }
 
     // Another day's run and one started by hand send nothing again.
     h.t.clock
