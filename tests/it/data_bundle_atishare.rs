@@ -377,3 +377,67 @@ async fn at_ishare_webhook_signatures_are_timestamped() {
 fn hex_of(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The request signature AT-iShare checks: hex HMAC-SHA256 of `{t}.{METHOD}.{path}.{body}`.
+fn request_signature(secret: &[u8], t: i64, method: &str, path: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+    mac.update(format!("{t}.{method}.{path}.").as_bytes());
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test]
+async fn at_ishare_refuses_stale_or_wrongly_signed_requests_and_delivers_nothing() {
+    let h = at_harness().await;
+    let cfg = h.sim.providers_config().ishare;
+    let (key, secret) = (cfg.api_key.expose(), cfg.api_secret.expose().as_bytes());
+    let path = "/v1/fulfillments";
+    let body = br#"{"phone":"0261234567","size_gb":5,"reference":"sig-test:1"}"#;
+    let now = Utc::now().timestamp();
+    let send = |t: i64, signature: String| {
+        let url = format!("{}{path}", h.sim.base_url());
+        let http = h.http.clone();
+        let key = key.to_string();
+        async move {
+            let res = http
+                .post(url)
+                .header("x-ishare-key", key)
+                .header("x-ishare-timestamp", t.to_string())
+                .header("x-ishare-signature", signature)
+                .header("content-type", "application/json")
+                .body(body.to_vec())
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for (t, signature) in [
+        (
+            now - 600,
+            request_signature(secret, now - 600, "POST", path, body),
+        ),
+        (
+            now + 600,
+            request_signature(secret, now + 600, "POST", path, body),
+        ),
+        (
+            now,
+            request_signature(b"not-the-secret", now, "POST", path, body),
+        ),
+        (now, request_signature(secret, now, "GET", path, body)),
+    ] {
+        let (s, b) = send(t, signature).await;
+        assert_eq!(
+            (s, b["errorCode"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("UNAUTHORIZED")),
+            "{b}"
+        );
+    }
+    assert_eq!(h.sim.stats().deliveries("ishare.fulfill", "sig-test:1"), 0);
+    let (s, b) = send(now, request_signature(secret, now, "POST", path, body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    assert_eq!(h.sim.stats().deliveries("ishare.fulfill", "sig-test:1"), 1);
+}
