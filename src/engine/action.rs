@@ -24,6 +24,9 @@ pub struct StepContext {
     /// The attempts its retry policy allows: a retryable failure at `attempt < max_attempts`
     /// is tried again, so an action can tell the customer a retry follows.
     pub max_attempts: u32,
+    /// The policy's delay before the next attempt, `None` when no retry follows this one. The
+    /// engine schedules a retry after it (or after a longer `Retry-After` the failure carries).
+    pub retry_delay: Option<Duration>,
     /// `{saga_id}:{step}`: the same on every retry and after a crash, so providers can
     /// deduplicate. Compensations get `{saga_id}:{step}:undo`.
     pub idempotency_key: String,
@@ -80,6 +83,22 @@ impl StepContext {
     /// Whether a retryable failure of this attempt is followed by another attempt.
     pub(crate) fn retry_follows(&self) -> bool {
         self.attempt < self.max_attempts
+    }
+
+    /// When the engine will run the next attempt after this one fails with `failure`: the
+    /// policy's delay, or the failure's longer `Retry-After`; `None` when no retry follows (a
+    /// permanent failure, a park, or attempts spent). The checkpoint counts from its own clock
+    /// reading, a moment after `now`.
+    pub fn retry_at(&self, failure: &StepError) -> Option<DateTime<Utc>> {
+        let retry_after = match failure {
+            StepError::Retryable { retry_after, .. } | StepError::Unknown { retry_after, .. } => {
+                *retry_after
+            }
+            StepError::Permanent { .. } | StepError::Park { .. } => return None,
+        };
+        let delay = self.retry_delay?;
+        let delay = retry_after.map_or(delay, |r| r.max(delay));
+        Some(super::clock::later(self.now, delay))
     }
 
     /// The saga's start input as the workflow's input type; one that does not fit is a
@@ -425,5 +444,60 @@ impl ActionRegistry {
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.actions.keys().map(String::as_str)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn ctx(retry_delay: Option<Duration>) -> StepContext {
+        StepContext {
+            saga_id: Uuid::nil(),
+            workflow: "t".into(),
+            step: "s".into(),
+            attempt: 1,
+            max_attempts: 4,
+            retry_delay,
+            idempotency_key: "k".into(),
+            input: Value::Null,
+            outputs: Value::Null,
+            now: Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+            saga_created_at: Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+            execution: Execution::First,
+            report: super::super::queues::JobReport::default(),
+        }
+    }
+
+    fn retryable(retry_after: Option<Duration>) -> StepError {
+        StepError::Retryable {
+            code: "x".into(),
+            message: "x".into(),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn retry_at_is_the_policy_delay_or_a_longer_retry_after_and_none_without_a_retry() {
+        let c = ctx(Some(Duration::from_secs(300)));
+        let at = |secs| Some(c.now + chrono::Duration::seconds(secs));
+        assert_eq!(c.retry_at(&retryable(None)), at(300));
+        assert_eq!(
+            c.retry_at(&retryable(Some(Duration::from_secs(120)))),
+            at(300)
+        );
+        assert_eq!(
+            c.retry_at(&retryable(Some(Duration::from_secs(900)))),
+            at(900)
+        );
+        assert_eq!(c.retry_at(&StepError::unknown("p", "m")), at(300));
+        assert_eq!(c.retry_at(&StepError::permanent("x", "y")), None);
+        assert_eq!(c.retry_at(&StepError::park("x", "y")), None);
+        assert_eq!(ctx(None).retry_at(&retryable(None)), None, "attempts spent");
+        // A provider's absurd number saturates instead of panicking.
+        let far = c.retry_at(&retryable(Some(Duration::from_secs(u64::MAX))));
+        assert_eq!(far, Some(DateTime::<Utc>::MAX_UTC));
     }
 }

@@ -299,8 +299,9 @@ async fn the_list_filters_by_network_status_dates_and_phone_and_the_report_agree
         detail.contains("&#34;status&#34;: 429"),
         "the provider's response: {detail}"
     );
+    // The next attempt's time: the policy's 5 minutes, longer than the 2 the provider asked.
     assert!(
-        detail.contains("2026-03-01 09:02:00 UTC"),
+        detail.contains("2026-03-01 09:05:00 UTC"),
         "retry_after is shown: {detail}"
     );
     assert!(detail.contains(&format!("href=\"/ui/sagas/{saga_b}\"")));

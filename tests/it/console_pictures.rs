@@ -340,6 +340,10 @@ async fn a_partner_order_shows_its_licence_and_webhooks_and_an_operator_replays_
     assert!(bad.contains("unknown status"));
     let (s, _, _) = send(t, get("/ui/partner/orders?cursor=zz", &viewer)).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        !list.contains("Partner API requests"),
+        "the request log is for operators"
+    );
 
     let path = format!("/ui/partner/orders/{order}");
     let (s, _, page) = send(t, get(&path, &viewer)).await;
@@ -385,6 +389,23 @@ async fn a_partner_order_shows_its_licence_and_webhooks_and_an_operator_replays_
     assert_eq!(s, StatusCode::NOT_FOUND);
 
     let operator = login(t, OPERATOR_TOKEN).await;
+    // The partner's fulfilment request, as logged: its account, masked key and answer.
+    let (s, _, list) = send(t, get("/ui/partner/orders", &operator)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(list.contains("Partner API requests"), "{list}");
+    assert!(list.contains("POST /v1/partner/fulfilment"), "{list}");
+    assert!(
+        list.contains("<td class=\"status-code\">202</td>"),
+        "{list}"
+    );
+    assert!(
+        list.contains("T2MOBILE001") && list.contains("sim_****"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("sim_partner_api_key"),
+        "the key is never shown"
+    );
     let (_, _, page) = send(t, get(&path, &operator)).await;
     assert!(page.contains("data-action=\"replay\""));
     let token = csrf(&page);

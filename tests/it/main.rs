@@ -20,6 +20,7 @@ mod crash_points;
 mod crash_recovery;
 mod dashboards_valid;
 mod data_bundle;
+mod data_bundle_atishare;
 mod embedded;
 mod engine_concurrency;
 mod engine_flows;
@@ -46,6 +47,8 @@ mod ops_cli;
 mod ops_console;
 mod ops_export;
 mod partner;
+mod partner_expiry;
+mod partner_requests;
 // The customers' billing portal (console-portal).
 mod browser_portal;
 mod portal_links;

@@ -256,8 +256,16 @@ async fn scenario(h: &Harness) {
     assert_eq!(s, reqwest::StatusCode::ACCEPTED, "{b}");
     settle(h).await;
 
-    // The daily 02:00 licence-expiry cron fires once.
+    // The daily 00:15 licence expiry runs (nothing has expired yet).
     let scheduler = t.app.scheduler("node-1").unwrap();
+    t.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 0, 14, 59).unwrap());
+    scheduler.tick_once().await.unwrap();
+    t.clock
+        .set(Utc.with_ymd_and_hms(2026, 3, 2, 0, 15, 1).unwrap());
+    assert!(scheduler.tick_once().await.unwrap() >= 1);
+    settle(h).await;
+    // The daily 02:00 licence-expiry reminder cron fires once.
     t.clock
         .set(Utc.with_ymd_and_hms(2026, 3, 2, 1, 59, 59).unwrap());
     scheduler.tick_once().await.unwrap();

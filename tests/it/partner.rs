@@ -19,10 +19,10 @@ use sagaflow::simulator::Fault;
 use crate::support;
 
 /// The simulator-only key whose hash is in config/default.toml.
-const KEY: &str = "sim_partner_api_key";
+pub(crate) const KEY: &str = "sim_partner_api_key";
 
 /// Webhooks the test receiver accepted, after checking each signature: (type, event id, body).
-type Received = Arc<Mutex<Vec<(String, String, Value)>>>;
+pub(crate) type Received = Arc<Mutex<Vec<(String, String, Value)>>>;
 
 /// Serves a partner endpoint that verifies `X-Signature` with `secret` and records events.
 async fn receiver(secret: String) -> (String, Received) {
@@ -71,7 +71,7 @@ async fn receiver(secret: String) -> (String, Received) {
     (format!("http://{addr}/hooks"), got)
 }
 
-async fn partner_harness(rate: u32) -> (Harness, Received) {
+pub(crate) async fn partner_harness(rate: u32) -> (Harness, Received) {
     let mut received = None;
     let h = harness(|s, _| {
         s.edit_section("partner", |p: &mut PartnerSettings| {
@@ -104,7 +104,7 @@ async fn partner_harness(rate: u32) -> (Harness, Received) {
     (h, got)
 }
 
-fn order_body(order_id: &str) -> Value {
+pub(crate) fn order_body(order_id: &str) -> Value {
     json!({
         "orderId": order_id,
         "productId": "OFFICE-PRO",
@@ -116,7 +116,7 @@ fn order_body(order_id: &str) -> Value {
     })
 }
 
-async fn fulfil(
+pub(crate) async fn fulfil(
     h: &Harness,
     key: &str,
     body: &Value,
@@ -131,12 +131,12 @@ async fn fulfil(
     .await
 }
 
-async fn deliver(h: &Harness) {
+pub(crate) async fn deliver(h: &Harness) {
     let relay = h.t.app.outbox_relay();
     while relay.deliver_due().await.unwrap() > 0 {}
 }
 
-fn events(got: &Received, kind: &str) -> Vec<(String, Value)> {
+pub(crate) fn events(got: &Received, kind: &str) -> Vec<(String, Value)> {
     got.lock()
         .unwrap()
         .iter()

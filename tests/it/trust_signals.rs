@@ -170,6 +170,7 @@ async fn internal_workflows_cannot_be_started_through_the_api() {
         "partner_subscription",
         "partner_renewal",
         "licence_expiry_reminder",
+        "licence_expiry",
         "ops_bulk",
     ] {
         let key = format!("start-{workflow}");

@@ -88,6 +88,7 @@ impl Worker {
             step: step.name.clone(),
             attempt,
             max_attempts: policy.max_attempts(),
+            retry_delay: policy.delay_before(attempt + 1, run.jitter),
             idempotency_key: format!("{}:{}{suffix}", run.id, step.name),
             input: run.data.get("input").cloned().unwrap_or(Value::Null),
             outputs: run.data.get("steps").cloned().unwrap_or(Value::Null),

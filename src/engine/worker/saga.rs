@@ -50,6 +50,9 @@ pub(super) struct SagaRun {
     pub(super) slot: Option<HeldSlot>,
     /// What the attempt in progress reports (progress, the record it works on).
     pub(super) report: JobReport,
+    /// The retry spread sample of the attempt in progress: drawn before it runs, so its
+    /// context can say when a retry would be due and the checkpoint schedules that very time.
+    pub(super) jitter: f64,
 }
 
 impl From<ClaimedSaga> for SagaRun {
@@ -68,6 +71,7 @@ impl From<ClaimedSaga> for SagaRun {
             due_at: saga.due_at,
             slot: None,
             report: JobReport::default(),
+            jitter: 0.5,
         }
     }
 }
@@ -90,6 +94,7 @@ impl SagaRun {
             due_at: now,
             slot: None,
             report: JobReport::default(),
+            jitter: 0.5,
         }
     }
 }
@@ -152,6 +157,7 @@ impl Worker {
                     if !self.enter_queue(&def, &mut run).await {
                         return;
                     }
+                    run.jitter = rand::random();
                     match self.attempt(&def, &mut run).await {
                         Some(step) => step,
                         None => return,
@@ -162,7 +168,7 @@ impl Worker {
                 super::crash_point::before_checkpoint(&run.workflow, &name.name, step.phase);
             }
             let now = self.rt.clock.now();
-            let decision = match decide(&def, &run.state, &step, now, rand::random()) {
+            let decision = match decide(&def, &run.state, &step, now, run.jitter) {
                 Ok(d) => d,
                 Err(e) => {
                     // Only reachable through a bug: the worker sent an event the state

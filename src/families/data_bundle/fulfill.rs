@@ -23,7 +23,8 @@ use crate::engine::action::{Action, Effect, Signal, StepContext, StepError, Step
 use crate::families::data_bundle::customer_sms;
 use crate::families::data_bundle::status::{AttemptStatus, FulfillmentStatus, OrderStatus};
 use crate::families::data_bundle::store::{
-    AttemptLog, NewNotification, complete_fulfillment_in, notify_in_app_in, set_order_status_in,
+    AttemptLog, FailedAttempt, NewNotification, complete_fulfillment_in, fail_attempt_in,
+    notify_in_app_in, set_order_status_in,
 };
 use crate::providers::Error as ProviderError;
 use crate::providers::exchange::Exchange;
@@ -116,13 +117,15 @@ fn retry_note(ctx: &StepContext, order: &OrderInput, next: u32) -> NewNotificati
     }
 }
 
-/// A failed delivery. When another attempt follows, the checkpoint that records the failure
-/// also tells the customer: the in-app notice commits with it and the SMS leaves through the
-/// outbox, instead of waiting for the next attempt (up to an hour later).
+/// A failed delivery of submission `attempt`. When another attempt follows, the checkpoint
+/// that records the failure also tells the customer (the in-app notice commits with it and the
+/// SMS leaves through the outbox, instead of waiting for the next attempt, up to an hour later)
+/// and marks the submission failed with the time the next attempt is due.
 fn delivery_failed(
     ctx: &StepContext,
     order: &OrderInput,
     phone: &PhoneNumber,
+    attempt: u32,
     err: StepError,
 ) -> Result<StepOutcome, StepError> {
     if !matches!(err, StepError::Retryable { .. }) || !ctx.retry_follows() {
@@ -131,11 +134,28 @@ fn delivery_failed(
     let note = retry_note(ctx, order, ctx.attempt + 1);
     let sms = customer_sms::row(phone, RETRY_TEXT, &note.dedup_key);
     let now = ctx.now;
+    let failed = FailedAttempt {
+        order_id: order.order_id,
+        attempt_number: i32::try_from(attempt).unwrap_or(i32::MAX),
+        error_message: err.message().to_string(),
+        retry_after: ctx.retry_at(&err),
+    };
     Ok(StepOutcome::failed(err)
         .with_outbox(sms)
         .with_write(Box::new(move |conn| {
             Box::pin(async move { notify_in_app_in(conn, &note, now).await.map(drop) })
+        }))
+        .with_write(Box::new(move |conn| {
+            Box::pin(async move { fail_attempt_in(conn, &failed, now).await })
         })))
+}
+
+/// When the engine tries again after `result`, if it is a failure a retry follows.
+fn retry_at(ctx: &StepContext, result: &Result<StepOutcome, StepError>) -> Option<DateTime<Utc>> {
+    match result {
+        Err(e) => ctx.retry_at(e),
+        Ok(outcome) => outcome.failure.as_ref().and_then(|e| ctx.retry_at(e)),
+    }
 }
 
 fn exchange_json(x: &Exchange) -> (Value, Value) {
@@ -154,7 +174,8 @@ fn exchange_json(x: &Exchange) -> (Value, Value) {
 pub(crate) struct Fulfill(pub Deps);
 
 impl Fulfill {
-    /// Records one submit in `fulfillment_logs`.
+    /// Records one submit in `fulfillment_logs`: accepted (with the provider's id) or failed
+    /// (with why), and `retry_at`, when the next attempt is due if one follows.
     #[allow(clippy::too_many_arguments)]
     async fn log(
         &self,
@@ -165,25 +186,13 @@ impl Fulfill {
         route: Route,
         reference: &str,
         exchange: &Exchange,
-        outcome: Result<Option<&str>, &ProviderError>,
+        outcome: Result<Option<String>, String>,
+        retry_at: Option<DateTime<Utc>>,
     ) -> Result<(), StepError> {
         let (api_request, api_response) = exchange_json(exchange);
         let (status, external, error, retry_after) = match outcome {
-            Ok(external) => (
-                AttemptStatus::Processing,
-                external.map(str::to_string),
-                None,
-                None,
-            ),
-            Err(e) => (
-                AttemptStatus::Failed,
-                None,
-                Some(e.to_string()),
-                // Clamped to a day when read; checked anyway, as a provider's number.
-                e.retry_after()
-                    .and_then(|d| chrono::Duration::from_std(d).ok())
-                    .and_then(|d| ctx.now.checked_add_signed(d)),
-            ),
+            Ok(external) => (AttemptStatus::Processing, external, None, None),
+            Err(e) => (AttemptStatus::Failed, None, Some(e), retry_at),
         };
         let log = AttemptLog {
             order_id: order.order_id,
@@ -321,7 +330,7 @@ impl Fulfill {
                 message: e.to_string(),
                 retry_after: e.retry_after(),
             };
-            return delivery_failed(ctx, order, phone, err);
+            return delivery_failed(ctx, order, phone, n, err);
         }
         Err(StepError::permanent(e.code(), e.to_string()))
     }
@@ -400,19 +409,11 @@ impl Action for Fulfill {
                     .reseller
                     .create_order(&reseller_order(&order, &phone, &reference))
                     .await;
-                let external = attempt.result.as_ref().ok().map(|c| c.order_id.to_string());
-                self.log(
-                    ctx,
-                    n,
-                    &order,
-                    &phone,
-                    route,
-                    &reference,
-                    &attempt.exchange,
-                    attempt.result.as_ref().map(|_| external.as_deref()),
-                )
-                .await?;
-                match attempt.result {
+                let logged = match &attempt.result {
+                    Ok(c) => Ok(Some(c.order_id.to_string())),
+                    Err(e) => Err(e.to_string()),
+                };
+                let result = match attempt.result {
                     Ok(created) => {
                         let found = Found {
                             external_id: created.order_id.to_string(),
@@ -424,7 +425,14 @@ impl Action for Fulfill {
                         self.submit_failed(ctx, n, &order, &phone, route, &reference, e)
                             .await
                     }
-                }
+                };
+                let retry = retry_at(ctx, &result);
+                let exchange = &attempt.exchange;
+                self.log(
+                    ctx, n, &order, &phone, route, &reference, exchange, logged, retry,
+                )
+                .await?;
+                result
             }
             Route::Ishare => {
                 let attempt = self
@@ -433,38 +441,40 @@ impl Action for Fulfill {
                     .ishare
                     .fulfill_order(&phone, order.size_gb, &reference)
                     .await;
-                self.log(
-                    ctx,
-                    n,
-                    &order,
-                    &phone,
-                    route,
-                    &reference,
-                    &attempt.exchange,
-                    attempt.result.as_ref().map(|_| Some(reference.as_str())),
-                )
-                .await?;
-                match attempt.result {
+                let mut logged = match &attempt.result {
+                    Ok(_) => Ok(Some(reference.clone())),
+                    Err(e) => Err(e.to_string()),
+                };
+                let result = match attempt.result {
                     Ok(f) => {
                         let status = Status::parse(
                             f.status.as_deref().unwrap_or("pending"),
                             f.message.as_deref(),
                         );
                         if let Status::Failed(m) = &status {
+                            logged = Err(m.clone());
                             let err = StepError::retryable("provider_failed", m.clone());
-                            return delivery_failed(ctx, &order, &phone, err);
+                            delivery_failed(ctx, &order, &phone, n, err)
+                        } else {
+                            let found = Found {
+                                external_id: reference.clone(),
+                                status,
+                            };
+                            Ok(adopt(&order, route, n, &reference, &found, ctx.now))
                         }
-                        let found = Found {
-                            external_id: reference.clone(),
-                            status,
-                        };
-                        Ok(adopt(&order, route, n, &reference, &found, ctx.now))
                     }
                     Err(e) => {
                         self.submit_failed(ctx, n, &order, &phone, route, &reference, e)
                             .await
                     }
-                }
+                };
+                let retry = retry_at(ctx, &result);
+                let exchange = &attempt.exchange;
+                self.log(
+                    ctx, n, &order, &phone, route, &reference, exchange, logged, retry,
+                )
+                .await?;
+                result
             }
         }
     }
@@ -497,7 +507,7 @@ impl Action for Fulfill {
             Status::Failed(m) => {
                 super::metrics::fulfilment_error(order.network.as_str(), "provider_failed");
                 let err = StepError::retryable("provider_failed", m);
-                delivery_failed(ctx, &order, &order.phone()?, err)
+                delivery_failed(ctx, &order, &order.phone()?, waiting_attempt(ctx), err)
             }
             Status::Pending => Ok(StepOutcome::pending()),
         }
@@ -567,6 +577,7 @@ impl Action for Poll {
                 ctx,
                 &order,
                 &phone,
+                waiting_attempt(ctx),
                 StepError::retryable("provider_failed", message),
             ),
             Verdict::Absent { failed: None } => Err(StepError::unknown(

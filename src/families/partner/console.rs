@@ -1,7 +1,8 @@
 //! The partner orders screens of the console: a list of partner orders with their licence's
 //! expiry, and an order's page with its licence and each outbound webhook's delivery attempts,
-//! the receiver's answer to each, and (for operators) a replay button. Served through
-//! `Family::console_routes`, behind the console's session.
+//! the receiver's answer to each, and (for operators) a replay button. Operators also see the
+//! latest partner API requests under the list (`partner_requests`, masked when written).
+//! Served through `Family::console_routes`, behind the console's session.
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -58,6 +59,19 @@ pub struct OrderLine {
     pub licence_status: String,
 }
 
+/// One logged partner API request on the list page.
+pub struct RequestLine {
+    pub at: String,
+    pub partner: String,
+    pub key_hint: String,
+    pub call: String,
+    pub status: i32,
+    pub answer: String,
+}
+
+/// How many logged requests the list page shows an operator.
+const REQUESTS_SHOWN: i64 = 20;
+
 #[derive(Template)]
 #[template(path = "pictures_partner_list.html")]
 pub struct PartnerListPage {
@@ -66,6 +80,8 @@ pub struct PartnerListPage {
     pub rows: Vec<OrderLine>,
     pub next_href: Option<String>,
     pub error: Option<String>,
+    /// The latest partner API requests; operators only, as for `GET /v1/partner/requests`.
+    pub requests: Vec<RequestLine>,
 }
 
 /// `GET /ui/partner/orders`: newest first, filtered by status.
@@ -89,6 +105,7 @@ pub async fn list(
         rows: Vec::new(),
         next_href: None,
         error: None,
+        requests: Vec::new(),
     };
     let cursor = q.cursor.as_deref().map(Cursor::decode).transpose();
     let bad = match (status, &cursor) {
@@ -139,6 +156,22 @@ pub async fn list(
             licence_status: r.licence_status.unwrap_or_default(),
         })
         .collect();
+    if who.can_operate() {
+        page.requests =
+            s.rt.store
+                .partner_requests(None, REQUESTS_SHOWN)
+                .await?
+                .into_iter()
+                .map(|r| RequestLine {
+                    at: when(&r.received_at),
+                    partner: r.partner_id.unwrap_or_else(|| "no account".into()),
+                    key_hint: r.key_hint.unwrap_or_else(|| "—".into()),
+                    call: format!("{} {}", r.method, r.path),
+                    status: r.status,
+                    answer: r.response_body.unwrap_or_default(),
+                })
+                .collect();
+    }
     Ok(render(&page))
 }
 

@@ -1,15 +1,19 @@
 //! The `partner_subscription` workflow (accept, price, CRM sales order plus licence, signed
 //! ORDER_FULFILLED / ORDER_FAILED webhooks), the `partner_renewal` workflow
-//! (SUBSCRIPTION_RENEWED) and the daily `licence_expiry_reminder` cron workflow.
+//! (SUBSCRIPTION_RENEWED) and the daily cron workflows `licence_expiry_reminder`
+//! (EXPIRY_REMINDER) and `licence_expiry` (EXPIRED, SUBSCRIPTION_EXPIRED).
 
 pub mod api;
 pub mod console;
+mod expiry;
 mod fulfil;
 mod reminders;
 mod renewal;
+mod requests;
 mod settings;
 pub mod store;
 pub mod store_console;
+pub mod store_requests;
 mod webhook;
 pub mod webhook_delivery;
 
@@ -114,6 +118,10 @@ impl Family for Partner {
             .register(
                 "partner.expiry_reminders",
                 reminders::ExpiryReminders(deps.clone()),
+            )
+            .register(
+                "partner.expire_licences",
+                expiry::ExpireLicences(deps.clone()),
             );
     }
 
@@ -127,8 +135,8 @@ impl Family for Partner {
         )]
     }
 
-    fn routes(&self, _tokens: &Tokens) -> Router<AppState> {
-        api::routes(&self.deps.settings)
+    fn routes(&self, tokens: &Tokens) -> Router<AppState> {
+        api::routes(&self.deps.settings, self.deps.store.clone()).merge(requests::routes(tokens))
     }
 
     fn console_routes(&self) -> Router<AppState> {

@@ -279,6 +279,35 @@ impl Store {
         .await?)
     }
 
+    /// Active licences whose term ended before `today` (a licence is good through its
+    /// `expires_on` day) and that have not been expired for that date yet, oldest first.
+    pub(crate) async fn licences_due_expiry(
+        &self,
+        today: NaiveDate,
+        limit: i64,
+    ) -> Result<Vec<LicenceRow>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {LICENCE_COLUMNS} FROM licences l JOIN partner_orders o ON o.id = l.partner_order_id
+             WHERE l.status = 'ACTIVE' AND l.expires_on < $1
+               AND NOT EXISTS (SELECT 1 FROM licence_expiries x
+                               WHERE x.licence_id = l.id AND x.expires_on = l.expires_on)
+             ORDER BY l.expires_on, l.id LIMIT $2"
+        ))
+        .bind(today)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Expiry rows written so far: `(licence_id, expires_on)`.
+    pub async fn licence_expiries(&self) -> Result<Vec<(i64, NaiveDate)>> {
+        Ok(sqlx::query_as(
+            "SELECT licence_id, expires_on FROM licence_expiries ORDER BY licence_id, expires_on",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Reminder rows written so far: `(licence_id, expires_on)`.
     pub async fn licence_reminders(&self) -> Result<Vec<(i64, NaiveDate)>> {
         Ok(sqlx::query_as(
@@ -371,6 +400,44 @@ pub(crate) async fn claim_reminders_in(
         .bind(now)
         .execute(&mut *conn)
         .await?;
+    }
+    Ok(())
+}
+
+/// Claims one expiry per (licence, expiry date) and marks the licence EXPIRED, unless a
+/// renewal moved its date meanwhile. A plain INSERT, as for reminders: a run that lost the
+/// race aborts its whole checkpoint (outbox rows included) and, run again, sees nothing due.
+pub(crate) async fn expire_licences_in(
+    conn: &mut PgConnection,
+    due: &[(i64, NaiveDate)],
+    saga_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for (licence_id, expires_on) in due {
+        sqlx::query(
+            "INSERT INTO licence_expiries (licence_id, expires_on, saga_id, expired_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(licence_id)
+        .bind(expires_on)
+        .bind(saga_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        let changed = sqlx::query(
+            "UPDATE licences SET status = 'EXPIRED', updated_at = $3
+             WHERE id = $1 AND expires_on = $2 AND status = 'ACTIVE'",
+        )
+        .bind(licence_id)
+        .bind(expires_on)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        if changed.rows_affected() != 1 {
+            // Renewed between the read and this checkpoint: announce nothing, look again.
+            return Err(sqlx::Error::Protocol(format!(
+                "licence {licence_id} changed before it could expire"
+            )));
+        }
     }
     Ok(())
 }

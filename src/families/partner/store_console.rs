@@ -1,6 +1,6 @@
 //! Partner orders as the console reads them: a page of orders with their licence, and an
-//! order's outbound webhooks (its own saga's, and its licence's expiry reminders') with every
-//! delivery attempt.
+//! order's outbound webhooks (its own saga's, and its licence's expiry reminders' and expiry
+//! notice) with every delivery attempt.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
@@ -76,7 +76,9 @@ impl Store {
         .await?)
     }
 
-    /// The order's webhooks, oldest first, and all their attempts in order.
+    /// The order's webhooks, oldest first, and all their attempts in order: its own saga's,
+    /// and its licence's expiry reminders and expiry notice (a cron run's saga sends those
+    /// for many licences, so only the ones whose event id names this licence).
     pub async fn partner_order_webhooks(
         &self,
         order_saga: Uuid,
@@ -86,8 +88,12 @@ impl Store {
             "SELECT id, saga_id, topic, payload, status, attempts, created_at, delivered_at
              FROM outbox
              WHERE saga_id = $1
-                OR saga_id IN (SELECT saga_id FROM licence_reminders
-                               WHERE licence_id = $2 AND saga_id IS NOT NULL)
+                OR (saga_id IN (SELECT saga_id FROM licence_reminders
+                                WHERE licence_id = $2 AND saga_id IS NOT NULL)
+                    AND payload->>'event_id' LIKE 'expiry:' || $2 || ':%')
+                OR (saga_id IN (SELECT saga_id FROM licence_expiries
+                                WHERE licence_id = $2 AND saga_id IS NOT NULL)
+                    AND payload->>'event_id' LIKE 'expired:' || $2 || ':%')
              ORDER BY id",
         )
         .bind(order_saga)

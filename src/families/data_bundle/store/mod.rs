@@ -229,6 +229,8 @@ impl Store {
     }
 
     /// Marks earlier attempts that are still open as failed (a retry only starts after one).
+    /// One whose failure nobody recorded (its wait ran out in the engine) gets this retry's
+    /// start as the time its retry was due.
     pub(crate) async fn close_open_attempts(
         &self,
         order_id: Uuid,
@@ -237,7 +239,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE fulfillment_logs SET status = $5, error_message = COALESCE(error_message, $3), updated_at = $4
+            "UPDATE fulfillment_logs SET status = $5, error_message = COALESCE(error_message, $3),
+                 retry_after = COALESCE(retry_after, $4), updated_at = $4
              WHERE order_id = $1 AND attempt_number < $2 AND status = ANY($6)",
         )
         .bind(order_id)

@@ -141,6 +141,38 @@ pub(crate) async fn complete_fulfillment_in(
     .await
 }
 
+/// A submission the provider reported failed, and when the retry that follows it is due.
+#[derive(Debug, Clone)]
+pub struct FailedAttempt {
+    pub order_id: Uuid,
+    pub attempt_number: i32,
+    pub error_message: String,
+    pub retry_after: Option<DateTime<Utc>>,
+}
+
+/// Marks one submission failed, unless it was already settled (a late failure after a
+/// delivery changes nothing).
+pub(crate) async fn fail_attempt_in(
+    conn: &mut PgConnection,
+    f: &FailedAttempt,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE fulfillment_logs SET status = $3, error_message = $4, retry_after = $5, updated_at = $6
+         WHERE order_id = $1 AND attempt_number = $2 AND status <> $7",
+    )
+    .bind(f.order_id)
+    .bind(f.attempt_number)
+    .bind(AttemptStatus::Failed.as_str())
+    .bind(&f.error_message)
+    .bind(f.retry_after)
+    .bind(now)
+    .bind(AttemptStatus::Success.as_str())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Marks every open attempt failed and the order failed.
 pub(crate) async fn fail_order_in(
     conn: &mut PgConnection,

@@ -8,12 +8,14 @@
 //! Every request passes `PartnerApi::admit` here first (key, then rate limit); the handlers
 //! follow in `products.rs`, `orders.rs` (fulfilment and order status) and `renewals.rs`,
 //! reading their headers and bodies with `request.rs` and answering errors with `errors.rs`.
+//! `request_log.rs` records every request and its answer, masked.
 
 mod errors;
 mod orders;
 mod products;
 mod renewals;
 mod request;
+mod request_log;
 
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,7 @@ use sha2::{Digest, Sha256};
 use crate::api::AppState;
 use crate::families::partner::store::Product;
 use crate::families::partner::{PartnerAccount, PartnerSettings};
+use crate::store::Store;
 
 pub use errors::PartnerError;
 
@@ -38,12 +41,15 @@ pub struct PartnerApi {
     limiter: DefaultKeyedRateLimiter<String>,
     ttl: Duration,
     cache: Mutex<Option<(Instant, Arc<Vec<Product>>)>>,
+    /// Where `request_log` writes.
+    store: Store,
 }
 
 /// The partner API's part of the API document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(products::products, orders::fulfilment, orders::order_status, renewals::renewal),
+    paths(products::products, orders::fulfilment, orders::order_status, renewals::renewal,
+        crate::families::partner::requests::list),
     modifiers(&PartnerKey),
     tags((name = "partner", description = "The partner API (partner keys, partner error format)")),
 )]
@@ -65,14 +71,15 @@ impl utoipa::Modify for PartnerKey {
 }
 
 /// The partner routes. They sit outside the bearer-token guards: each handler checks the
-/// partner's own key.
-pub fn routes(cfg: &PartnerSettings) -> Router<AppState> {
+/// partner's own key. Every request is logged (`request_log`).
+pub fn routes(cfg: &PartnerSettings, store: Store) -> Router<AppState> {
     let per_minute = NonZeroU32::new(cfg.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
     let api = Arc::new(PartnerApi {
         accounts: cfg.accounts.clone(),
         limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
         ttl: cfg.products_cache_ttl,
         cache: Mutex::new(None),
+        store,
     });
     Router::new()
         .route("/v1/partner/products", get(products::products))
@@ -82,6 +89,7 @@ pub fn routes(cfg: &PartnerSettings) -> Router<AppState> {
             "/v1/partner/subscriptions/{activation_reference}/renewals",
             post(renewals::renewal),
         )
+        .layer(axum::middleware::from_fn(request_log::record))
         .layer(Extension(api))
 }
 
