@@ -233,6 +233,62 @@ async fn a_rejected_key_on_the_status_lookup_parks_too() {
     assert_eq!(h.sim.stats().requests("reseller.create_order"), 1);
 }
 
+#[tokio::test]
+async fn a_rejected_key_on_an_ishare_verify_parks_too() {
+    let h = harness(|_, _| {}).await;
+    h.sim
+        .configure(ConfigPatch {
+            callbacks: Some(sagaflow::simulator::config::CallbacksPatch {
+                ishare: Some(String::new()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .unwrap();
+    let user = funded(&h).await;
+    let (s, b) = h
+        .post_json(
+            "/v1/orders/data-bundles",
+            &[("idempotency-key", "at-1")],
+            &json!({ "user_id": user, "network": "AIRTELTIGO", "size": "1GB", "phone_number": "0271234567" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+    let order: Uuid = b["order_id"].as_str().unwrap().parse().unwrap();
+    let saga: Uuid = b["saga_id"].as_str().unwrap().parse().unwrap();
+    h.t.run().await;
+    assert_eq!(h.t.status(saga).await, "waiting");
+
+    // No webhook; the poll asks AT-iShare to verify the reference, and is refused.
+    reject_key(&h, &["ishare.verify"]);
+    h.t.advance(Duration::from_secs(10 * 60));
+    h.t.run().await;
+    let s = h.t.saga(saga).await;
+    assert_eq!(s["status"], "parked", "{s}");
+    assert_eq!(s["last_error"]["code"], "provider_credentials");
+    let (ledger, failed, sms) = customer_side(&h, order).await;
+    assert_eq!((ledger.len(), failed, sms), (1, 0, 0), "{ledger:?}");
+
+    fix_key(&h);
+    let (st, b) = h.t.operate(saga, "retry", "AT-iShare key rotated").await;
+    assert!(st.is_success(), "{b}");
+    for _ in 0..6 {
+        h.t.run().await;
+        if h.t.status(saga).await == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        h.t.advance(Duration::from_secs(10 * 60));
+    }
+    assert_eq!(
+        h.t.status(saga).await,
+        "completed",
+        "{}",
+        h.t.saga(saga).await
+    );
+    assert_eq!(h.sim.stats().requests("ishare.fulfill"), 1, "placed once");
+}
+
 /// The app with the balance watch on, every 2 minutes, a 50 GHS threshold and no cron jobs.
 async fn watched() -> Harness {
     harness(|s, _| {

@@ -229,6 +229,8 @@ impl Fulfill {
             .send(phone, RETRY_TEXT, &note.dedup_key)
             .await;
         if let Err(e) = sent.result {
+            // Best effort, so nothing parks here; a refused key is still counted and alerted.
+            crate::families::credentials::credentials_rejected(&e);
             warn!(code = e.code(), "retry notice SMS not sent");
         }
     }
