@@ -1,6 +1,7 @@
 //! The scheduler role: fires cron ticks and runs the families' periodic jobs (each tick claimed
-//! once across every node through `cron_runs`), and relays LISTEN/NOTIFY wake-ups to this node's workers. Durable timers need
-//! no loop of their own: a timer is a saga's `next_run_at`, which the claim query honours.
+//! once across every node through `cron_runs`), and relays LISTEN/NOTIFY wake-ups to this
+//! node's workers. Durable timers need no loop of their own: a timer is a saga's
+//! `next_run_at`, which the claim query honours.
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
