@@ -181,6 +181,7 @@ impl App {
         Scheduler::new(
             self.rt.clone(),
             &self.settings.cron,
+            self.families.periodic_jobs(),
             node,
             self.settings.scheduler.tick_interval,
         )

@@ -332,6 +332,10 @@ fn describe_delivery() {
         p::PARTNER_WEBHOOK_DELIVERIES_TOTAL,
         "Partner webhook deliveries, by outcome."
     );
+    describe_counter!(
+        p::PROVIDER_CREDENTIALS_REJECTED_TOTAL,
+        "Provider calls refused with 401 or 403: sagaflow's own credentials were rejected."
+    );
 }
 
 /// The order KPIs of a workflow that fulfils orders of `kind`; a family hands it to the

@@ -14,6 +14,7 @@ pub mod hooks;
 pub mod lifecycle;
 pub mod operator;
 pub mod outbox;
+pub mod periodic;
 pub mod policy;
 pub mod queues;
 pub mod retry;

@@ -1,6 +1,7 @@
-//! The scheduler role: fires cron ticks (each claimed once across every node through
-//! `cron_runs`), and relays LISTEN/NOTIFY wake-ups to this node's workers. Durable timers need
-//! no loop of their own: a timer is a saga's `next_run_at`, which the claim query honours.
+//! The scheduler role: fires cron ticks and runs the families' periodic jobs (each tick claimed
+//! once across every node through `cron_runs`), and relays LISTEN/NOTIFY wake-ups to this
+//! node's workers. Durable timers need no loop of their own: a timer is a saga's
+//! `next_run_at`, which the claim query honours.
 
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
@@ -12,6 +13,7 @@ use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use super::periodic::{PeriodicJob, PeriodicTask};
 use super::runtime::Runtime;
 use super::runtime::{StartError, StartSaga};
 use super::unwind;
@@ -26,20 +28,30 @@ struct Job {
     spec: CronJob,
 }
 
+/// A family's periodic job whose schedule parsed.
+struct Periodic {
+    name: String,
+    schedule: cron::Schedule,
+    task: Arc<dyn PeriodicTask>,
+}
+
 pub struct Scheduler {
     rt: Arc<Runtime>,
     node: String,
     jobs: Vec<Job>,
+    periodic: Vec<Periodic>,
     /// When each job was last evaluated here, so a tick between two evaluations is not missed.
     seen: Mutex<HashMap<String, DateTime<Utc>>>,
     interval: Duration,
 }
 
 impl Scheduler {
-    /// Parses every schedule; a bad one is an error naming the job.
+    /// Parses every schedule; a bad one is an error naming the job, and so is a periodic job
+    /// named like a cron job or another periodic job (they share `cron_runs`).
     pub fn new(
         rt: Arc<Runtime>,
         jobs: &BTreeMap<String, CronJob>,
+        periodic: Vec<PeriodicJob>,
         node: &str,
         interval: Duration,
     ) -> Result<Self, String> {
@@ -59,38 +71,70 @@ impl Scheduler {
                 spec: spec.clone(),
             });
         }
+        let mut names: std::collections::BTreeSet<String> = jobs.keys().cloned().collect();
+        let mut own = Vec::new();
+        for job in periodic {
+            let schedule = cron::Schedule::from_str(&job.schedule).map_err(|e| {
+                format!(
+                    "periodic job {}: bad schedule {:?}: {e}",
+                    job.name, job.schedule
+                )
+            })?;
+            if !names.insert(job.name.clone()) {
+                return Err(format!(
+                    "periodic job {}: another cron or periodic job has that name",
+                    job.name
+                ));
+            }
+            own.push(Periodic {
+                name: job.name,
+                schedule,
+                task: job.task,
+            });
+        }
         Ok(Self {
             rt,
             node: node.to_string(),
             jobs: parsed,
+            periodic: own,
             seen: Mutex::new(HashMap::new()),
             interval,
         })
     }
 
-    /// Fires every tick due since the last evaluation that went through (missed ticks, a
-    /// database outage's included, collapse into the newest one). Returns how many ticks this
-    /// node won.
+    /// The newest tick of `job` due since its last evaluation that went through (missed ticks,
+    /// a database outage's included, collapse into the newest one), if any.
+    async fn due(
+        &self,
+        job: &str,
+        schedule: &cron::Schedule,
+        now: DateTime<Utc>,
+    ) -> store::Result<Option<DateTime<Utc>>> {
+        // Remembered only once an evaluation has gone through: one the database could not
+        // answer must leave the tick it missed still due at the next evaluation.
+        let remembered = self
+            .seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(job)
+            .copied();
+        let stored = self.rt.store.last_cron_tick(job).await?;
+        let fallback = now - chrono::Duration::from_std(self.interval * 2).unwrap_or_default();
+        let base = [remembered, stored]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(fallback);
+        Ok(schedule.after(&base).take_while(|t| *t <= now).last())
+    }
+
+    /// Fires every cron tick and runs every periodic job due since the last evaluation that
+    /// went through. Returns how many ticks this node won (cron sagas and periodic runs).
     pub async fn tick_once(&self) -> store::Result<usize> {
         let now = self.rt.clock.now();
         let mut fired = 0;
         for job in &self.jobs {
-            // Remembered only once this evaluation has gone through: one the database could
-            // not answer must leave the tick it missed still due at the next evaluation.
-            let remembered = self
-                .seen
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&job.name)
-                .copied();
-            let stored = self.rt.store.last_cron_tick(&job.name).await?;
-            let fallback = now - chrono::Duration::from_std(self.interval * 2).unwrap_or_default();
-            let base = [remembered, stored]
-                .into_iter()
-                .flatten()
-                .max()
-                .unwrap_or(fallback);
-            let Some(due) = job.schedule.after(&base).take_while(|t| *t <= now).last() else {
+            let Some(due) = self.due(&job.name, &job.schedule, now).await? else {
                 self.remember(&job.name, now);
                 continue;
             };
@@ -114,6 +158,29 @@ impl Scheduler {
                 // The job's workflow is not loaded here; nothing to start.
                 Err(StartError::UnknownWorkflow(_)) => {}
                 Err(StartError::Store(e)) => return Err(e),
+            }
+            self.remember(&job.name, now);
+        }
+        for job in &self.periodic {
+            let Some(due) = self.due(&job.name, &job.schedule, now).await? else {
+                self.remember(&job.name, now);
+                continue;
+            };
+            if self
+                .rt
+                .store
+                .claim_periodic_tick(&job.name, due, &self.node, now)
+                .await?
+            {
+                fired += 1;
+                metrics::counter!(m::CRON_TICKS_TOTAL, "job" => job.name.clone()).increment(1);
+                // Run here, in turn: a periodic job is one provider read, bounded by the
+                // client's timeout, and a panic in it must not end cron evaluation.
+                match unwind::catch(job.task.run(now)).await {
+                    Ok(Ok(())) => info!(job = %job.name, scheduled_for = %due, "periodic job ran"),
+                    Ok(Err(e)) => warn!(job = %job.name, error = %e, "periodic job failed"),
+                    Err(panic) => error!(job = %job.name, %panic, "periodic job panicked"),
+                }
             }
             self.remember(&job.name, now);
         }

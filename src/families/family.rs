@@ -15,6 +15,7 @@ use crate::config::{SectionError, Settings};
 use crate::engine::action::ActionRegistry;
 use crate::engine::hooks::{Hooks, SagaHooks};
 use crate::engine::outbox::OutboxHandler;
+use crate::engine::periodic::PeriodicJob;
 use crate::providers::{Providers, webhooks};
 use crate::store::{self, Store};
 
@@ -85,6 +86,13 @@ pub trait Family: Send + Sync {
 
     /// Describes its metrics, so `/metrics` carries a `# HELP` line for each.
     fn describe_metrics(&self) {}
+
+    /// Work it runs on a schedule that is not a saga (a provider balance read, say): the
+    /// scheduler role claims each tick once across nodes and runs it. Names share `cron_runs`
+    /// with `[cron.<name>]` jobs, so prefix them with the family's name.
+    fn periodic_jobs(&self) -> Vec<PeriodicJob> {
+        Vec::new()
+    }
 
     /// The signals it sends its own sagas (an operator's route, say), which its workflow
     /// files may wait on. Providers' webhook signals are declared by the providers
@@ -301,6 +309,14 @@ impl Assembly {
         for family in &self.families {
             family.describe_metrics();
         }
+    }
+
+    /// Every family's periodic jobs, for the scheduler (which refuses two with one name).
+    pub fn periodic_jobs(&self) -> Vec<PeriodicJob> {
+        self.families
+            .iter()
+            .flat_map(|f| f.periodic_jobs())
+            .collect()
     }
 }
 

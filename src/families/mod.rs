@@ -2,6 +2,7 @@
 //! its routes, its settings, its metrics and its seeds. This file is the one list that names
 //! them.
 
+pub mod credentials;
 pub mod data_bundle;
 pub mod family;
 pub mod hardware;
@@ -35,9 +36,13 @@ pub(crate) fn own_row(
     }
 }
 
-/// A provider's error as a step error: retryable ones keep the provider's `Retry-After`.
+/// A provider's error as a step error: retryable ones keep the provider's `Retry-After`; our
+/// own credentials refused park the saga (see [`credentials`]).
 pub(crate) fn provider_error(e: crate::providers::Error) -> crate::engine::action::StepError {
     use crate::engine::action::StepError;
+    if let Some(park) = credentials::park_if_rejected(&e) {
+        return park;
+    }
     if e.retryable() {
         StepError::Retryable {
             code: e.code().to_string(),

@@ -10,3 +10,8 @@ pub const PROVIDER_REQUEST_DURATION_SECONDS: &str = "sagaflow_provider_request_d
 /// Counter of outbound partner webhook deliveries, labelled `outcome`
 /// (`delivered`, `retryable`, `permanent`).
 pub const PARTNER_WEBHOOK_DELIVERIES_TOTAL: &str = "sagaflow_partner_webhook_deliveries_total";
+
+/// Counter of provider answers refusing sagaflow's own credentials (401 or 403), labelled
+/// `provider`. Any increase pages (`SagaflowProviderCredentialsRejected`).
+pub const PROVIDER_CREDENTIALS_REJECTED_TOTAL: &str =
+    "sagaflow_provider_credentials_rejected_total";

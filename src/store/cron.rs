@@ -47,3 +47,37 @@ pub(crate) fn claim_cron_tick(
         })
     })
 }
+
+/// How long a periodic job's claims are kept: only the newest one decides what is due, and a
+/// job that runs every two minutes would otherwise add hundreds of rows a day.
+const PERIODIC_CLAIMS_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+impl Store {
+    /// Claims a periodic job's tick (no saga: `saga_id` stays empty). True when this node won
+    /// it; false when another node already had. Claims older than a day are dropped.
+    pub(crate) async fn claim_periodic_tick(
+        &self,
+        job: &str,
+        scheduled_for: DateTime<Utc>,
+        node: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let claimed = sqlx::query(
+            "INSERT INTO cron_runs (job, scheduled_for, fired_at, fired_by, saga_id)
+             VALUES ($1, $2, $3, $4, NULL)
+             ON CONFLICT (job, scheduled_for) DO NOTHING",
+        )
+        .bind(job)
+        .bind(scheduled_for)
+        .bind(now)
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM cron_runs WHERE job = $1 AND scheduled_for < $2")
+            .bind(job)
+            .bind(scheduled_for - PERIODIC_CLAIMS_KEPT)
+            .execute(&self.pool)
+            .await?;
+        Ok(claimed.rows_affected() == 1)
+    }
+}

@@ -25,7 +25,7 @@ fn allowed(method: &str, path: &str) -> &'static [&'static str] {
             | "/v1/outbox/{id}/replay",
         ) => OPERATE,
         ("get", "/v1/audit" | "/v1/stats" | "/v1/queues" | "/v1/jobs/{id}" | "/v1/outbox")
-        | ("get", "/v1/outbox/{id}") => READ,
+        | ("get", "/v1/outbox/{id}" | "/v1/providers/reseller/balance") => READ,
         (_, "/v1/webhooks/{provider}" | "/healthz" | "/readyz") => OPEN,
         // `[server] docs_access = "token"`, the default: any configured token.
         ("get", "/metrics" | "/openapi.json") => &["viewer", "operator", "service"],

@@ -63,7 +63,11 @@ impl OutboxHandler for CustomerSmsHandler {
         let outcome = match &sent.result {
             Ok(_) => DeliveryOutcome::Delivered,
             Err(e) if e.retryable() => DeliveryOutcome::Retry,
-            Err(_) => DeliveryOutcome::Failed,
+            Err(e) => {
+                // Not a step, so nothing parks; counted so the refused key still alerts.
+                crate::families::credentials::credentials_rejected(e);
+                DeliveryOutcome::Failed
+            }
         };
         Delivery {
             outcome,

@@ -20,6 +20,7 @@ use super::lookup::{Found, Route, Status, Verdict, reseller_order, verify};
 use super::{Deps, LowBalance, OrderInput, RESELLER_BALANCE, db_error};
 use crate::domain::phone::PhoneNumber;
 use crate::engine::action::{Action, Effect, Signal, StepContext, StepError, StepOutcome};
+use crate::families::credentials::park_if_rejected;
 use crate::families::data_bundle::customer_sms;
 use crate::families::data_bundle::status::{AttemptStatus, FulfillmentStatus, OrderStatus};
 use crate::families::data_bundle::store::{
@@ -237,6 +238,8 @@ impl Fulfill {
             .send(phone, RETRY_TEXT, &note.dedup_key)
             .await;
         if let Err(e) = sent.result {
+            // Best effort, so nothing parks here; a refused key is still counted and alerted.
+            crate::families::credentials::credentials_rejected(&e);
             warn!(code = e.code(), "retry notice SMS not sent");
         }
     }
@@ -284,8 +287,12 @@ impl Fulfill {
                 }
                 Ok(())
             }
-            // The pre-check is advisory: the order itself will say 402 if it must.
             Err(e) => {
+                // A refused key would refuse the order too: park now rather than submit.
+                if let Some(park) = park_if_rejected(&e) {
+                    return Err(park);
+                }
+                // Otherwise the pre-check is advisory: the order itself will say 402 if it must.
                 warn!(code = e.code(), "reseller balance pre-check failed");
                 Ok(())
             }
@@ -306,7 +313,7 @@ impl Fulfill {
     ) -> Result<StepOutcome, StepError> {
         if e.outcome_unknown() {
             let ours = [reference.to_string()];
-            match verify(&self.0, route, phone, &ours, &[], ctx.saga_created_at).await {
+            match verify(&self.0, route, phone, &ours, &[], ctx.saga_created_at).await? {
                 Verdict::Found { found, .. } => {
                     return Ok(adopt(order, route, n, reference, &found, ctx.now));
                 }
@@ -321,6 +328,10 @@ impl Fulfill {
             }
         }
         super::metrics::fulfilment_error(order.network.as_str(), e.code());
+        // Our own key refused: park (no refund, no failure told) until an operator fixes it.
+        if let Some(park) = park_if_rejected(&e) {
+            return Err(park);
+        }
         if matches!(e, ProviderError::InsufficientBalance { .. }) {
             return Err(self.low_balance(route, None));
         }
@@ -363,7 +374,7 @@ impl Fulfill {
             .filter(|a| a.provider == route.provider())
             .filter_map(|a| a.external_order_id.clone())
             .collect();
-        match verify(&self.0, route, phone, &ours, &accepted, ctx.saga_created_at).await {
+        match verify(&self.0, route, phone, &ours, &accepted, ctx.saga_created_at).await? {
             Verdict::Found { reference, found } => {
                 let n = number_of(&ours, &reference);
                 Ok(Err(adopt(order, route, n, &reference, &found, ctx.now)))
@@ -560,7 +571,7 @@ impl Action for Poll {
             &accepted,
             ctx.saga_created_at,
         )
-        .await
+        .await?
         {
             Verdict::Found {
                 found:

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::{Deps, OrderInput};
 use crate::domain::phone::{Network, PhoneNumber};
+use crate::engine::action::StepError;
+use crate::families::credentials::park_if_rejected;
 use crate::providers::reseller::{History, NewOrder};
 use crate::providers::webhooks::{self, Inbound};
 
@@ -97,7 +99,9 @@ pub(crate) enum Verdict {
 
 /// Asks the provider about `references` (ours, oldest first), whose orders were placed no
 /// earlier than `since`. `accepted` are the provider's own ids for orders it told us it took:
-/// a complete history that lacks one of them has lost it, which proves nothing.
+/// a complete history that lacks one of them has lost it, which proves nothing. A provider
+/// that refuses our credentials is the `Err`: the saga parks until the key is fixed, rather
+/// than asking again and again with a key that cannot work.
 pub(crate) async fn verify(
     deps: &Deps,
     route: Route,
@@ -105,13 +109,18 @@ pub(crate) async fn verify(
     references: &[String],
     accepted: &[String],
     since: DateTime<Utc>,
-) -> Verdict {
-    match route {
+) -> Result<Verdict, StepError> {
+    Ok(match route {
         Route::Reseller => {
             let attempt = deps.providers.reseller.history_since(phone, since).await;
             match attempt.result {
                 Ok(history) => reseller_verdict(&history, references, accepted, since),
-                Err(e) => Verdict::Unknown(format!("could not read the order history: {e}")),
+                Err(e) => {
+                    if let Some(park) = park_if_rejected(&e) {
+                        return Err(park);
+                    }
+                    Verdict::Unknown(format!("could not read the order history: {e}"))
+                }
             }
         }
         Route::Ishare => {
@@ -139,13 +148,18 @@ pub(crate) async fn verify(
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        return Verdict::Unknown(format!("could not check {reference}: {e}"));
+                        if let Some(park) = park_if_rejected(&e) {
+                            return Err(park);
+                        }
+                        return Ok(Verdict::Unknown(format!(
+                            "could not check {reference}: {e}"
+                        )));
                     }
                 }
             }
             found.unwrap_or(Verdict::Absent { failed })
         }
-    }
+    })
 }
 
 /// The reseller's answer, read from one phone's history. Pure, so every way it can fail to

@@ -12,7 +12,8 @@ use crate::telemetry::OrderKpis;
 pub const ORDERS_TOTAL: &str = "sagaflow_data_bundle_orders_total";
 pub const DELIVERY_SECONDS: &str = "sagaflow_data_bundle_delivery_seconds";
 pub const ERRORS_TOTAL: &str = "sagaflow_data_bundle_errors_total";
-/// Gauge: the reseller balance seen at the last pre-check, in GHS (label `provider`).
+/// Gauge: the reseller balance seen at the last pre-check or balance watch read, in GHS (label
+/// `provider`).
 pub const RESELLER_BALANCE: &str = "sagaflow_reseller_balance";
 /// The configured `low_balance_threshold`, beside each reseller balance, so the alert compares
 /// with the setting rather than a copy of it.
@@ -38,7 +39,7 @@ pub(super) fn describe() {
     );
     describe_gauge!(
         RESELLER_BALANCE,
-        "Provider wallet balance (GHS) seen at the last fulfilment pre-check."
+        "Provider wallet balance (GHS) seen at the last fulfilment pre-check or balance watch read."
     );
 }
 

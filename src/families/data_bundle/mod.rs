@@ -3,6 +3,7 @@
 //! notify the customer and write a receipt. See `workflows/data_bundle.toml`.
 
 pub mod api;
+pub mod balance;
 mod checkout;
 pub mod console;
 pub mod customer_sms;
@@ -124,7 +125,10 @@ impl Family for DataBundle {
     }
 
     fn routes(&self, tokens: &Tokens) -> Router<AppState> {
-        api::routes(tokens)
+        api::routes(tokens).merge(balance::routes(
+            tokens,
+            self.deps.settings.low_balance_threshold,
+        ))
     }
 
     fn console_routes(&self) -> Router<AppState> {
@@ -133,6 +137,7 @@ impl Family for DataBundle {
 
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
         let mut doc = api::Doc::openapi();
+        doc.merge(balance::Doc::openapi());
         doc.merge(console::Doc::openapi());
         Some(doc)
     }
@@ -156,5 +161,9 @@ impl Family for DataBundle {
 
     fn describe_metrics(&self) {
         metrics::describe();
+    }
+
+    fn periodic_jobs(&self) -> Vec<crate::engine::periodic::PeriodicJob> {
+        balance::jobs(&self.deps)
     }
 }

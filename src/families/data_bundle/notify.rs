@@ -1,6 +1,7 @@
 //! `notify` (SMS plus in-app notification once the bundle is delivered) and `invoice` (the
 //! receipt row). Neither can undo a delivered bundle: their workflow steps park rather than
-//! compensate, and a refused SMS does not fail the order.
+//! compensate, and a refused SMS does not fail the order. An SMS provider refusing our own
+//! credentials parks the saga (`provider_credentials`) so the text goes once the key is fixed.
 
 use async_trait::async_trait;
 use serde_json::json;
@@ -8,6 +9,7 @@ use serde_json::json;
 use super::{Deps, OrderInput};
 use crate::domain::money::Minor;
 use crate::engine::action::{Action, Effect, StepContext, StepError, StepOutcome};
+use crate::families::credentials::park_if_rejected;
 use crate::families::data_bundle::store::{NewNotification, notify_in_app_in, write_receipt_in};
 
 /// SMS attempts before the step gives up on the text and records that it was not sent.
@@ -35,14 +37,21 @@ impl Action for Notify {
             .await;
         let sms = match attempt.result {
             Ok(sent) => json!({ "message_id": sent.message_id, "status": sent.status }),
-            Err(e) if e.retryable() && ctx.attempt < SMS_ATTEMPTS => {
-                return Err(StepError::Retryable {
-                    code: e.code().to_string(),
-                    message: e.to_string(),
-                    retry_after: e.retry_after(),
-                });
+            Err(e) => {
+                // Our own key refused: park until it is fixed, so the customer's SMS still
+                // goes once an operator resumes the saga.
+                if let Some(park) = park_if_rejected(&e) {
+                    return Err(park);
+                }
+                if e.retryable() && ctx.attempt < SMS_ATTEMPTS {
+                    return Err(StepError::Retryable {
+                        code: e.code().to_string(),
+                        message: e.to_string(),
+                        retry_after: e.retry_after(),
+                    });
+                }
+                json!({ "error": e.code() })
             }
-            Err(e) => json!({ "error": e.code() }),
         };
         let note = NewNotification {
             user_id: order.user_id,

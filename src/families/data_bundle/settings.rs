@@ -1,5 +1,5 @@
-//! `[bundles]`: the data-bundle catalogue seeded at start-up and how fulfilment treats a low
-//! provider balance.
+//! `[bundles]`: the data-bundle catalogue seeded at start-up, how fulfilment treats a low
+//! provider balance, and how often the balance watch reads it.
 
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ pub struct BundleSettings {
     pub low_balance_retry: Duration,
     /// The catalogue: one package per network and size. Upserted at start-up.
     pub packages: Vec<PackageSeed>,
+    /// When the balance watch reads the reseller's balance (a cron schedule, seconds first),
+    /// so the balance gauge and its alert stay fresh with no orders flowing. Unset: no watch.
+    pub balance_poll: Option<String>,
 }
 
 impl Default for BundleSettings {
@@ -37,6 +40,7 @@ impl Default for BundleSettings {
             on_low_balance: LowBalance::Wait,
             low_balance_retry: Duration::from_secs(15 * 60),
             packages: Vec::new(),
+            balance_poll: None,
         }
     }
 }

@@ -72,6 +72,13 @@ pub fn settings_on(url: String) -> Settings {
     s.database.max_connections = 10;
     s.server.bind = "127.0.0.1:0".into();
     s.worker.lease = Duration::from_secs(30);
+    // The balance watch reads the reseller every 2 minutes; tests that count ticks or provider
+    // calls must not see it. `provider_health` turns it back on.
+    s.edit_section(
+        "bundles",
+        |b: &mut sagaflow::families::data_bundle::BundleSettings| b.balance_poll = None,
+    )
+    .expect("bundle settings");
     s.auth.tokens = TEST_TOKENS
         .iter()
         .map(|(name, role, token)| sagaflow::config::TokenEntry {

@@ -1,5 +1,6 @@
 //! Data-bundle rows: the package catalogue, wallets and their ledger, orders, fulfilment
-//! attempt logs, notifications and receipts.
+//! attempt logs, notifications and receipts; and the balance watch's provider readings
+//! ([`balances`]).
 //!
 //! Functions named `*_in` run on a caller's connection: steps use them inside the checkpoint
 //! transaction (a `DomainWrite`), so the rows commit with the saga's state or not at all.
@@ -7,9 +8,11 @@
 //! The writes steps make inside their checkpoint are in [`writes`]; the console's reads in
 //! [`console`].
 
+mod balances;
 mod console;
 mod writes;
 
+pub use balances::*;
 pub use console::*;
 pub use writes::*;
 
