@@ -260,6 +260,16 @@ pub enum StepError {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// Not tried at all: something in front of the provider (a rate limit, a concurrency
+    /// limit, an open breaker, an operator's pause) held the call before it was sent. The
+    /// saga runs again after `retry_in` with the same attempt number and budget, as nothing
+    /// happened that could count against them, and nothing is compensated.
+    #[error("{code}: {message}")]
+    Deferred {
+        code: String,
+        message: String,
+        retry_in: Duration,
+    },
 }
 
 impl StepError {
@@ -285,6 +295,18 @@ impl StepError {
         }
     }
 
+    pub fn deferred(
+        code: impl Into<String>,
+        message: impl Into<String>,
+        retry_in: Duration,
+    ) -> Self {
+        StepError::Deferred {
+            code: code.into(),
+            message: message.into(),
+            retry_in,
+        }
+    }
+
     pub fn unknown(provider: impl Into<String>, message: impl Into<String>) -> Self {
         StepError::Unknown {
             provider: provider.into(),
@@ -297,7 +319,8 @@ impl StepError {
         match self {
             StepError::Retryable { code, .. }
             | StepError::Permanent { code, .. }
-            | StepError::Park { code, .. } => code,
+            | StepError::Park { code, .. }
+            | StepError::Deferred { code, .. } => code,
             StepError::Unknown { .. } => "outcome_unknown",
         }
     }
@@ -307,6 +330,7 @@ impl StepError {
             StepError::Retryable { message, .. }
             | StepError::Permanent { message, .. }
             | StepError::Park { message, .. }
+            | StepError::Deferred { message, .. }
             | StepError::Unknown { message, .. } => message,
         }
     }

@@ -38,6 +38,10 @@ pub(crate) fn own_row(
 /// A provider's error as a step error: retryable ones keep the provider's `Retry-After`.
 pub(crate) fn provider_error(e: crate::providers::Error) -> crate::engine::action::StepError {
     use crate::engine::action::StepError;
+    if let crate::providers::Error::Held { retry_in, .. } = &e {
+        // Never sent: wait without spending an attempt.
+        return StepError::deferred("provider_held", e.held_message(), *retry_in);
+    }
     if e.retryable() {
         StepError::Retryable {
             code: e.code().to_string(),

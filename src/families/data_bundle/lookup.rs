@@ -93,6 +93,9 @@ pub(crate) enum Verdict {
     /// It cannot prove either (an error, a truncated history, orders it keeps without our
     /// reference, an order it accepted from us and no longer shows).
     Unknown(String),
+    /// The lookup was held by a provider gate before it was sent: ask again later, at the
+    /// same attempt.
+    Held(crate::providers::Error),
 }
 
 /// Asks the provider about `references` (ours, oldest first), whose orders were placed no
@@ -111,6 +114,7 @@ pub(crate) async fn verify(
             let attempt = deps.providers.reseller.history_since(phone, since).await;
             match attempt.result {
                 Ok(history) => reseller_verdict(&history, references, accepted, since),
+                Err(e @ crate::providers::Error::Held { .. }) => Verdict::Held(e),
                 Err(e) => Verdict::Unknown(format!("could not read the order history: {e}")),
             }
         }
@@ -138,6 +142,7 @@ pub(crate) async fn verify(
                         }
                     }
                     Ok(None) => {}
+                    Err(e @ crate::providers::Error::Held { .. }) => return Verdict::Held(e),
                     Err(e) => {
                         return Verdict::Unknown(format!("could not check {reference}: {e}"));
                     }
