@@ -140,6 +140,7 @@ impl App {
         families.seed(&store, clock.now()).await?;
         crate::telemetry::prometheus();
         families.describe_metrics();
+        gates.zero_series();
         crate::telemetry::zero_recovery_series(&catalog, &registry);
         let rt = Arc::new(Runtime::new(
             store,

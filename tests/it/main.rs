@@ -49,6 +49,7 @@ mod partner;
 // The customers' billing portal (console-portal).
 mod browser_portal;
 mod portal_links;
+mod provider_gates;
 mod providers_bridge;
 mod providers_cancellations;
 mod providers_clients;

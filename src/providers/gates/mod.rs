@@ -165,6 +165,24 @@ impl Gates {
         }))
     }
 
+    /// Exports every gate series at zero, so dashboards and the alert see each provider
+    /// before its first hold. Called once the metrics recorder is installed.
+    pub fn zero_series(&self) {
+        for provider in self.gates.keys() {
+            for reason in [
+                HeldReason::Rate,
+                HeldReason::Concurrency,
+                HeldReason::Breaker,
+                HeldReason::Paused,
+            ] {
+                metrics::counter!(PROVIDER_HELD_TOTAL, "provider" => provider.clone(), "reason" => reason.label())
+                    .increment(0);
+            }
+            metrics::gauge!(PROVIDER_BREAKER_OPEN, "provider" => provider.clone()).set(0.0);
+            metrics::gauge!(PROVIDER_PAUSED, "provider" => provider.clone()).set(0.0);
+        }
+    }
+
     /// The configured providers, by name.
     pub fn providers(&self) -> impl Iterator<Item = &str> {
         self.gates.keys().map(String::as_str)
