@@ -77,6 +77,8 @@ pub struct App {
     pub rt: Arc<Runtime>,
     /// Every provider client, built once from `[providers]`.
     pub providers: Arc<Providers>,
+    /// The provider gates those clients pass (limits, breakers, pauses).
+    pub gates: Arc<crate::providers::Gates>,
     /// Every workflow family's parts: routes, outbox handlers and the rest.
     families: Arc<Assembly>,
     /// The whole API, the families' routes joined with the core's, built once at start-up.
@@ -105,7 +107,13 @@ impl App {
             .map_err(Error::Connect)?;
         let store = Store::with_reads(pool.clone(), reads);
         store.migrate().await?;
-        let providers = Arc::new(Providers::from_config(&settings.providers)?);
+        // Every node's gates share their state through this database; the holder names this
+        // node on the concurrency permits it takes.
+        let holder = format!("node-{}", uuid::Uuid::now_v7());
+        let gates =
+            crate::providers::Gates::start(pool.clone(), &settings.providers.limits(), holder)
+                .await?;
+        let providers = Arc::new(Providers::from_config(&settings.providers)?.with_gates(&gates));
         let families = crate::families::assemble(&Context {
             store: &store,
             providers: &providers,
@@ -132,6 +140,7 @@ impl App {
         families.seed(&store, clock.now()).await?;
         crate::telemetry::prometheus();
         families.describe_metrics();
+        gates.zero_series();
         crate::telemetry::zero_recovery_series(&catalog, &registry);
         let rt = Arc::new(Runtime::new(
             store,
@@ -143,7 +152,8 @@ impl App {
         ));
         // A family route that overlaps a core route panics in axum: the router is built here,
         // once, so that is a start-up error naming the route, not a panic on the first request.
-        let state = AppState::new(rt.clone(), settings.clone(), &api);
+        let mut state = AppState::new(rt.clone(), settings.clone(), &api);
+        state.gates = Some(gates.clone());
         let router = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             crate::api::router(state, api.routes, api.console_routes)
         }))
@@ -152,6 +162,7 @@ impl App {
             settings,
             rt,
             providers,
+            gates,
             families: Arc::new(families),
             router,
         })

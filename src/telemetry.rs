@@ -320,6 +320,18 @@ fn describe_delivery() {
         "Inbound provider webhooks, by provider and result."
     );
     describe_counter!(
+        p::PROVIDER_HELD_TOTAL,
+        "Provider calls held before they were sent, by provider and reason (rate, concurrency, breaker, paused)."
+    );
+    metrics::describe_gauge!(
+        p::PROVIDER_BREAKER_OPEN,
+        "1 while the provider's breaker is open or half open."
+    );
+    metrics::describe_gauge!(
+        p::PROVIDER_PAUSED,
+        "1 while an operator pauses the provider or one of its endpoints."
+    );
+    describe_counter!(
         p::PROVIDER_REQUESTS_TOTAL,
         "Requests to providers, by provider, endpoint and outcome class."
     );

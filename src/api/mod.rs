@@ -11,6 +11,7 @@ mod json;
 pub mod ops;
 mod orders;
 pub(crate) mod outbox;
+pub(crate) mod providers;
 pub mod sagas;
 pub(crate) mod tenancy;
 pub mod ui;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub openapi: Arc<utoipa::openapi::OpenApi>,
     /// Each `api` workflow's input check, by workflow, from its family.
     pub input_checks: Arc<std::collections::HashMap<&'static str, InputCheck>>,
+    /// The provider gates, for `/v1/providers`; `None` where no gates run.
+    pub gates: Option<Arc<crate::providers::Gates>>,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
             signal_listeners: ext.signal_listeners.clone().into(),
             openapi: Arc::new(openapi),
             input_checks: Arc::new(ext.input_checks.iter().copied().collect()),
+            gates: None,
         }
     }
 }
@@ -125,14 +129,17 @@ pub fn router(state: AppState, families: Router<AppState>, console: Router<AppSt
             .route("/v1/queues", get(ops::stats::queues))
             .route("/v1/jobs/{id}", get(ops::bulk::show))
             .route("/v1/outbox", get(outbox::list))
-            .route("/v1/outbox/{id}", get(outbox::show)),
+            .route("/v1/outbox/{id}", get(outbox::show))
+            .route("/v1/providers", get(providers::list)),
     );
     let operate = guard(&tokens, auth::OPERATE)(
         Router::new()
             .route("/v1/sagas/bulk", post(ops::bulk::submit))
             .route("/v1/sagas/{id}/reveal", post(sagas::reveal))
             .route("/v1/sagas/{id}/{action}", post(sagas::operate))
-            .route("/v1/outbox/{id}/replay", post(outbox::replay)),
+            .route("/v1/outbox/{id}/replay", post(outbox::replay))
+            .route("/v1/providers/{provider}/pause", post(providers::pause))
+            .route("/v1/providers/{provider}/resume", post(providers::resume)),
     );
     // Open: providers authenticate by signature, probes need no token.
     let open = Router::new()

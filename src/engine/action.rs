@@ -95,6 +95,10 @@ impl StepContext {
                 *retry_after
             }
             StepError::Permanent { .. } | StepError::Park { .. } => return None,
+            // Held before it was sent: the same attempt runs again, not the next one.
+            StepError::Deferred { retry_in, .. } => {
+                return Some(super::clock::later(self.now, *retry_in));
+            }
         };
         let delay = self.retry_delay?;
         let delay = retry_after.map_or(delay, |r| r.max(delay));
@@ -279,6 +283,16 @@ pub enum StepError {
         message: String,
         retry_after: Option<Duration>,
     },
+    /// Not tried at all: something in front of the provider (a rate limit, a concurrency
+    /// limit, an open breaker, an operator's pause) held the call before it was sent. The
+    /// saga runs again after `retry_in` with the same attempt number and budget, as nothing
+    /// happened that could count against them, and nothing is compensated.
+    #[error("{code}: {message}")]
+    Deferred {
+        code: String,
+        message: String,
+        retry_in: Duration,
+    },
 }
 
 impl StepError {
@@ -304,6 +318,18 @@ impl StepError {
         }
     }
 
+    pub fn deferred(
+        code: impl Into<String>,
+        message: impl Into<String>,
+        retry_in: Duration,
+    ) -> Self {
+        StepError::Deferred {
+            code: code.into(),
+            message: message.into(),
+            retry_in,
+        }
+    }
+
     pub fn unknown(provider: impl Into<String>, message: impl Into<String>) -> Self {
         StepError::Unknown {
             provider: provider.into(),
@@ -316,7 +342,8 @@ impl StepError {
         match self {
             StepError::Retryable { code, .. }
             | StepError::Permanent { code, .. }
-            | StepError::Park { code, .. } => code,
+            | StepError::Park { code, .. }
+            | StepError::Deferred { code, .. } => code,
             StepError::Unknown { .. } => "outcome_unknown",
         }
     }
@@ -326,6 +353,7 @@ impl StepError {
             StepError::Retryable { message, .. }
             | StepError::Permanent { message, .. }
             | StepError::Park { message, .. }
+            | StepError::Deferred { message, .. }
             | StepError::Unknown { message, .. } => message,
         }
     }

@@ -136,6 +136,12 @@ pub enum Event {
         retry_after: Option<Duration>,
         reason: String,
     },
+    /// The work was held before it reached the provider: run it again at the same attempt
+    /// after `retry_in`, spending nothing of the retry budget.
+    Deferred {
+        retry_in: Duration,
+        reason: String,
+    },
     /// A poll answered "not yet".
     PollPending,
     /// The wait's timeout passed with no signal and the step has no poll action.
@@ -158,6 +164,7 @@ impl Event {
             Event::StepFailed { .. } => "step_failed",
             Event::Park { .. } => "park",
             Event::OutcomeUnknown { .. } => "outcome_unknown",
+            Event::Deferred { .. } => "deferred",
             Event::PollPending => "poll_pending",
             Event::WaitTimedOut => "wait_timed_out",
             Event::CompensationSucceeded => "compensation_succeeded",
@@ -399,6 +406,14 @@ impl Lifecycle {
                 retry_after,
                 reason,
             } => context.step_failed(*step, *attempt, *retryable, *retry_after, reason),
+            Event::Deferred { retry_in, .. } => {
+                let at = context.after(*retry_in);
+                context.go(
+                    State::running(*step, *attempt),
+                    Next::At(at),
+                    "step_deferred",
+                )
+            }
             // "Retry now": a saga sitting out a retry delay runs at once.
             Event::OperatorRetry => {
                 context.go(State::running(*step, *attempt), Next::Now, "operator_retry")
@@ -425,6 +440,16 @@ impl Lifecycle {
                 retry_after,
                 reason,
             } => context.step_failed(*step, *attempt, *retryable, *retry_after, reason),
+            // A held poll (or signal read): the wait's clock is already past, so it simply
+            // comes due again later, with the same polls counted.
+            Event::Deferred { retry_in, .. } => {
+                let at = context.after(*retry_in);
+                context.go(
+                    State::waiting(*step, *attempt, signal.clone(), at, *polls),
+                    Next::At(at),
+                    "step_deferred",
+                )
+            }
             Event::PollPending => {
                 let wait = context.def.steps[*step].wait.clone();
                 match wait {
@@ -524,6 +549,14 @@ impl Lifecycle {
         match event {
             Event::CompensationSucceeded => {
                 context.compensate_below(*step, *cause, "compensation_succeeded")
+            }
+            Event::Deferred { retry_in, .. } => {
+                let at = context.after(*retry_in);
+                context.go(
+                    State::compensating(*step, *attempt, *cause),
+                    Next::At(at),
+                    "compensation_deferred",
+                )
             }
             Event::CompensationFailed { retryable, reason } => {
                 let policy = &context.def.steps[*step].compensation_retry;

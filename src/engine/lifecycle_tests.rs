@@ -525,3 +525,48 @@ fn an_unknown_outcome_is_looked_at_again_then_parked_never_compensated() {
     let d = go(waiting(0), unknown());
     assert_eq!(d.state, running(2, 2));
 }
+
+fn deferred() -> Event {
+    Event::Deferred {
+        retry_in: Duration::from_secs(7),
+        reason: "held: paused".into(),
+    }
+}
+
+#[test]
+fn a_deferred_step_keeps_its_attempt_even_on_its_last_one() {
+    // Step b allows two attempts; deferring the second must neither fail nor spend it.
+    let d = go(running(1, 2), deferred());
+    assert_eq!(
+        (d.state, d.next, d.kind),
+        (
+            running(1, 2),
+            Next::At(at(Duration::from_secs(7))),
+            "step_deferred"
+        )
+    );
+}
+
+#[test]
+fn a_deferred_poll_keeps_its_polls_and_a_deferred_compensation_its_attempt() {
+    let d = go(waiting(1), deferred());
+    let later = at(Duration::from_secs(7));
+    assert_eq!(
+        (d.state, d.next),
+        (
+            SagaState::Waiting {
+                step: 2,
+                attempt: 1,
+                signal: "done".into(),
+                until: later,
+                polls: 1
+            },
+            Next::At(later)
+        )
+    );
+    let d = go(compensating(2, 2), deferred());
+    assert_eq!(
+        (d.state, d.next, d.kind),
+        (compensating(2, 2), Next::At(later), "compensation_deferred")
+    );
+}

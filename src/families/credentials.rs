@@ -13,8 +13,8 @@ use crate::providers::metrics::PROVIDER_CREDENTIALS_REJECTED_TOTAL;
 pub const CODE: &str = "provider_credentials";
 
 /// The one place that decides "the provider rejected our credentials", for steps and periodic
-/// jobs alike. It counts and logs each one; anything else that must happen when a provider
-/// refuses our key (opening that provider's breaker, say) belongs here too.
+/// jobs alike. It counts and logs each one. The provider's breaker has already opened by then:
+/// the gate in front of every call sees the 401 or 403 first (`providers::gates`).
 pub(crate) fn credentials_rejected(e: &ProviderError) -> bool {
     let ProviderError::Unauthorized { provider, message } = e else {
         return false;

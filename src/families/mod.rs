@@ -40,6 +40,10 @@ pub(crate) fn own_row(
 /// own credentials refused park the saga (see [`credentials`]).
 pub(crate) fn provider_error(e: crate::providers::Error) -> crate::engine::action::StepError {
     use crate::engine::action::StepError;
+    if let crate::providers::Error::Held { retry_in, .. } = &e {
+        // Never sent: wait without spending an attempt.
+        return StepError::deferred("provider_held", e.held_message(), *retry_in);
+    }
     if let Some(park) = credentials::park_if_rejected(&e) {
         return park;
     }

@@ -175,3 +175,10 @@ impl BridgeClient {
         }
     }
 }
+
+impl BridgeClient {
+    /// Puts the shared provider gates in front of every call.
+    pub(crate) fn gate(&mut self, gates: &std::sync::Arc<super::gates::Gates>) {
+        self.transport.gates = Some(gates.clone());
+    }
+}

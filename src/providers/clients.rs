@@ -40,4 +40,18 @@ impl Providers {
             legacy_forward: LegacyForwardClient::new(&cfg.legacy_forward)?,
         })
     }
+
+    /// The same clients with every call passing through `gates`.
+    pub fn with_gates(mut self, gates: &std::sync::Arc<super::gates::Gates>) -> Self {
+        self.reseller.gate(gates);
+        self.ishare.gate(gates);
+        self.payments.gate(gates);
+        self.crm.gate(gates);
+        self.courier.gate(gates);
+        self.sms.gate(gates);
+        self.partner_webhooks.gate(gates);
+        self.bridge.gate(gates);
+        self.legacy_forward.gate(gates);
+        self
+    }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::gates::LimitsConfig;
 use super::secret::Secret;
 
 /// Where `sagaflow simulate` listens by default; every default base URL points here.
@@ -49,6 +50,21 @@ impl Default for ProvidersConfig {
 }
 
 impl ProvidersConfig {
+    /// Every provider's limits, under the name its calls, metrics and the API use.
+    pub fn limits(&self) -> Vec<(&'static str, &LimitsConfig)> {
+        vec![
+            ("reseller", &self.reseller.limits),
+            ("ishare", &self.ishare.limits),
+            ("payments", &self.payments.limits),
+            ("crm", &self.crm.limits),
+            ("courier", &self.courier.limits),
+            ("sms", &self.sms.limits),
+            ("partner_webhooks", &self.partner_webhooks.limits),
+            ("bridge", &self.bridge.limits),
+            ("legacy_forward", &self.legacy_forward.limits),
+        ]
+    }
+
     /// The same settings with every base URL (and courier tracking link and partner URL)
     /// moved to `base`; tests use it to aim the clients at a simulator on a random port.
     pub(crate) fn with_base_url(mut self, base: &str) -> Self {
@@ -89,6 +105,8 @@ pub struct ResellerConfig {
     /// Whole-request timeout, connect included.
     #[serde(with = "crate::config::duration")]
     pub timeout: Duration,
+    /// `[providers.<name>.limits]`: rate, concurrency and breaker, shared across nodes.
+    pub limits: LimitsConfig,
 }
 
 impl Default for ResellerConfig {
@@ -98,6 +116,7 @@ impl Default for ResellerConfig {
             api_key: "sim_reseller_key".into(),
             webhook_secret: "sim_reseller_webhook_secret".into(),
             timeout: ten_seconds(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -115,6 +134,8 @@ pub struct IshareConfig {
     pub webhook_secret: Secret,
     #[serde(with = "crate::config::duration")]
     pub timeout: Duration,
+    /// `[providers.<name>.limits]`: rate, concurrency and breaker, shared across nodes.
+    pub limits: LimitsConfig,
 }
 
 impl Default for IshareConfig {
@@ -125,6 +146,7 @@ impl Default for IshareConfig {
             api_secret: "sim_ishare_secret".into(),
             webhook_secret: "sim_ishare_webhook_secret".into(),
             timeout: ten_seconds(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -143,6 +165,8 @@ pub struct PaymentsConfig {
     pub api_version: Option<String>,
     #[serde(with = "crate::config::duration")]
     pub timeout: Duration,
+    /// `[providers.<name>.limits]`: rate, concurrency and breaker, shared across nodes.
+    pub limits: LimitsConfig,
 }
 
 impl Default for PaymentsConfig {
@@ -153,6 +177,7 @@ impl Default for PaymentsConfig {
             webhook_secret: "whsec_simulator".into(),
             api_version: None,
             timeout: ten_seconds(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -166,6 +191,8 @@ pub struct CrmConfig {
     pub access_token: Secret,
     #[serde(with = "crate::config::duration")]
     pub timeout: Duration,
+    /// `[providers.<name>.limits]`: rate, concurrency and breaker, shared across nodes.
+    pub limits: LimitsConfig,
 }
 
 impl Default for CrmConfig {
@@ -174,6 +201,7 @@ impl Default for CrmConfig {
             base_url: SIMULATOR_URL.into(),
             access_token: "sim_crm_token".into(),
             timeout: ten_seconds(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -211,6 +239,8 @@ pub struct CourierConfig {
     #[serde(with = "crate::config::duration")]
     pub timeout: Duration,
     pub carriers: BTreeMap<String, CarrierConfig>,
+    /// `[providers.courier.limits]`: shared by every carrier.
+    pub limits: LimitsConfig,
 }
 
 impl Default for CourierConfig {
@@ -232,6 +262,7 @@ impl Default for CourierConfig {
         };
         CourierConfig {
             timeout: ten_seconds(),
+            limits: LimitsConfig::default(),
             carriers: BTreeMap::from([
                 carrier("usps", "USPS", WebhookAdapter::Flat),
                 carrier("dhl", "DHL", WebhookAdapter::Envelope),
@@ -253,6 +284,8 @@ pub struct SmsConfig {
     pub sender_id: String,
     #[serde(with = "crate::config::duration")]
     pub timeout: Duration,
+    /// `[providers.<name>.limits]`: rate, concurrency and breaker, shared across nodes.
+    pub limits: LimitsConfig,
 }
 
 impl Default for SmsConfig {
@@ -262,6 +295,7 @@ impl Default for SmsConfig {
             api_key: "sim_sms_key".into(),
             sender_id: "sagaflow".into(),
             timeout: ten_seconds(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -283,12 +317,15 @@ pub struct PartnerWebhooksConfig {
     pub user_agent: String,
     /// Partners by name (`t2mobile`).
     pub partners: BTreeMap<String, PartnerConfig>,
+    /// `[providers.partner_webhooks.limits]`.
+    pub limits: LimitsConfig,
 }
 
 impl Default for PartnerWebhooksConfig {
     fn default() -> Self {
         PartnerWebhooksConfig {
             timeout: ten_seconds(),
+            limits: LimitsConfig::default(),
             user_agent: "sagaflow-webhooks/1".into(),
             partners: BTreeMap::from([(
                 "t2mobile".to_string(),
@@ -311,6 +348,8 @@ pub struct BridgeConfig {
     /// Default whole-request timeout; `run_automation` takes its own per call.
     #[serde(with = "crate::config::duration")]
     pub timeout: Duration,
+    /// `[providers.<name>.limits]`: rate, concurrency and breaker, shared across nodes.
+    pub limits: LimitsConfig,
 }
 
 impl Default for BridgeConfig {
@@ -319,6 +358,7 @@ impl Default for BridgeConfig {
             base_url: SIMULATOR_URL.into(),
             api_key: "sim_bridge_key".into(),
             timeout: ten_seconds(),
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -334,6 +374,8 @@ pub struct LegacyForwardConfig {
     pub secret: Secret,
     #[serde(with = "crate::config::duration")]
     pub timeout: Duration,
+    /// `[providers.<name>.limits]`: rate, concurrency and breaker, shared across nodes.
+    pub limits: LimitsConfig,
 }
 
 impl Default for LegacyForwardConfig {
@@ -343,6 +385,7 @@ impl Default for LegacyForwardConfig {
             url: format!("{SIMULATOR_URL}/legacy/webhooks/payments"),
             secret: "sim_legacy_forward_secret".into(),
             timeout: ten_seconds(),
+            limits: LimitsConfig::default(),
         }
     }
 }

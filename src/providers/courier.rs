@@ -220,3 +220,12 @@ impl CourierClient {
             .await
     }
 }
+
+impl CourierClient {
+    /// Puts the shared provider gates in front of every carrier's calls.
+    pub(crate) fn gate(&mut self, gates: &std::sync::Arc<super::gates::Gates>) {
+        for carrier in self.carriers.values_mut() {
+            carrier.transport.gates = Some(gates.clone());
+        }
+    }
+}

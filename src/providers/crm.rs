@@ -162,3 +162,10 @@ impl CrmClient {
             .await
     }
 }
+
+impl CrmClient {
+    /// Puts the shared provider gates in front of every call.
+    pub(crate) fn gate(&mut self, gates: &std::sync::Arc<super::gates::Gates>) {
+        self.transport.gates = Some(gates.clone());
+    }
+}

@@ -107,6 +107,15 @@ pub enum Error {
     /// A client is misconfigured (bad base URL, unknown courier); nothing was sent.
     #[error("provider configuration: {0}")]
     Config(String),
+    /// Held by a provider gate (rate, concurrency, breaker, pause): never sent, so the
+    /// provider cannot have acted. Look again after `retry_in`.
+    #[error("held before sending ({}): {message}", reason.label())]
+    Held {
+        provider: &'static str,
+        reason: super::gates::HeldReason,
+        message: String,
+        retry_in: Duration,
+    },
 }
 
 impl Error {
@@ -121,6 +130,7 @@ impl Error {
                 | Error::Server { .. }
                 | Error::RateLimited { .. }
                 | Error::Conflict { .. }
+                | Error::Held { .. }
         )
     }
 
@@ -133,6 +143,7 @@ impl Error {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Error::RateLimited { retry_after, .. } => *retry_after,
+            Error::Held { retry_in, .. } => Some(*retry_in),
             _ => None,
         }
     }
@@ -156,6 +167,21 @@ impl Error {
             Error::Rejected { .. } => "rejected",
             Error::InvalidInput(_) => "invalid_input",
             Error::Config(_) => "config",
+            Error::Held { .. } => "held",
+        }
+    }
+
+    /// For a held call, `"{provider}: {why}"`: the message a deferred saga shows, whose
+    /// prefix lets a resume find the sagas waiting on that provider.
+    pub fn held_message(&self) -> String {
+        match self {
+            Error::Held {
+                provider,
+                reason,
+                message,
+                ..
+            } => format!("{provider}: held ({}): {message}", reason.label()),
+            other => other.to_string(),
         }
     }
 

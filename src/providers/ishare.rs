@@ -163,3 +163,10 @@ pub(crate) fn encode_segment(segment: &str) -> String {
     }
     out
 }
+
+impl IshareClient {
+    /// Puts the shared provider gates in front of every call.
+    pub(crate) fn gate(&mut self, gates: &std::sync::Arc<super::gates::Gates>) {
+        self.transport.gates = Some(gates.clone());
+    }
+}

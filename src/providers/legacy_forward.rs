@@ -102,3 +102,10 @@ impl LegacyForwardClient {
         }
     }
 }
+
+impl LegacyForwardClient {
+    /// Puts the shared provider gates in front of every call.
+    pub(crate) fn gate(&mut self, gates: &std::sync::Arc<super::gates::Gates>) {
+        self.transport.gates = Some(gates.clone());
+    }
+}

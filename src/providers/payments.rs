@@ -342,3 +342,10 @@ impl PaymentsClient {
             .await
     }
 }
+
+impl PaymentsClient {
+    /// Puts the shared provider gates in front of every call.
+    pub(crate) fn gate(&mut self, gates: &std::sync::Arc<super::gates::Gates>) {
+        self.transport.gates = Some(gates.clone());
+    }
+}

@@ -288,3 +288,10 @@ impl ResellerClient {
             .await
     }
 }
+
+impl ResellerClient {
+    /// Puts the shared provider gates in front of every call.
+    pub(crate) fn gate(&mut self, gates: &std::sync::Arc<super::gates::Gates>) {
+        self.transport.gates = Some(gates.clone());
+    }
+}

@@ -84,3 +84,10 @@ impl SmsClient {
         attempt
     }
 }
+
+impl SmsClient {
+    /// Puts the shared provider gates in front of every call.
+    pub(crate) fn gate(&mut self, gates: &std::sync::Arc<super::gates::Gates>) {
+        self.transport.gates = Some(gates.clone());
+    }
+}

@@ -53,6 +53,9 @@ pub(crate) struct Transport {
     /// Provider error codes that mean "wrong state for this call": a 4xx naming one becomes a
     /// permanent [`Error::InvalidState`] instead of its status class.
     pub(crate) state_reasons: &'static [&'static str],
+    /// The shared limits, breaker and pauses every call passes; `None` (CLI tools, client
+    /// tests) sends ungated.
+    pub(crate) gates: Option<std::sync::Arc<super::gates::Gates>>,
 }
 
 /// One request ready to go, with what the exchange record needs to know about it.
@@ -98,6 +101,7 @@ impl Transport {
             timeout,
             redactor: Redactor::new(secrets),
             state_reasons: &[],
+            gates: None,
         })
     }
 
@@ -107,6 +111,16 @@ impl Transport {
 
     /// Sends the call and classifies the answer. Never panics, never logs a secret.
     pub(crate) async fn execute(&self, call: Call) -> (Exchange, Result<Reply, Error>) {
+        let pass = match &self.gates {
+            Some(gates) => match gates
+                .admit(self.provider, call.endpoint, self.timeout)
+                .await
+            {
+                Ok(pass) => Some(pass),
+                Err(held) => return self.held(call, held),
+            },
+            None => None,
+        };
         let started = Instant::now();
         let outcome = self.send(call.builder).await;
         let latency = started.elapsed();
@@ -140,6 +154,11 @@ impl Transport {
         };
         if let Err(err) = &result {
             exchange.error_code = Some(err.code().to_string());
+        }
+        if let (Some(gates), Some(pass)) = (&self.gates, pass) {
+            gates
+                .finish(self.provider, pass, result.as_ref().map(|_| ()))
+                .await;
         }
         let outcome_class = match &result {
             Ok(_) => "ok",
@@ -189,6 +208,37 @@ impl Transport {
             "provider exchange"
         );
         (exchange, result)
+    }
+
+    /// A call a gate held: recorded as an exchange that never left (no status, no answer),
+    /// so attempt logs can tell it from a call the provider saw.
+    fn held(&self, call: Call, held: super::gates::Held) -> (Exchange, Result<Reply, Error>) {
+        tracing::info!(
+            provider = %self.provider_label,
+            endpoint = call.endpoint,
+            reason = held.reason.label(),
+            retry_in_ms = u64::try_from(held.retry_in.as_millis()).unwrap_or(u64::MAX),
+            "provider call held"
+        );
+        let exchange = Exchange {
+            provider: self.provider_label.clone(),
+            endpoint: call.endpoint.to_string(),
+            method: call.method.to_string(),
+            url: self.redactor.redact(&call.url),
+            idempotency_key: call.idempotency_key,
+            request_body: call.body.as_deref().map(|b| self.redactor.redact(b)),
+            status: None,
+            response_body: None,
+            latency_ms: 0,
+            error_code: Some("held".to_string()),
+        };
+        let err = Error::Held {
+            provider: self.provider,
+            reason: held.reason,
+            message: held.message,
+            retry_in: held.retry_in,
+        };
+        (exchange, Err(err))
     }
 
     async fn send(

@@ -1,4 +1,5 @@
-//! The simulator's own endpoints: `/_sim/config`, `/_sim/stats`, `/_sim/reset` and
+//! The simulator's own endpoints: `/_sim/config`, `/_sim/stats` (with each endpoint's
+//! requests in flight, the most at once and arrival times), `/_sim/stats/reset`, `/_sim/reset` and
 //! `/_sim/courier/{tracking}/advance`.
 
 use axum::extract::{Path, State};
@@ -17,6 +18,7 @@ pub(crate) fn routes() -> Router<Sim> {
         .route("/_sim/config", get(get_config).post(patch_config))
         .route("/_sim/stats", get(stats))
         .route("/_sim/reset", post(reset))
+        .route("/_sim/stats/reset", post(reset_stats))
         .route("/_sim/courier/{tracking}/advance", post(advance_shipment))
         .route("/_sim/health", get(|| async { "ok" }))
 }
@@ -35,6 +37,11 @@ async fn patch_config(State(sim): State<Sim>, Json(patch): Json<ConfigPatch>) ->
 
 async fn stats(State(sim): State<Sim>) -> Response {
     json_response(200, json!(sim.lock().stats))
+}
+
+async fn reset_stats(State(sim): State<Sim>) -> Response {
+    sim.reset_stats();
+    json_response(200, json!({"reset": "stats"}))
 }
 
 async fn reset(State(sim): State<Sim>) -> Response {

@@ -132,6 +132,11 @@ impl SimulatorHandle {
         }
     }
 
+    /// Clears the request counters only (see `POST /_sim/stats/reset`).
+    pub fn reset_stats(&self) {
+        self.sim.reset_stats();
+    }
+
     /// Clears stats and stored provider data.
     pub fn reset(&self) {
         self.sim.reset();

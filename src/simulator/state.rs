@@ -27,6 +27,35 @@ pub struct EndpointStats {
     /// Per idempotency key or reference: how many times the side effect was performed.
     /// A value above 1 is a double delivery.
     pub deliveries: BTreeMap<String, u64>,
+    /// Requests being answered right now, and the most seen at once since the last reset:
+    /// what a concurrency limit in front of the provider is checked against.
+    #[serde(default)]
+    pub in_flight: u64,
+    #[serde(default)]
+    pub max_in_flight: u64,
+    /// When each request arrived, in Unix milliseconds, oldest first (the last
+    /// [`REQUEST_TIMES_KEPT`]): what a rate limit is checked against.
+    #[serde(default)]
+    pub request_times_ms: Vec<u64>,
+}
+
+/// How many arrival times an endpoint keeps.
+pub const REQUEST_TIMES_KEPT: usize = 20_000;
+
+/// Counts a request out of `in_flight` when its answer is done, however it ends (answered,
+/// hung until shutdown, or dropped by a client that gave up).
+struct InFlight {
+    sim: Sim,
+    endpoint: String,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.sim.lock();
+        if let Some(stats) = state.stats.endpoints.get_mut(&self.endpoint) {
+            stats.in_flight = stats.in_flight.saturating_sub(1);
+        }
+    }
 }
 
 /// One webhook the simulator posted (or could not post).
@@ -79,6 +108,19 @@ impl SimStats {
     /// How many requests reached `endpoint`.
     pub fn requests(&self, endpoint: &str) -> u64 {
         self.endpoints.get(endpoint).map_or(0, |e| e.requests)
+    }
+
+    /// The most requests `endpoint` answered at once.
+    pub fn max_in_flight(&self, endpoint: &str) -> u64 {
+        self.endpoints.get(endpoint).map_or(0, |e| e.max_in_flight)
+    }
+
+    /// When `endpoint`'s requests arrived, Unix milliseconds, oldest first.
+    pub fn request_times_ms(&self, endpoint: &str) -> Vec<u64> {
+        self.endpoints
+            .get(endpoint)
+            .map(|e| e.request_times_ms.clone())
+            .unwrap_or_default()
     }
 }
 
@@ -182,6 +224,22 @@ impl Sim {
         state.records = Records::fresh();
     }
 
+    /// Clears the counters alone (requests, in flight, arrival times, callbacks); stored
+    /// orders and the idempotency cache stay, so work under way still completes.
+    pub fn reset_stats(&self) {
+        let mut state = self.lock();
+        for stats in state.stats.endpoints.values_mut() {
+            let in_flight = stats.in_flight;
+            *stats = EndpointStats {
+                in_flight,
+                max_in_flight: in_flight,
+                ..EndpointStats::default()
+            };
+        }
+        state.stats.orders.clear();
+        state.stats.callbacks.clear();
+    }
+
     fn begin(&self, endpoint: &str) -> (u64, Action) {
         let mut state = self.lock();
         let fault = state.config.faults.get(endpoint).cloned();
@@ -191,6 +249,15 @@ impl Sim {
             .entry(endpoint.to_string())
             .or_default();
         stats.requests += 1;
+        stats.in_flight += 1;
+        stats.max_in_flight = stats.max_in_flight.max(stats.in_flight);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        if stats.request_times_ms.len() >= REQUEST_TIMES_KEPT {
+            stats.request_times_ms.remove(0);
+        }
+        stats.request_times_ms.push(now_ms);
         let Some(fault) = fault else {
             return (0, Action::Proceed);
         };
@@ -228,6 +295,10 @@ impl Sim {
     /// Runs a handler's work under the endpoint's injected fault.
     pub async fn run(&self, endpoint: &str, work: impl Future<Output = Response>) -> Response {
         let (latency_ms, action) = self.begin(endpoint);
+        let _in_flight = InFlight {
+            sim: self.clone(),
+            endpoint: endpoint.to_string(),
+        };
         if latency_ms > 0 {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(latency_ms)) => {}

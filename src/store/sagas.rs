@@ -372,4 +372,21 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    /// Makes the sagas a provider gate deferred on `provider` due at `now`: after a resume
+    /// they go on at once rather than when their deferral ends. Only unleased ones; a saga a
+    /// worker holds is that worker's to schedule. Returns how many were woken.
+    pub async fn wake_held(&self, provider: &str, now: DateTime<Utc>) -> Result<u64> {
+        let woken = sqlx::query(
+            "UPDATE sagas SET next_run_at = $2
+             WHERE next_run_at > $2 AND lease_owner IS NULL
+               AND last_error->>'code' = 'provider_held'
+               AND starts_with(last_error->>'message', $1 || ': ')",
+        )
+        .bind(provider)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(woken.rows_affected())
+    }
 }

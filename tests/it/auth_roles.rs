@@ -24,6 +24,8 @@ fn allowed(method: &str, path: &str) -> &'static [&'static str] {
             | "/v1/sagas/bulk"
             | "/v1/outbox/{id}/replay",
         ) => OPERATE,
+        ("post", "/v1/providers/{provider}/pause" | "/v1/providers/{provider}/resume") => OPERATE,
+        ("get", "/v1/providers") => READ,
         ("get", "/v1/audit" | "/v1/stats" | "/v1/queues" | "/v1/jobs/{id}" | "/v1/outbox")
         | ("get", "/v1/outbox/{id}" | "/v1/providers/reseller/balance") => READ,
         (_, "/v1/webhooks/{provider}" | "/healthz" | "/readyz") => OPEN,
@@ -223,7 +225,7 @@ async fn every_documented_route_checks_its_role() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 77, "every protected API route was checked");
+    assert_eq!(checked, 81, "every protected API route was checked");
 }
 
 #[tokio::test]

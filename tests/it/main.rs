@@ -52,6 +52,7 @@ mod partner_requests;
 // The customers' billing portal (console-portal).
 mod browser_portal;
 mod portal_links;
+mod provider_gates;
 mod provider_health;
 mod providers_bridge;
 mod providers_cancellations;

@@ -70,13 +70,40 @@ fn reject_key(h: &Harness, endpoints: &[&str]) {
 }
 
 /// The key is fixed: the simulator accepts it again.
-fn fix_key(h: &Harness) {
+/// The key is fixed: the simulator accepts it again, and an operator resumes the provider,
+/// which closes the breaker the refusal opened (no waiting out its cool-down).
+async fn fix_key(h: &Harness, provider: &str) {
     h.sim
         .configure(ConfigPatch {
             clear_faults: true,
             ..Default::default()
         })
         .unwrap();
+    let viewer = support::bearer(support::VIEWER_TOKEN);
+    let (s, b) = h
+        .get("/v1/providers", &[("authorization", viewer.as_str())])
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let entry = b["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["provider"] == provider)
+        .cloned()
+        .unwrap_or_else(|| panic!("{provider} listed: {b}"));
+    assert_eq!(
+        entry["breaker"]["state"], "open",
+        "a refused key opened the breaker: {entry}"
+    );
+    let op = support::bearer(support::OPERATOR_TOKEN);
+    let (s, b) = h
+        .post_json(
+            &format!("/v1/providers/{provider}/resume"),
+            &[("authorization", op.as_str())],
+            &serde_json::json!({ "reason": "key rotated" }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
 }
 
 async fn signals_for(h: &Harness, saga: Uuid, n: i64) {
@@ -148,7 +175,7 @@ async fn a_rejected_key_parks_the_order_and_resuming_after_the_fix_completes_it(
     assert_eq!(h.sim.stats().requests("reseller.create_order"), 1);
 
     // The key is fixed and an operator retries: the order is placed once and completes.
-    fix_key(&h);
+    fix_key(&h, "reseller").await;
     let (st, b) = h.t.operate(saga, "retry", "reseller key rotated").await;
     assert!(st.is_success(), "{b}");
     h.t.run().await;
@@ -182,7 +209,7 @@ async fn a_rejected_key_at_the_balance_pre_check_parks_before_anything_is_placed
     let (ledger, failed, sms) = customer_side(&h, order).await;
     assert_eq!((ledger.len(), failed, sms), (1, 0, 0), "{ledger:?}");
 
-    fix_key(&h);
+    fix_key(&h, "reseller").await;
     let (st, b) = h.t.operate(saga, "retry", "reseller key rotated").await;
     assert!(st.is_success(), "{b}");
     h.t.run().await;
@@ -212,7 +239,7 @@ async fn a_rejected_key_on_the_status_lookup_parks_too() {
     assert_eq!((ledger.len(), failed, sms), (1, 0, 0), "{ledger:?}");
 
     // Fixed and retried: the lookup finds the order it placed; nothing is placed twice.
-    fix_key(&h);
+    fix_key(&h, "reseller").await;
     let (st, b) = h.t.operate(saga, "retry", "reseller key rotated").await;
     assert!(st.is_success(), "{b}");
     // The simulator completes the order a moment later (real time); the next polls see it.
@@ -269,7 +296,7 @@ async fn a_rejected_key_on_an_ishare_verify_parks_too() {
     let (ledger, failed, sms) = customer_side(&h, order).await;
     assert_eq!((ledger.len(), failed, sms), (1, 0, 0), "{ledger:?}");
 
-    fix_key(&h);
+    fix_key(&h, "ishare").await;
     let (st, b) = h.t.operate(saga, "retry", "AT-iShare key rotated").await;
     assert!(st.is_success(), "{b}");
     for _ in 0..6 {

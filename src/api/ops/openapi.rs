@@ -7,7 +7,7 @@ use axum::extract::State;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{AppState, health, job_runs, orders, outbox, sagas, ui, webhooks};
+use crate::api::{AppState, health, job_runs, orders, outbox, providers, sagas, ui, webhooks};
 use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
 
 #[derive(OpenApi)]
@@ -20,6 +20,7 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
         outbox::list, outbox::show, outbox::replay,
         webhooks::receive,
         orders::show, job_runs::list,
+        providers::list, providers::pause, providers::resume,
         health::healthz, health::readyz, health::metrics, document,
         ui::pages::overview, ui::pages::list, ui::pages::detail, ui::pages::attention,
         ui::pages::queues, ui::pages::export, ui::search::search, ui::session::login_form,
@@ -29,7 +30,7 @@ use crate::store::{AuditRow, BulkProgress, Overview, QueueRow, WorkflowStats};
         ui::job_runs::show,
     ),
     components(schemas(AuditRow, BulkProgress, QueueRow, WorkflowStats, Overview,
-        sagas::StartRequest, sagas::ActionRequest, super::bulk::BulkRequest, super::search::SearchParams)),
+        sagas::StartRequest, sagas::ActionRequest, providers::PauseRequest, super::bulk::BulkRequest, super::search::SearchParams)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(

@@ -143,6 +143,10 @@ impl Worker {
         };
         self.count_recovery(run, &ctx, &result);
         let elapsed = started.elapsed();
+        if matches!(result, Err(StepError::Deferred { .. })) {
+            // Held before the provider saw it: not an attempt, so not counted as one.
+            return StepRun::from_result(step, attempt, result, elapsed, Phase::Action);
+        }
         metrics::counter!(m::STEP_ATTEMPTS_TOTAL, "workflow" => run.workflow.clone(), "step" => step.name.clone()).increment(1);
         if attempt > 1 {
             metrics::counter!(m::STEP_RETRIES_TOTAL, "workflow" => run.workflow.clone(), "step" => step.name.clone()).increment(1);
@@ -180,9 +184,11 @@ impl Worker {
                 Err(e) => Err(e),
             };
             self.count_recovery(run, &ctx, &result);
+            let held = matches!(result, Err(StepError::Deferred { .. }));
             let mut out =
                 StepRun::from_result(step, attempt, result, Duration::ZERO, Phase::Signal);
-            out.consume_signal = Some(sig.id);
+            // A held read leaves the signal for the run that comes due later.
+            out.consume_signal = (!held).then_some(sig.id);
             return Some(out);
         }
         if self.rt.clock.now() < until {

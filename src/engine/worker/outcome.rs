@@ -143,6 +143,11 @@ impl StepRun {
             "phase": phase.label(),
         });
         let event = match (&err, phase) {
+            // Held before it was sent, in any phase: the same attempt comes due again.
+            (StepError::Deferred { retry_in, .. }, _) => Event::Deferred {
+                retry_in: *retry_in,
+                reason: err.to_string(),
+            },
             (StepError::Retryable { .. } | StepError::Unknown { .. }, Phase::Compensation) => {
                 Event::CompensationFailed {
                     retryable: true,

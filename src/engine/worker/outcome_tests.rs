@@ -191,3 +191,27 @@ fn a_rewait_is_a_wait_timeout_that_records_nothing() {
     assert_eq!(r.detail, None);
     assert_eq!(r.error, None);
 }
+
+#[test]
+fn a_deferred_error_is_deferred_in_every_phase_and_stays_visible_as_last_error() {
+    for phase in [
+        Phase::Action,
+        Phase::Poll,
+        Phase::Signal,
+        Phase::Compensation,
+    ] {
+        let err = StepError::deferred("held_paused", "reseller paused", Duration::from_secs(4));
+        let r = run(Err(err), phase);
+        assert_eq!(
+            r.event,
+            Event::Deferred {
+                retry_in: Duration::from_secs(4),
+                reason: "held_paused: reseller paused".into(),
+            }
+        );
+        assert_eq!(
+            r.error.as_ref().map(|e| e["code"].clone()),
+            Some(json!("held_paused"))
+        );
+    }
+}

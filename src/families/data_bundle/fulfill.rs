@@ -159,6 +159,15 @@ fn retry_at(ctx: &StepContext, result: &Result<StepOutcome, StepError>) -> Optio
     }
 }
 
+/// A submit a provider gate held was never sent: the saga waits, at the same attempt, and
+/// nothing is logged as a submission (there was none to look up later).
+fn held<T>(result: &Result<T, ProviderError>) -> Result<(), StepError> {
+    match result {
+        Err(e @ ProviderError::Held { .. }) => Err(crate::families::provider_error(e.clone())),
+        _ => Ok(()),
+    }
+}
+
 fn exchange_json(x: &Exchange) -> (Value, Value) {
     let body = |b: &Option<String>| {
         b.as_deref()
@@ -311,12 +320,14 @@ impl Fulfill {
         reference: &str,
         e: ProviderError,
     ) -> Result<StepOutcome, StepError> {
+        held::<()>(&Err(e.clone()))?;
         if e.outcome_unknown() {
             let ours = [reference.to_string()];
             match verify(&self.0, route, phone, &ours, &[], ctx.saga_created_at).await? {
                 Verdict::Found { found, .. } => {
                     return Ok(adopt(order, route, n, reference, &found, ctx.now));
                 }
+                Verdict::Held(h) => return Err(crate::families::provider_error(h)),
                 Verdict::Unknown(why) => {
                     return Err(StepError::unknown(
                         route.provider(),
@@ -379,6 +390,7 @@ impl Fulfill {
                 let n = number_of(&ours, &reference);
                 Ok(Err(adopt(order, route, n, &reference, &found, ctx.now)))
             }
+            Verdict::Held(h) => Err(crate::families::provider_error(h)),
             Verdict::Unknown(why) => Err(StepError::unknown(route.provider(), why)),
             Verdict::Absent { .. } => {
                 let n = ctx.attempt.max(highest.saturating_add(1));
@@ -420,6 +432,7 @@ impl Action for Fulfill {
                     .reseller
                     .create_order(&reseller_order(&order, &phone, &reference))
                     .await;
+                held(&attempt.result)?;
                 let logged = match &attempt.result {
                     Ok(c) => Ok(Some(c.order_id.to_string())),
                     Err(e) => Err(e.to_string()),
@@ -452,6 +465,7 @@ impl Action for Fulfill {
                     .ishare
                     .fulfill_order(&phone, order.size_gb, &reference)
                     .await;
+                held(&attempt.result)?;
                 let mut logged = match &attempt.result {
                     Ok(_) => Ok(Some(reference.clone())),
                     Err(e) => Err(e.to_string()),
@@ -595,6 +609,7 @@ impl Action for Poll {
                 route.provider(),
                 "it accepted the order and has none under our reference",
             )),
+            Verdict::Held(h) => Err(crate::families::provider_error(h)),
             Verdict::Unknown(why) => Err(StepError::unknown(route.provider(), why)),
         }
     }

@@ -95,6 +95,9 @@ pub(crate) enum Verdict {
     /// It cannot prove either (an error, a truncated history, orders it keeps without our
     /// reference, an order it accepted from us and no longer shows).
     Unknown(String),
+    /// The lookup was held by a provider gate before it was sent: ask again later, at the
+    /// same attempt.
+    Held(crate::providers::Error),
 }
 
 /// Asks the provider about `references` (ours, oldest first), whose orders were placed no
@@ -115,6 +118,7 @@ pub(crate) async fn verify(
             let attempt = deps.providers.reseller.history_since(phone, since).await;
             match attempt.result {
                 Ok(history) => reseller_verdict(&history, references, accepted, since),
+                Err(e @ crate::providers::Error::Held { .. }) => Verdict::Held(e),
                 Err(e) => {
                     if let Some(park) = park_if_rejected(&e) {
                         return Err(park);
@@ -147,6 +151,7 @@ pub(crate) async fn verify(
                         }
                     }
                     Ok(None) => {}
+                    Err(e @ crate::providers::Error::Held { .. }) => return Ok(Verdict::Held(e)),
                     Err(e) => {
                         if let Some(park) = park_if_rejected(&e) {
                             return Err(park);

@@ -37,6 +37,10 @@ impl Action for Notify {
             .await;
         let sms = match attempt.result {
             Ok(sent) => json!({ "message_id": sent.message_id, "status": sent.status }),
+            // Held by a provider gate: never sent, so wait without spending an attempt.
+            Err(e @ crate::providers::Error::Held { .. }) => {
+                return Err(crate::families::provider_error(e));
+            }
             Err(e) => {
                 // Our own key refused: park until it is fixed, so the customer's SMS still
                 // goes once an operator resumes the saga.

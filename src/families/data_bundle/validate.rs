@@ -99,6 +99,10 @@ impl Action for FailOrder {
                     .await;
                 match attempt.result {
                     Ok(sent) => json!({ "message_id": sent.message_id }),
+                    // Held by a provider gate: never sent, so wait rather than fail.
+                    Err(e @ crate::providers::Error::Held { .. }) => {
+                        return Err(crate::families::provider_error(e));
+                    }
                     Err(e) if e.retryable() => {
                         return Err(StepError::retryable(e.code(), e.to_string()));
                     }

@@ -23,6 +23,37 @@ pub struct ProviderLine {
     /// The rate bar's width out of 100.
     pub rate_width: i64,
     pub balance: String,
+    /// The breaker and any pause, shared by every node (see `providers::gates`).
+    pub gate: String,
+}
+
+/// What a row says of a provider's breaker and pauses: "closed", "open since 09:14 (5
+/// failures)", and "paused by olivia: maintenance" for each pause in force.
+fn gate_line(status: Option<&crate::providers::gates::ProviderStatus>) -> String {
+    let Some(status) = status else {
+        return "—".into();
+    };
+    let mut parts = Vec::new();
+    match &status.breaker {
+        Some(b) if b.state != "closed" => parts.push(format!(
+            "breaker {}{} ({} failures)",
+            b.state.replace('_', " "),
+            b.opened_at
+                .map(|at| format!(" since {}", at.format("%H:%M:%S UTC")))
+                .unwrap_or_default(),
+            b.failures
+        )),
+        _ => parts.push("breaker closed".into()),
+    }
+    for p in &status.pauses {
+        let what = if p.endpoint.is_empty() {
+            "paused".to_string()
+        } else {
+            format!("{} paused", p.endpoint)
+        };
+        parts.push(format!("{what} by {}: {}", p.paused_by, p.reason));
+    }
+    parts.join("; ")
 }
 
 #[derive(Template)]
@@ -86,10 +117,23 @@ pub async fn section(s: &AppState, raw_window: Option<&str>) -> Result<(String, 
     let (bars, max, ticks) = chart::bars(window, &buckets);
     let rates = s.rt.store.provider_rates(from, to).await?;
     let mut balance = balances(&s.metrics.render());
+    let gates = match &s.gates {
+        Some(g) => g.status().await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "provider gate state unreadable for the overview");
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+    // Rows name couriers `courier:usps`; the gate is the provider's.
+    let gate_of = |provider: &str| {
+        let base = provider.split(':').next().unwrap_or(provider);
+        gate_line(gates.iter().find(|g| g.provider == base))
+    };
     let mut providers: Vec<ProviderLine> = rates
         .into_iter()
         .map(|r| ProviderLine {
             balance: balance.remove(&r.provider).unwrap_or_else(|| "—".into()),
+            gate: gate_of(&r.provider),
             rate: if r.calls > 0 {
                 format!("{:.1}%", r.errors as f64 * 100.0 / r.calls as f64)
             } else {
@@ -103,6 +147,7 @@ pub async fn section(s: &AppState, raw_window: Option<&str>) -> Result<(String, 
         .collect();
     // Providers with a balance but no calls in the window still show their balance.
     providers.extend(balance.into_iter().map(|(provider, balance)| ProviderLine {
+        gate: gate_of(&provider),
         provider,
         calls: 0,
         errors: 0,
@@ -110,6 +155,25 @@ pub async fn section(s: &AppState, raw_window: Option<&str>) -> Result<(String, 
         rate_width: 0,
         balance,
     }));
+    // A provider held open or paused shows even when it had no calls in the window.
+    for g in &gates {
+        let held = !g.pauses.is_empty() || g.breaker.as_ref().is_some_and(|b| b.state != "closed");
+        if held
+            && !providers
+                .iter()
+                .any(|p| p.provider.split(':').next() == Some(&g.provider))
+        {
+            providers.push(ProviderLine {
+                provider: g.provider.clone(),
+                calls: 0,
+                errors: 0,
+                rate: "—".into(),
+                rate_width: 0,
+                balance: "—".into(),
+                gate: gate_line(Some(g)),
+            });
+        }
+    }
     let totals = buckets.iter().fold((0, 0, 0), |t, b| {
         (t.0 + b.started, t.1 + b.completed, t.2 + b.compensated)
     });

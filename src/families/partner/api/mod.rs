@@ -2,8 +2,8 @@
 //! as SHA-256 hashes), `Idempotency-Key`, errors as `{success: false, errorCode, message}`,
 //! a per-key rate limit with `Retry-After`, and a product list cached with a TTL.
 //!
-//! The limiter and the cache live in the router, so they are per node: with N API nodes a key
-//! may make up to N times the configured rate.
+//! The rate limit is a token bucket per key in Postgres (`providers::gates`), shared by every
+//! API node; the product cache lives in the router, per node.
 //!
 //! Every request passes `PartnerApi::admit` here first (key, then rate limit); the handlers
 //! follow in `products.rs`, `orders.rs` (fulfilment and order status) and `renewals.rs`,
@@ -17,15 +17,12 @@ mod renewals;
 mod request;
 mod request_log;
 
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sha2::{Digest, Sha256};
 
 use crate::api::AppState;
@@ -38,7 +35,8 @@ pub use errors::PartnerError;
 /// Per-router partner state: accounts, the rate limiter and the product cache.
 pub struct PartnerApi {
     accounts: Vec<PartnerAccount>,
-    limiter: DefaultKeyedRateLimiter<String>,
+    /// Requests a key may make per minute, across every node.
+    per_minute: u32,
     ttl: Duration,
     cache: Mutex<Option<(Instant, Arc<Vec<Product>>)>>,
     /// Where `request_log` writes.
@@ -73,10 +71,9 @@ impl utoipa::Modify for PartnerKey {
 /// The partner routes. They sit outside the bearer-token guards: each handler checks the
 /// partner's own key. Every request is logged (`request_log`).
 pub fn routes(cfg: &PartnerSettings, store: Store) -> Router<AppState> {
-    let per_minute = NonZeroU32::new(cfg.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
     let api = Arc::new(PartnerApi {
         accounts: cfg.accounts.clone(),
-        limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+        per_minute: cfg.rate_limit_per_minute.max(1),
         ttl: cfg.products_cache_ttl,
         cache: Mutex::new(None),
         store,
@@ -100,7 +97,11 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 impl PartnerApi {
     /// The account whose key the Bearer header carries, then its rate limit.
-    fn admit(&self, headers: &HeaderMap) -> Result<&PartnerAccount, PartnerError> {
+    async fn admit(
+        &self,
+        s: &AppState,
+        headers: &HeaderMap,
+    ) -> Result<&PartnerAccount, PartnerError> {
         let unauthorised = || {
             PartnerError::new(
                 StatusCode::UNAUTHORIZED,
@@ -126,14 +127,24 @@ impl PartnerApi {
                 )
             })
             .ok_or_else(unauthorised)?;
-        if let Err(not_until) = self.limiter.check_key(&account.id) {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let allowed = crate::providers::Gates::take_token(
+            s.rt.store.pool(),
+            "partner_api",
+            &account.id,
+            self.per_minute,
+            Duration::from_secs(60),
+        )
+        .await
+        .map_err(|e| PartnerError::from(crate::store::Error::from(e)))?;
+        if !allowed {
+            // One token comes back every 60/rate seconds.
+            let wait = 60.0 / f64::from(self.per_minute);
             let mut e = PartnerError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "RATE_LIMITED",
                 "too many requests; retry after the time in Retry-After",
             );
-            e.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+            e.retry_after = Some(wait.ceil().max(1.0) as u64);
             return Err(e);
         }
         Ok(account)

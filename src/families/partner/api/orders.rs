@@ -67,7 +67,7 @@ pub(crate) async fn fulfilment(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PartnerError> {
-    let account = api.admit(&headers)?;
+    let account = api.admit(&s, &headers).await?;
     let key = idempotency_key(&headers)?;
     let req: FulfilmentRequest = json_body(body)?;
     let order_id = required(&req.order_id, "orderId")?;
@@ -162,7 +162,7 @@ pub(crate) async fn order_status(
     headers: HeaderMap,
     Path(order_id): Path<String>,
 ) -> Result<Json<Value>, PartnerError> {
-    let account = api.admit(&headers)?;
+    let account = api.admit(&s, &headers).await?;
     let o =
         s.rt.store
             .partner_order_by_ref(&account.id, &order_id)

@@ -35,7 +35,7 @@ pub(crate) async fn products(
     Extension(api): Extension<Arc<PartnerApi>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, PartnerError> {
-    let account = api.admit(&headers)?;
+    let account = api.admit(&s, &headers).await?;
     let items = api.products(&s).await?;
     Ok(Json(json!({
         "partnerId": account.id,

@@ -37,7 +37,7 @@ pub(crate) async fn renewal(
     Path(activation_reference): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PartnerError> {
-    let account = api.admit(&headers)?;
+    let account = api.admit(&s, &headers).await?;
     let key = idempotency_key(&headers)?;
     let req: RenewalRequest = json_body(body)?;
     let tenure: Tenure = required(&req.tenure, "tenure")?
