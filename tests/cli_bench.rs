@@ -115,3 +115,60 @@ fn a_small_bench_run_reports_every_measurement() {
         "the claim uses its partial index"
     );
 }
+
+/// `scripts/bench-peers --check` on fixed figures: each target's ratio, then the verdict. Needs
+/// jq, as the script does; without it there is nothing to check.
+#[test]
+fn the_peer_target_check_names_what_is_missed() {
+    if Command::new("jq").arg("--version").output().is_err() {
+        eprintln!("jq is not installed: scripts/bench-peers cannot run here");
+        return;
+    }
+    let results = |e2e_sagas: f64, seq_commits: f64| {
+        serde_json::json!({
+            "pgbench": { "mean_tx_per_sec": 1000.0 },
+            "dbos_rust": { "tasks": { "wf_per_s": 100.0 }, "seq": { "wf_ms_p50": 5.0 } },
+            "sagaflow": {
+                "end_to_end": {
+                    "in_process": { "sagas_per_sec": e2e_sagas, "steps_per_sec": e2e_sagas * 6.0,
+                                    "starts_per_sec": 900.0, "commits_per_saga": 2.5 },
+                    "http": { "sagas_per_sec": e2e_sagas / 2.0, "starts_per_sec": 450.0 },
+                    "http_starts_ratio": 0.5, "http_sagas_ratio": 0.5
+                },
+                "sequential": { "handoff": { "saga_p50_ms": 3.5, "commits_per_saga": seq_commits } }
+            }
+        })
+    };
+    let check = |doc: serde_json::Value| {
+        let f = std::env::temp_dir().join(format!(
+            "sagaflow-peers-{}-{}.json",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::write(&f, doc.to_string()).unwrap();
+        let out = Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench-peers"))
+            .args(["--check", f.to_str().unwrap()])
+            .output()
+            .expect("run scripts/bench-peers --check");
+        let _ = std::fs::remove_file(&f);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // 250 sagas/s = 2.5x DBOS and 1,500 steps/s = 1.5x pgbench; 3.5 ms = 0.7x; 2.5 and 4 commits.
+    let all = check(results(250.0, 4.0));
+    assert!(all.trim_end().ends_with("all targets met"), "{all}");
+    assert!(all.contains("HTTP starts/s 450, in process 900: 0.5x"), "{all}");
+    // 150 sagas/s is 1.5x DBOS (< 2x) and 900 steps/s 0.9x pgbench; 6 commits one at a time.
+    let missed = check(results(150.0, 6.0));
+    assert!(missed.contains("targets missed:"), "{missed}");
+    assert!(!missed.contains("all targets met"), "{missed}");
+    assert_eq!(missed.matches("\n  - ").count(), 3, "{missed}");
+    assert!(missed.contains("  - commits per saga one at a time"), "{missed}");
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
