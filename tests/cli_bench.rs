@@ -152,19 +152,29 @@ fn the_peer_target_check_names_what_is_missed() {
             .output()
             .expect("run scripts/bench-peers --check");
         let _ = std::fs::remove_file(&f);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     // 250 sagas/s = 2.5x DBOS and 1,500 steps/s = 1.5x pgbench; 3.5 ms = 0.7x; 2.5 and 4 commits.
     let all = check(results(250.0, 4.0));
     assert!(all.trim_end().ends_with("all targets met"), "{all}");
-    assert!(all.contains("HTTP starts/s 450, in process 900: 0.5x"), "{all}");
+    assert!(
+        all.contains("HTTP starts/s 450, in process 900: 0.5x"),
+        "{all}"
+    );
     // 150 sagas/s is 1.5x DBOS (< 2x) and 900 steps/s 0.9x pgbench; 6 commits one at a time.
     let missed = check(results(150.0, 6.0));
     assert!(missed.contains("targets missed:"), "{missed}");
     assert!(!missed.contains("all targets met"), "{missed}");
     assert_eq!(missed.matches("\n  - ").count(), 3, "{missed}");
-    assert!(missed.contains("  - commits per saga one at a time"), "{missed}");
+    assert!(
+        missed.contains("  - commits per saga one at a time"),
+        "{missed}"
+    );
 }
 
 fn rand_suffix() -> u128 {
