@@ -3,19 +3,25 @@
 //! on a shared, noisy machine.
 //!
 //! The run, in order: a scratch database (`scratch.rs`), the bare-checkpoint baseline
-//! (`baseline.rs`), finished sagas preloaded if asked (`finished.rs`), one saga at a time
-//! (`sequential.rs`), the load run (`load.rs`), the query plans (`finished.rs`), sagas left
-//! waiting (`waiting.rs`), then the report (`report.rs`). `meters.rs` reads commits and memory.
+//! (`baseline.rs`), pgbench's saga-step script when pgbench is installed (`pgbench.rs`),
+//! finished sagas preloaded if asked (`finished.rs`), one saga at a time (`sequential.rs`), the
+//! load run (`load.rs`), starts and steps together, in process and over HTTP
+//! (`end_to_end.rs`, `http_starts.rs`), the query plans (`finished.rs`), sagas left waiting
+//! (`waiting.rs`), then the report (`report.rs`). `meters.rs` reads commits and memory.
 
 mod baseline;
+mod end_to_end;
 mod finished;
+mod http_starts;
 mod load;
 mod meters;
+mod pgbench;
 mod report;
 mod scratch;
 mod sequential;
 mod waiting;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -28,9 +34,11 @@ use sagaflow::config::Settings;
 use sagaflow::store::NewSaga;
 
 use baseline::baseline;
+use end_to_end::{EndToEndPair, Starter, end_to_end};
 use finished::{explain, preload};
 use load::load_run;
-use report::{Report, print_table};
+use pgbench::pgbench;
+use report::{Ratios, Report, print_table};
 use scratch::ScratchDb;
 use sequential::sequential;
 use waiting::waiting_run;
@@ -66,9 +74,20 @@ pub struct BenchArgs {
     /// Baseline duration.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
     pub baseline_for: Duration,
-    /// Print one JSON document instead of the table.
-    #[arg(long)]
-    pub json: bool,
+    /// Sagas in each end-to-end run (clients start them while the worker runs them, once in
+    /// process and once over HTTP); 0 skips both.
+    #[arg(long, default_value_t = 5_000)]
+    pub end_to_end: usize,
+    /// Clients starting sagas in the end-to-end runs.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// How long pgbench runs its saga-step script (when pgbench is installed); 0s skips it.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub pgbench_for: Duration,
+    /// Write every figure as one JSON document to FILE (`-`, or no FILE: print it instead of
+    /// the table).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
+    pub json: Option<PathBuf>,
 }
 
 pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -79,10 +98,14 @@ pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     let result = run(&args, &scratch.url).await;
     scratch.drop_it().await?;
     let report = result?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_table(&report);
+    let doc = serde_json::to_string_pretty(&report)?;
+    match &args.json {
+        Some(f) if f.as_os_str() == "-" => println!("{doc}"),
+        Some(f) => {
+            std::fs::write(f, doc + "\n").with_context(|| format!("writing {}", f.display()))?;
+            print_table(&report);
+        }
+        None => print_table(&report),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -94,6 +117,7 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     settings.worker.concurrency = args.concurrency;
     settings.worker.claim_batch = args.concurrency.max(1) as i64;
     settings.worker.poll_interval = Duration::from_millis(20);
+    let token = http_starts::add_service_token(&mut settings);
     let app = App::build(settings.clone()).await?;
     let pool = app.store().pool().clone();
 
@@ -107,17 +131,28 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     let baseline = baseline(&base_pool, args.concurrency, args.baseline_for).await;
     base_pool.close().await;
     let baseline = baseline?;
+    let pgbench = if args.pgbench_for.is_zero() {
+        None
+    } else {
+        Some(pgbench(&args.database_url, args.concurrency, args.pgbench_for).await?)
+    };
     if args.preload_finished > 0 {
         preload(&pool, args.preload_finished).await?;
     }
     let sequential = sequential(&app, args.sequential).await?;
     let engine = load_run(&app, args, url).await?;
+    let end_to_end = if args.end_to_end > 0 {
+        Some(both_ways(&app, args, token).await?)
+    } else {
+        None
+    };
     let explain = explain(&pool).await?;
     let waiting = if args.waiting > 0 {
         Some(waiting_run(&app, args.waiting, args.concurrency).await?)
     } else {
         None
     };
+    let ratios = Ratios::of(&baseline, pgbench.as_ref(), &engine, end_to_end.as_ref());
     Ok(Report {
         date: chrono::Utc::now().to_rfc3339(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
@@ -131,8 +166,28 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
         baseline,
         engine,
         sequential,
+        end_to_end,
+        pgbench,
+        ratios,
         explain,
         waiting,
+    })
+}
+
+/// The end-to-end run in process, then over HTTP against this node's own API.
+async fn both_ways(app: &App, args: &BenchArgs, token: String) -> anyhow::Result<EndToEndPair> {
+    let (n, c) = (args.end_to_end, args.clients);
+    let in_process = end_to_end(app, n, c, args.steps, Starter::InProcess).await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let http = http_starts::serve_api(app.router(), token, stop.clone()).await?;
+    let http = end_to_end(app, n, c, args.steps, Starter::Http(http)).await;
+    stop.cancel();
+    let http = http?;
+    Ok(EndToEndPair {
+        http_starts_ratio: http.starts_per_sec / in_process.starts_per_sec,
+        http_sagas_ratio: http.sagas_per_sec / in_process.sagas_per_sec,
+        in_process,
+        http,
     })
 }
 

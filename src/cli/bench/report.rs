@@ -1,11 +1,13 @@
-//! The end of a bench run: every measurement in one `Report`, printed as a table or, with
-//! `--json`, as one JSON document.
+//! The end of a bench run: every measurement in one `Report`, printed as a table and, with
+//! `--json`, written as one JSON document.
 
 use serde::Serialize;
 
 use super::baseline::Baseline;
+use super::end_to_end::EndToEndPair;
 use super::finished::Explain;
 use super::load::EngineRun;
+use super::pgbench::Pgbench;
 use super::sequential::Sequential;
 use super::waiting::Waiting;
 
@@ -21,12 +23,49 @@ pub struct Report {
     pub baseline: Baseline,
     pub engine: EngineRun,
     pub sequential: Sequential,
+    pub end_to_end: Option<EndToEndPair>,
+    pub pgbench: Option<Pgbench>,
+    pub ratios: Ratios,
     /// Engine steps/s ÷ baseline transactions/s (two-statement transaction).
     pub ratio_vs_baseline: f64,
     /// Engine steps/s ÷ the one-statement baseline (the stronger limit).
     pub ratio_vs_single_statement: f64,
     pub explain: Vec<Explain>,
     pub waiting: Option<Waiting>,
+}
+
+/// The engine's step rates against both same-run limits: the sqlx baseline (two statements)
+/// and pgbench's saga-step script (absent without pgbench).
+#[derive(Debug, Serialize)]
+pub struct Ratios {
+    pub load_steps_vs_baseline: f64,
+    pub load_steps_vs_pgbench: Option<f64>,
+    pub end_to_end_steps_vs_baseline: Option<f64>,
+    pub end_to_end_steps_vs_pgbench: Option<f64>,
+    pub baseline_vs_pgbench: Option<f64>,
+}
+
+impl Ratios {
+    pub(super) fn of(
+        base: &Baseline,
+        pgbench: Option<&Pgbench>,
+        load: &EngineRun,
+        e2e: Option<&EndToEndPair>,
+    ) -> Self {
+        let pg = pgbench.and_then(|p| p.tx_per_sec);
+        let e2e = e2e.map(|e| e.in_process.steps_per_sec);
+        Self {
+            load_steps_vs_baseline: load.steps_per_sec / base.tx_per_sec,
+            load_steps_vs_pgbench: pg.map(|p| load.steps_per_sec / p),
+            end_to_end_steps_vs_baseline: e2e.map(|s| s / base.tx_per_sec),
+            end_to_end_steps_vs_pgbench: e2e.zip(pg).map(|(s, p)| s / p),
+            baseline_vs_pgbench: pg.map(|p| base.tx_per_sec / p),
+        }
+    }
+}
+
+fn ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))
 }
 
 pub(super) fn print_table(r: &Report) {
@@ -44,6 +83,16 @@ pub(super) fn print_table(r: &Report) {
         "  same as one statement                        {:>10.0} tx/s",
         r.baseline.single_statement_per_sec
     );
+    match &r.pgbench {
+        Some(p) => match (p.tx_per_sec, &p.skipped) {
+            (Some(tps), _) => println!(
+                "  pgbench saga-step script (C={}, {:.0} s)    {:>10.0} tx/s",
+                p.clients, p.seconds, tps
+            ),
+            (None, why) => println!("  pgbench skipped: {}", why.as_deref().unwrap_or("-")),
+        },
+        None => println!("  pgbench not run (--pgbench-for 0s)"),
+    }
     println!("engine under load:");
     println!(
         "  starts                                       {:>10.0} /s",
@@ -95,6 +144,38 @@ pub(super) fn print_table(r: &Report) {
             l.saga_p50_ms, l.saga_p99_ms, l.commits_per_saga
         );
     }
+    if let Some(e) = &r.end_to_end {
+        println!(
+            "end to end, {} clients starting {} sagas while the worker runs them:",
+            e.in_process.clients, e.in_process.sagas
+        );
+        for (how, x) in [("in process", &e.in_process), ("POST /v1/sagas", &e.http)] {
+            println!(
+                "  {how:<15} starts {:>7.0}/s  sagas {:>7.1}/s  steps {:>7.0}/s  {:.2} commits/saga",
+                x.starts_per_sec, x.sagas_per_sec, x.steps_per_sec, x.commits_per_saga
+            );
+        }
+        println!(
+            "  HTTP / in process: starts {:.2}x, sagas {:.2}x",
+            e.http_starts_ratio, e.http_sagas_ratio
+        );
+    }
+    let x = &r.ratios;
+    println!("steps/s against the same-run limits:        baseline   pgbench");
+    println!(
+        "  load run                                  {:>8.2}x {:>9}",
+        x.load_steps_vs_baseline,
+        ratio(x.load_steps_vs_pgbench)
+    );
+    println!(
+        "  end to end (in process)                   {:>9} {:>9}",
+        ratio(x.end_to_end_steps_vs_baseline),
+        ratio(x.end_to_end_steps_vs_pgbench)
+    );
+    println!(
+        "  baseline tx/s ÷ pgbench tx/s              {:>9}",
+        ratio(x.baseline_vs_pgbench)
+    );
     if let Some(w) = &r.waiting {
         println!(
             "{} sagas waiting on a signal: all waiting after {:.1} s, worker RSS {:.1} MB",
