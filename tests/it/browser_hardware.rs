@@ -55,7 +55,7 @@ async fn operator_resolves_an_exhausted_step_of_a_two_part_order() {
     if !browser_available() {
         return;
     }
-    let h = hardware().await;
+    let h = hardware_exhausting_automation().await;
     let p = two_part_parked(&h).await;
     // `localhost` is a secure context, so the Secure session cookie is kept over plain HTTP.
     let base = h.base.replace("127.0.0.1", "localhost");

@@ -137,7 +137,7 @@ async fn step_row(h: &Harness, step: Uuid) -> Value {
 
 #[tokio::test]
 async fn an_order_page_shows_lines_payment_shipments_steps_and_timeline() {
-    let h = hardware().await;
+    let h = hardware_exhausting_automation().await;
     let p = two_part_parked(&h).await;
     let cookie = login(&h.t, VIEWER_TOKEN).await;
 
@@ -215,7 +215,7 @@ async fn an_order_page_shows_lines_payment_shipments_steps_and_timeline() {
 
 #[tokio::test]
 async fn viewers_cannot_post_and_operators_retry_and_fall_back_audited() {
-    let h = hardware().await;
+    let h = hardware_exhausting_automation().await;
     let p = two_part_parked(&h).await;
     let viewer = login(&h.t, VIEWER_TOKEN).await;
     let operator = login(&h.t, OPERATOR_TOKEN).await;

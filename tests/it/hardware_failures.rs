@@ -265,7 +265,7 @@ async fn courier_cancelling_after_payment_refunds_and_voids() {
 
 #[tokio::test]
 async fn automation_exhausted_parks_then_an_operator_finishes_it() {
-    let h = hardware().await;
+    let h = hardware_exhausting_automation().await;
     h.sim
         .set_fault(
             "bridge.run_automation",
@@ -431,4 +431,58 @@ async fn cancelling_an_order_at_checkout_closes_its_session() {
         events(&h, order).await,
         ["order.created", "order.checkout_sent", "order.cancelled"]
     );
+}
+
+#[tokio::test]
+async fn a_paused_bridge_holds_automation_without_spending_its_attempts() {
+    let h = hardware().await;
+    let (s, b) = operator_post(
+        &h,
+        "/v1/providers/bridge/pause",
+        &json!({"reason": "bridge maintenance"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let before = h.sim.stats().requests("bridge.run_automation");
+    let (order, saga) = paid_order(&h, &[("SENSOR-T1", 1, "sensor_vendor_first_time")]).await;
+    let t = tracking(&shipments(&h, order).await[0]);
+    courier(&h, saga, &t, "delivered").await;
+
+    // Held at the gate, hours on: nothing reaches the bridge, no automation attempt is spent
+    // and the saga waits rather than parking.
+    for _ in 0..3 {
+        h.t.advance(Duration::from_secs(30 * 60));
+        h.t.run().await;
+    }
+    assert_eq!(h.sim.stats().requests("bridge.run_automation"), before);
+    let steps = view(&h, order).await["automation_steps"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["attempts"] == 0 && s["status"] == "queued"),
+        "{steps:?}"
+    );
+    let s = h.t.saga(saga).await;
+    assert_eq!(s["status"], "running", "{s}");
+    assert_eq!(s["last_error"]["code"], "provider_held", "{s}");
+
+    // Resumed: the held saga runs at once and the step succeeds on its first attempt.
+    let (s, b) = operator_post(
+        &h,
+        "/v1/providers/bridge/resume",
+        &json!({"reason": "maintenance over"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    h.t.run().await;
+    let steps = view(&h, order).await["automation_steps"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(steps[0]["status"], "succeeded", "{steps:?}");
+    assert_eq!(steps[0]["attempts"], 1, "{steps:?}");
+    assert_eq!(h.sim.stats().requests("bridge.run_automation"), before + 1);
 }

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::json;
+use uuid::Uuid;
 
 use super::metrics as m;
 use super::{Deps, db_error, domain_write};
@@ -27,13 +28,25 @@ impl Action for Automate {
             .map_err(db_error)?;
         let now = ctx.now;
         let mut attempts: Vec<(AutomationRow, AttemptOutcome)> = Vec::new();
+        // Steps whose call a provider gate held: never sent, so no attempt is recorded, and
+        // the saga waits (keeping its own attempt) until the gate may let them through.
+        let mut held: Vec<Uuid> = Vec::new();
+        let mut held_until: Option<(DateTime<Utc>, crate::providers::Error)> = None;
         let due_now: Vec<&AutomationRow> = steps.iter().filter(|s| due(s, now)).collect();
         for (done, step) in due_now.iter().enumerate() {
             // Each device or asset call may take a while: the job run shows which and how far.
             ctx.report.relate("automation_step", step.id, None);
             ctx.report.items(done, due_now.len());
-            let outcome = self.attempt(ctx, &order.order_code, step, now).await;
-            attempts.push(((*step).clone(), outcome));
+            match self.attempt(ctx, &order.order_code, step, now).await {
+                Ok(outcome) => attempts.push(((*step).clone(), outcome)),
+                Err((retry_in, e)) => {
+                    held.push(step.id);
+                    let at = crate::engine::clock::later(now, retry_in);
+                    if held_until.as_ref().is_none_or(|(h, _)| at < *h) {
+                        held_until = Some((at, e));
+                    }
+                }
+            }
         }
         ctx.report.items(due_now.len(), due_now.len());
         // Where every step stands once this round's attempts are recorded.
@@ -64,6 +77,7 @@ impl Action for Automate {
                 (None, "failed") => {
                     failed.push((step, step.last_error.clone().unwrap_or_default()))
                 }
+                (None, _) if held.contains(&step.id) => {}
                 (None, "queued" | "retrying") => {
                     let at = step.next_attempt_at.unwrap_or(now);
                     next_retry = Some(next_retry.map_or(at, |n| n.min(at)));
@@ -85,6 +99,10 @@ impl Action for Automate {
                     step.id, step.scenario, step.max_attempts, policy.fallback
                 ),
             ))
+        } else if let Some((_, e)) = held_until.filter(|(h, _)| next_retry.is_none_or(|n| *h <= n))
+        {
+            // The gate's own message names the provider, so a resume finds and wakes the saga.
+            StepOutcome::failed(crate::families::provider_error(e))
         } else if let Some(at) = next_retry {
             let wait = (at - now).to_std().unwrap_or_default();
             StepOutcome::failed(StepError::Retryable {
@@ -118,14 +136,15 @@ fn due(step: &AutomationRow, now: DateTime<Utc>) -> bool {
 impl Automate {
     /// One call to the bridge, keyed by the automation step so a repeat is not run twice. The
     /// key starts with the saga's id, as every provider key does, so a provider's records say
-    /// which order an effect was for.
+    /// which order an effect was for. `Err` is a call a provider gate held, never sent: no
+    /// attempt to record, and how soon the gate may let it through.
     async fn attempt(
         &self,
         ctx: &StepContext,
         order_code: &str,
         step: &AutomationRow,
         now: DateTime<Utc>,
-    ) -> AttemptOutcome {
+    ) -> Result<AttemptOutcome, (std::time::Duration, crate::providers::Error)> {
         let policy = self.0.settings.policy(&step.scenario);
         let request = AutomationRequest {
             reference: format!("{}:automate:{}", ctx.saga_id, step.id),
@@ -142,13 +161,17 @@ impl Automate {
             .run_automation(&request, policy.timeout)
             .await
             .result;
+        let result = match result {
+            Err(e @ crate::providers::Error::Held { retry_in, .. }) => return Err((retry_in, e)),
+            other => other,
+        };
         let label = match &result {
             Ok(_) => "succeeded",
             Err(_) => "failed_attempt",
         };
         metrics::counter!(m::AUTOMATION_RUNS_TOTAL, "scenario" => step.scenario.clone(), "outcome" => label)
             .increment(1);
-        match result {
+        Ok(match result {
             Ok(done) => AttemptOutcome::Succeeded { reference: done.id },
             Err(e) => {
                 let spent = step.attempts + 1 >= step.max_attempts || !e.retryable();
@@ -158,6 +181,6 @@ impl Automate {
                     retry_at: (!spent).then_some(now + delay),
                 }
             }
-        }
+        })
     }
 }

@@ -19,6 +19,15 @@ pub async fn hardware() -> Harness {
     hardware_with(|_| {}).await
 }
 
+/// [`hardware`] for tests that run automation steps out of attempts against a failing
+/// bridge: six failures in a row would open the bridge's breaker (five by default), which
+/// then holds the last attempts and an operator's retry for its cool-down, counted in real
+/// seconds the test's clock does not move. Breakers have tests of their own
+/// (`provider_gates`); here it opens only after more failures than these tests make.
+pub async fn hardware_exhausting_automation() -> Harness {
+    hardware_with(|s| s.providers.bridge.limits.breaker.failures = 10).await
+}
+
 /// [`hardware`] with settings changed by `tweak` first.
 pub async fn hardware_with(tweak: impl FnOnce(&mut sagaflow::config::Settings)) -> Harness {
     let h = harness(|s, _| {
