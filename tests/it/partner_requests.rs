@@ -132,3 +132,54 @@ async fn the_request_log_is_for_operators_and_refuses_bad_queries() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(b, json!({ "requests": [] }));
 }
+
+#[tokio::test]
+async fn a_daily_job_drops_requests_older_than_the_retention() {
+    let h = crate::support::orders::harness(|s, _| {
+        s.edit_section(
+            "partner",
+            |p: &mut sagaflow::families::partner::PartnerSettings| {
+                p.request_log_days = 30;
+                p.request_log_prune = Some("0 40 4 * * *".into());
+            },
+        )
+        .unwrap();
+    })
+    .await;
+    let now = sagaflow::engine::clock::Clock::now(&h.t.clock);
+    for (path, days) in [
+        ("/v1/partner/old", 40),
+        ("/v1/partner/month", 31),
+        ("/v1/partner/recent", 29),
+    ] {
+        sqlx::query(
+            "INSERT INTO partner_requests (method, path, status, duration_ms, received_at)
+             VALUES ('GET', $1, 200, 1, $2)",
+        )
+        .bind(path)
+        .bind(now - chrono::Duration::days(days))
+        .execute(h.pool())
+        .await
+        .unwrap();
+    }
+    // Nothing of it is due at 09:00; the next 04:40 comes round and the job runs, once (the
+    // day's other cron jobs fire in the same ticks).
+    let scheduler = h.t.app.scheduler("node-1").unwrap();
+    scheduler.tick_once().await.unwrap();
+    h.t.advance(std::time::Duration::from_secs(20 * 3600));
+    scheduler.tick_once().await.unwrap();
+    scheduler.tick_once().await.unwrap();
+    let runs: Vec<String> = sqlx::query_scalar(
+        "SELECT to_char(scheduled_for AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') FROM cron_runs
+         WHERE job = 'partner.request_log_prune'",
+    )
+    .fetch_all(h.pool())
+    .await
+    .unwrap();
+    assert_eq!(runs, ["2026-03-02 04:40"]);
+    let left: Vec<String> = sqlx::query_scalar("SELECT path FROM partner_requests ORDER BY id")
+        .fetch_all(h.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, ["/v1/partner/recent"]);
+}

@@ -9,6 +9,7 @@ mod expiry;
 mod fulfil;
 mod reminders;
 mod renewal;
+mod request_prune;
 mod requests;
 mod settings;
 pub mod store;
@@ -95,6 +96,10 @@ impl Partner {
 impl Family for Partner {
     fn name(&self) -> &'static str {
         "partner"
+    }
+
+    fn periodic_jobs(&self) -> Vec<crate::engine::periodic::PeriodicJob> {
+        request_prune::jobs(&self.deps)
     }
 
     fn register_actions(&self, registry: &mut ActionRegistry) {

@@ -1,5 +1,5 @@
 //! `[partner]`: partner accounts (API keys stored as SHA-256 hashes), the licence catalogue,
-//! the rate limit and the product cache lifetime.
+//! the rate limit, the product cache lifetime and how long the request log keeps requests.
 
 use std::time::Duration;
 
@@ -13,6 +13,11 @@ pub struct PartnerSettings {
     /// How long `GET /v1/partner/products` answers from memory before reading the catalogue.
     #[serde(with = "crate::config::duration")]
     pub products_cache_ttl: Duration,
+    /// Days the partner API's request log keeps a request; 0 keeps them all.
+    pub request_log_days: u32,
+    /// When the request log drops requests older than `request_log_days` (a cron schedule,
+    /// seconds first); unset or empty turns the pruning off.
+    pub request_log_prune: Option<String>,
     pub accounts: Vec<PartnerAccount>,
     /// The licence catalogue partners order from. Upserted at start-up.
     pub products: Vec<ProductSeed>,
@@ -23,6 +28,8 @@ impl Default for PartnerSettings {
         Self {
             rate_limit_per_minute: 100,
             products_cache_ttl: Duration::from_secs(60),
+            request_log_days: 30,
+            request_log_prune: Some("0 40 4 * * *".into()),
             accounts: Vec::new(),
             products: Vec::new(),
         }

@@ -1,5 +1,6 @@
 //! The partner API's request log (`partner_requests`): one row per request, written after the
-//! answer, already masked and bounded by the caller; read newest first by support.
+//! answer, already masked and bounded by the caller; read newest first by support, and pruned
+//! daily (`request_prune`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -60,6 +61,28 @@ impl Store {
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Drops requests received before `before`, a batch at a time so a large backlog never
+    /// holds one long transaction; returns how many went.
+    pub(crate) async fn prune_partner_requests(&self, before: DateTime<Utc>) -> Result<u64> {
+        const BATCH: i64 = 5_000;
+        let mut gone = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM partner_requests WHERE id IN (
+                     SELECT id FROM partner_requests WHERE received_at < $1 LIMIT $2)",
+            )
+            .bind(before)
+            .bind(BATCH)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+            gone += n;
+            if n < BATCH as u64 {
+                return Ok(gone);
+            }
+        }
     }
 
     /// The latest `limit` requests, newest first; of one account when `partner_id` is given.

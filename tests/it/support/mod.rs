@@ -79,6 +79,12 @@ pub fn settings_on(url: String) -> Settings {
         |b: &mut sagaflow::families::data_bundle::BundleSettings| b.balance_poll = None,
     )
     .expect("bundle settings");
+    // Likewise the partner request log's daily pruning; `partner_requests` turns it on.
+    s.edit_section(
+        "partner",
+        |p: &mut sagaflow::families::partner::PartnerSettings| p.request_log_prune = None,
+    )
+    .expect("partner settings");
     s.auth.tokens = TEST_TOKENS
         .iter()
         .map(|(name, role, token)| sagaflow::config::TokenEntry {
