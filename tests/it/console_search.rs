@@ -13,20 +13,6 @@ use crate::support::hardware::*;
 use crate::support::orders::Harness;
 use crate::support::{OPERATOR_TOKEN, VIEWER_TOKEN};
 
-/// A wallet user with money for a few bundles.
-async fn funded(h: &Harness) -> Uuid {
-    let user = Uuid::now_v7();
-    let (s, b) = h
-        .post_json(
-            &format!("/v1/wallets/{user}/top-ups"),
-            &[("idempotency-key", "seed")],
-            &json!({ "amount": 100.0 }),
-        )
-        .await;
-    assert_eq!(s, HttpStatus::OK, "{b}");
-    user
-}
-
 /// Places a data bundle for `phone`; returns its order code and saga.
 async fn bundle(h: &Harness, user: Uuid, key: &str, phone: &str) -> (String, Uuid) {
     let (s, b) = h
@@ -89,7 +75,7 @@ fn find(q: &str, cookie: &str) -> axum::http::Request<axum::body::Body> {
 #[tokio::test]
 async fn one_box_finds_each_kind_of_key_and_refuses_bad_input() {
     let h = hardware().await;
-    let user = funded(&h).await;
+    let user = h.funded(100.0).await;
     // One customer's number, typed two ways, on a bundle and a partner order; another number
     // on a second bundle.
     let (shared_code, shared_bundle) = bundle(&h, user, "k1", "024 123 4567").await;
@@ -189,7 +175,7 @@ async fn one_box_finds_each_kind_of_key_and_refuses_bad_input() {
 #[tokio::test]
 async fn sagas_made_together_show_different_short_ids_after_their_key() {
     let h = hardware().await;
-    let user = funded(&h).await;
+    let user = h.funded(100.0).await;
     let (code_a, a) = bundle(&h, user, "a", "0241234567").await;
     let (code_b, b) = bundle(&h, user, "b", "0241234568").await;
     assert_ne!(tail(a), tail(b));

@@ -16,19 +16,6 @@ const MTN_PHONE: &str = "0241234567";
 /// mtn-5gb in config/default.toml: 27.00 GHS.
 const MTN_5GB_MINOR: i64 = 2700;
 
-async fn funded(h: &Harness, amount: f64) -> Uuid {
-    let user = Uuid::now_v7();
-    let (s, b) = h
-        .post_json(
-            &format!("/v1/wallets/{user}/top-ups"),
-            &[("idempotency-key", "seed")],
-            &json!({ "amount": amount }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    user
-}
-
 async fn order(
     h: &Harness,
     user: Uuid,
@@ -87,7 +74,7 @@ async fn signals_for(h: &Harness, saga: Uuid, n: i64) {
 #[tokio::test]
 async fn success_through_the_webhook() {
     let h = harness(|_, _| {}).await;
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (id, saga) = place(&h, user).await;
     h.t.run().await;
     assert_eq!(h.t.status(saga).await, "waiting");
@@ -162,7 +149,7 @@ async fn success_through_polling_when_no_webhook_arrives() {
         })
         .unwrap();
     h.no_reseller_webhooks();
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (id, saga) = place(&h, user).await;
     h.t.run().await;
     assert_eq!(h.t.status(saga).await, "waiting");
@@ -209,7 +196,7 @@ async fn a_500_then_success_on_the_second_attempt_after_5_minutes() {
             }),
         )
         .unwrap();
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (id, saga) = place(&h, user).await;
     h.t.run().await;
     assert_eq!(h.t.status(saga).await, "running");
@@ -261,7 +248,7 @@ async fn all_attempts_failing_refunds_on_the_5m_15m_1h_schedule() {
             ..Default::default()
         })
         .unwrap();
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (id, saga) = place(&h, user).await;
     let delays = [5 * 60, 15 * 60, 60 * 60];
     for attempt in 1..=4u32 {
@@ -368,7 +355,7 @@ async fn insufficient_balance_at_the_provider_parks_the_order() {
             ..Default::default()
         })
         .unwrap();
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (id, saga) = place(&h, user).await;
     h.t.run().await;
     let s = h.t.saga(saga).await;
@@ -426,7 +413,7 @@ async fn a_low_balance_pre_check_waits_without_submitting() {
             ..Default::default()
         })
         .unwrap();
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (_, saga) = place(&h, user).await;
     h.t.run().await;
     let s = h.t.saga(saga).await;
@@ -445,7 +432,7 @@ async fn a_low_balance_pre_check_waits_without_submitting() {
 #[tokio::test]
 async fn bad_input_is_refused_and_writes_nothing() {
     let h = harness(|_, _| {}).await;
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (s, b) = order(&h, user, "a", "MTN", 5, "12345").await;
     assert_eq!(
         (s, b["error"]["code"].as_str()),
@@ -524,7 +511,7 @@ async fn bad_input_is_refused_and_writes_nothing() {
 #[tokio::test]
 async fn an_insufficient_wallet_fails_before_any_provider_call() {
     let h = harness(|_, _| {}).await;
-    let user = funded(&h, 5.0).await;
+    let user = h.funded(5.0).await;
     let (id, saga) = place(&h, user).await;
     h.t.run().await;
     let s = h.t.saga(saga).await;
@@ -558,7 +545,7 @@ async fn an_unknown_outcome_is_resolved_by_the_history_lookup() {
             }),
         )
         .unwrap();
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (_, saga) = place(&h, user).await;
     h.t.run().await;
     assert_eq!(
@@ -590,7 +577,7 @@ async fn an_unknown_outcome_is_resolved_by_the_history_lookup() {
 #[tokio::test]
 async fn a_duplicate_purchase_with_the_same_key_places_one_order() {
     let h = harness(|_, _| {}).await;
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (s1, first) = order(&h, user, "same", "MTN", 5, MTN_PHONE).await;
     let (s2, second) = order(&h, user, "same", "MTN", 5, MTN_PHONE).await;
     assert_eq!((s1, s2), (StatusCode::ACCEPTED, StatusCode::OK));
@@ -615,7 +602,7 @@ async fn a_duplicate_purchase_with_the_same_key_places_one_order() {
 async fn a_webhook_with_a_bad_signature_is_refused_and_changes_nothing() {
     let h = harness(|_, _| {}).await;
     h.no_reseller_webhooks();
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (id, saga) = place(&h, user).await;
     h.t.run().await;
     let external = h.t.saga(saga).await["data"]["steps"]["fulfill"]["external_id"]
@@ -657,7 +644,7 @@ async fn a_wait_that_times_out_is_still_announced_once_when_the_retry_starts() {
             ..Default::default()
         })
         .unwrap();
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (id, saga) = place(&h, user).await;
     let notices =
         format!("SELECT count(*) FROM notifications WHERE order_id = '{id}' AND kind = 'retrying'");
@@ -709,7 +696,7 @@ async fn an_outcome_no_lookup_can_prove_parks_the_order_and_never_places_it_agai
             }),
         )
         .unwrap();
-    let user = funded(&h, 100.0).await;
+    let user = h.funded(100.0).await;
     let (id, saga) = place(&h, user).await;
     h.t.run().await;
     // Every later attempt asks the history first, cannot read it, and tries again later.

@@ -20,19 +20,6 @@ use crate::support;
 
 const PARTNER_KEY: &str = "Bearer sim_partner_api_key";
 
-async fn funded(h: &Harness, amount: f64) -> Uuid {
-    let user = Uuid::now_v7();
-    let (s, b) = h
-        .post_json(
-            &format!("/v1/wallets/{user}/top-ups"),
-            &[("idempotency-key", "seed")],
-            &json!({ "amount": amount }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    user
-}
-
 async fn bundle(h: &Harness, user: Uuid, key: &str) -> Uuid {
     let (s, b) = h
         .post_json(
@@ -156,7 +143,7 @@ async fn scenario(h: &Harness) {
 
     // Data bundles: one delivered through the reseller's webhook, one after a 500 and a retry,
     // one refused because the wallet is short.
-    let user = funded(h, 200.0).await;
+    let user = h.funded(200.0).await;
     let delivered = bundle(h, user, "b1").await;
     wait_status(h, delivered, "completed").await;
     h.sim
@@ -173,7 +160,7 @@ async fn scenario(h: &Harness) {
     t.run().await;
     t.advance(Duration::from_secs(5 * 60));
     wait_status(h, after_500, "completed").await;
-    let poor = funded(h, 5.0).await;
+    let poor = h.funded(5.0).await;
     let refused = bundle(h, poor, "b3").await;
     wait_status(h, refused, "compensated").await;
 

@@ -20,19 +20,6 @@ use sagaflow::simulator::{ConfigPatch, Fault};
 const MTN_PHONE: &str = "0241234567";
 const REJECTED: &str = "sagaflow_provider_credentials_rejected_total";
 
-async fn funded(h: &Harness) -> Uuid {
-    let user = Uuid::now_v7();
-    let (s, b) = h
-        .post_json(
-            &format!("/v1/wallets/{user}/top-ups"),
-            &[("idempotency-key", "seed")],
-            &json!({ "amount": 100.0 }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    user
-}
-
 /// Places a 5 GB MTN order (the reseller's); returns (order id, saga id).
 async fn place(h: &Harness, user: Uuid) -> (Uuid, Uuid) {
     let (s, b) = h
@@ -132,7 +119,7 @@ async fn a_rejected_key_parks_the_order_and_resuming_after_the_fix_completes_it(
         return;
     }
     let h = harness(|_, _| {}).await;
-    let user = funded(&h).await;
+    let user = h.funded(100.0).await;
     let before = value(&render(), REJECTED, &[("provider", "reseller")]);
     // The balance pre-check passes; the order itself is refused with 401.
     reject_key(&h, &["reseller.create_order"]);
@@ -191,7 +178,7 @@ async fn a_rejected_key_parks_the_order_and_resuming_after_the_fix_completes_it(
 #[tokio::test]
 async fn a_rejected_key_at_the_balance_pre_check_parks_before_anything_is_placed() {
     let h = harness(|_, _| {}).await;
-    let user = funded(&h).await;
+    let user = h.funded(100.0).await;
     reject_key(
         &h,
         &[
@@ -223,7 +210,7 @@ async fn a_rejected_key_at_the_balance_pre_check_parks_before_anything_is_placed
 async fn a_rejected_key_on_the_status_lookup_parks_too() {
     let h = harness(|_, _| {}).await;
     h.no_reseller_webhooks();
-    let user = funded(&h).await;
+    let user = h.funded(100.0).await;
     let (order, saga) = place(&h, user).await;
     h.t.run().await;
     assert_eq!(h.t.status(saga).await, "waiting");
@@ -272,7 +259,7 @@ async fn a_rejected_key_on_an_ishare_verify_parks_too() {
             ..Default::default()
         })
         .unwrap();
-    let user = funded(&h).await;
+    let user = h.funded(100.0).await;
     let (s, b) = h
         .post_json(
             "/v1/orders/data-bundles",

@@ -39,19 +39,6 @@ const REPLACED: char = '\u{FFFD}';
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-async fn funded(h: &Harness) -> Uuid {
-    let user = Uuid::now_v7();
-    let (s, b) = h
-        .post_json(
-            &format!("/v1/wallets/{user}/top-ups"),
-            &[("idempotency-key", "seed")],
-            &json!({ "amount": 100.0 }),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
-    user
-}
-
 /// Places a 5 GB MTN order; returns (order, saga).
 async fn place(h: &Harness, user: Uuid) -> (Uuid, Uuid) {
     let (s, b) = h
@@ -137,7 +124,7 @@ async fn an_absurd_retry_after_from_the_reseller_waits_a_day_and_panics_nothing(
             }),
         )
         .unwrap();
-    let user = funded(&h).await;
+    let user = h.funded(100.0).await;
     let (order, saga) = place(&h, user).await;
     let now = h.t.clock.now();
     h.t.run().await;
@@ -181,7 +168,7 @@ async fn an_absurd_retry_after_from_the_sms_gateway_backs_the_outbox_row_off_a_d
     h.sim
         .set_fault("reseller.create_order", Some(fault(500)))
         .unwrap();
-    let user = funded(&h).await;
+    let user = h.funded(100.0).await;
     let (_, saga) = place(&h, user).await;
     h.t.run().await;
     assert_eq!(h.t.status(saga).await, "running");
@@ -407,7 +394,7 @@ async fn nul_bytes_and_invalid_utf8_in_reseller_answers_are_stored_readably() {
             }),
         )
         .unwrap();
-    let user = funded(&h).await;
+    let user = h.funded(100.0).await;
     let (order, saga) = place(&h, user).await;
     h.t.run().await;
     assert_eq!(h.t.status(saga).await, "running");

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use uuid::Uuid;
 
 use sagaflow::config::Settings;
 use sagaflow::simulator::{self, SimulatorConfig, SimulatorHandle};
@@ -78,6 +79,20 @@ impl Harness {
         let headers = res.headers().clone();
         let body = res.json().await.unwrap_or(Value::Null);
         (status, headers, body)
+    }
+
+    /// A new wallet user topped up with `amount` GHS.
+    pub async fn funded(&self, amount: f64) -> Uuid {
+        let user = Uuid::now_v7();
+        let (s, b) = self
+            .post_json(
+                &format!("/v1/wallets/{user}/top-ups"),
+                &[("idempotency-key", "seed")],
+                &serde_json::json!({ "amount": amount }),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        user
     }
 
     pub async fn post_json(
