@@ -10,7 +10,6 @@
 //! most 200, go to one phone number.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -62,16 +61,7 @@ fn worker_env(db: &str, providers: &ProvidersConfig) -> Vec<(String, String)> {
 }
 
 fn spawn(env: &[(String, String)]) -> Worker {
-    let child = Command::new(env!("CARGO_BIN_EXE_sagaflow"))
-        .args(["serve", "--role", "worker"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env_remove("FAILPOINTS")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start a worker process");
-    Worker(child)
+    crate::support::workers::spawn_worker(env)
 }
 
 /// 10% 500s, 5% dropped after the work was done and 2% hangs on every effectful endpoint.

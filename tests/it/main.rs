@@ -53,6 +53,7 @@ mod partner_requests;
 mod browser_portal;
 mod portal_links;
 mod provider_gates;
+mod provider_gates_nodes;
 mod provider_health;
 mod providers_bridge;
 mod providers_cancellations;

@@ -15,6 +15,7 @@ pub mod private_pg;
 pub mod prometheus;
 pub mod providers;
 pub mod test_cluster;
+pub mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
