@@ -1,7 +1,7 @@
 //! `sagaflow bench` end to end on a small run: it measures both baselines (and pgbench's
 //! saga-step script where pgbench is installed), runs sagas both ways, starts sagas while the
-//! worker runs them (in process and over HTTP), counts commits, reports indexed plans and
-//! writes every figure to the `--json` file. Figures are not asserted (timing belongs
+//! worker runs them (in process and over HTTP), counts commits, times provider calls with and
+//! without the provider gates, reports indexed plans and writes every figure to the `--json` file. Figures are not asserted (timing belongs
 //! to the bench itself); that the measurements exist and hang together is.
 //!
 //! A binary of its own, outside `tests/it`, so cargo runs it when no other test is running: the
@@ -39,6 +39,8 @@ fn a_small_bench_run_reports_every_measurement() {
             "4",
             "--pgbench-for",
             "1s",
+            "--provider-calls",
+            "60",
         ])
         .arg("--json")
         .arg(&json)
@@ -102,6 +104,23 @@ fn a_small_bench_run_reports_every_measurement() {
         }
         None => assert!(r["pgbench"]["skipped"].is_string(), "{}", r["pgbench"]),
     }
+    // Provider calls three ways, each with its figures, and the ratios to the ungated calls.
+    let p = &r["provider_calls"];
+    assert_eq!(p["calls"], 60);
+    for way in ["no_gates", "default_gates", "unbound_limits"] {
+        assert!(num(&p[way]["calls_per_sec"]) > 0.0, "{way}: {p}");
+        let (p50, p99) = (num(&p[way]["p50_ms"]), num(&p[way]["p99_ms"]));
+        assert!(0.0 < p50 && p50 <= p99, "{way}: {p}");
+    }
+    let none = num(&p["no_gates"]["calls_per_sec"]);
+    for (ratio, way) in [
+        ("default_vs_none", "default_gates"),
+        ("limits_vs_none", "unbound_limits"),
+    ] {
+        let expect = num(&p[way]["calls_per_sec"]) / none;
+        assert!((num(&p[ratio]) - expect).abs() < 1e-9, "{ratio}: {p}");
+    }
+    assert!(table.contains("rate + concurrency, never bind"), "{table}");
     assert_eq!(r["waiting"]["sagas"], 20);
     assert!(num(&r["waiting"]["worker_rss_mb"]) > 0.0);
     let claim = r["explain"]

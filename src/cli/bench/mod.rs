@@ -4,7 +4,8 @@
 //!
 //! The run, in order: a scratch database (`scratch.rs`), the bare-checkpoint baseline
 //! (`baseline.rs`), pgbench's saga-step script when pgbench is installed (`pgbench.rs`),
-//! finished sagas preloaded if asked (`finished.rs`), one saga at a time (`sequential.rs`), the
+//! provider calls with and without the provider gates (`provider_calls.rs`), finished sagas
+//! preloaded if asked (`finished.rs`), one saga at a time (`sequential.rs`), the
 //! load run (`load.rs`), starts and steps together, in process and over HTTP
 //! (`end_to_end.rs`, `http_starts.rs`), the query plans (`finished.rs`), sagas left waiting
 //! (`waiting.rs`), then the report (`report.rs`). `meters.rs` reads commits and memory.
@@ -16,6 +17,7 @@ mod http_starts;
 mod load;
 mod meters;
 mod pgbench;
+mod provider_calls;
 mod report;
 mod scratch;
 mod sequential;
@@ -38,6 +40,7 @@ use end_to_end::{EndToEndPair, Starter, end_to_end};
 use finished::{explain, preload};
 use load::load_run;
 use pgbench::pgbench;
+use provider_calls::provider_calls;
 use report::{Ratios, Report, print_table};
 use scratch::ScratchDb;
 use sequential::sequential;
@@ -84,6 +87,10 @@ pub struct BenchArgs {
     /// How long pgbench runs its saga-step script (when pgbench is installed); 0s skips it.
     #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
     pub pgbench_for: Duration,
+    /// Reseller calls made each of three ways (no provider gates, default gates, gates with
+    /// limits that never bind) against the built-in simulator, from 16 tasks; 0 skips it.
+    #[arg(long, default_value_t = 3_000)]
+    pub provider_calls: usize,
     /// Write every figure as one JSON document to FILE (`-`, or no FILE: print it instead of
     /// the table).
     #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-")]
@@ -136,6 +143,11 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     } else {
         Some(pgbench(&args.database_url, args.concurrency, args.pgbench_for).await?)
     };
+    let provider_calls = if args.provider_calls > 0 {
+        Some(provider_calls(url, args.provider_calls).await?)
+    } else {
+        None
+    };
     if args.preload_finished > 0 {
         preload(&pool, args.preload_finished).await?;
     }
@@ -168,6 +180,7 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
         sequential,
         end_to_end,
         pgbench,
+        provider_calls,
         ratios,
         explain,
         waiting,

@@ -8,6 +8,7 @@ use super::end_to_end::EndToEndPair;
 use super::finished::Explain;
 use super::load::EngineRun;
 use super::pgbench::Pgbench;
+use super::provider_calls::ProviderCalls;
 use super::sequential::Sequential;
 use super::waiting::Waiting;
 
@@ -25,6 +26,8 @@ pub struct Report {
     pub sequential: Sequential,
     pub end_to_end: Option<EndToEndPair>,
     pub pgbench: Option<Pgbench>,
+    /// What the provider gates cost a call when no limit binds (`--provider-calls`).
+    pub provider_calls: Option<ProviderCalls>,
     pub ratios: Ratios,
     /// Engine steps/s ÷ baseline transactions/s (two-statement transaction).
     pub ratio_vs_baseline: f64,
@@ -159,6 +162,29 @@ pub(super) fn print_table(r: &Report) {
             "  HTTP / in process: starts {:.2}x, sagas {:.2}x",
             e.http_starts_ratio, e.http_sagas_ratio
         );
+    }
+    if let Some(p) = &r.provider_calls {
+        println!(
+            "provider calls (reseller get_balance, simulator in process), {} each way from {} tasks:",
+            p.calls, p.tasks
+        );
+        let ways = [
+            ("no gates", &p.no_gates),
+            ("default gates (breaker only)", &p.default_gates),
+            ("rate + concurrency, never bind", &p.unbound_limits),
+        ];
+        for (how, x) in ways {
+            println!(
+                "  {how:<31} {:>8.0} calls/s  p50 {:>6.2} ms  p99 {:>6.2} ms",
+                x.calls_per_sec, x.p50_ms, x.p99_ms
+            );
+        }
+        println!(
+            "  calls/s vs no gates: default {:.2}x, limits {:.2}x; p50 vs no gates: default {:.2}x, limits {:.2}x",
+            p.default_vs_none, p.limits_vs_none, p.default_vs_none_p50, p.limits_vs_none_p50
+        );
+    } else {
+        println!("provider calls not run (--provider-calls 0)");
     }
     let x = &r.ratios;
     println!("steps/s against the same-run limits:        baseline   pgbench");
