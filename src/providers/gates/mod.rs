@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
 pub use breaker::BreakerRow;
@@ -33,6 +34,10 @@ use limits::Rate;
 const CACHE_TTL: Duration = Duration::from_secs(1);
 /// How long a paused call waits before it looks again; a resume wakes it sooner.
 const PAUSED_RETRY: Duration = Duration::from_secs(30);
+
+/// Connections for the per-call statements: each holds its gate row only until its commit, so
+/// more would only queue on the row lock.
+const HOT_CONNECTIONS: u32 = 8;
 
 /// Why a call was held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,7 +94,14 @@ struct Cache {
 /// Every provider's gate, shared by the clients of one node.
 #[derive(Debug)]
 pub struct Gates {
+    /// For the operators' pauses and resumes and the status reads: committed as usual.
     pool: PgPool,
+    /// For the per-call statements (tokens, permits, breaker counts): commits that do not wait
+    /// for the WAL flush (`synchronous_commit = off`). Every node still sees each one at once;
+    /// a database crash may forget the last fraction of a second of them, which costs at worst
+    /// a token or a permit handed out twice, or a failure uncounted. Waiting for the flush
+    /// would serialise a limited provider's calls on its gate row at one fsync each.
+    hot: PgPool,
     /// This node's name on its concurrency permits.
     holder: String,
     gates: BTreeMap<String, Gate>,
@@ -156,8 +168,16 @@ impl Gates {
                 },
             );
         }
+        let hot = PgPoolOptions::new()
+            .max_connections(HOT_CONNECTIONS)
+            .connect_lazy_with(
+                (*pool.connect_options())
+                    .clone()
+                    .options([("synchronous_commit", "off")]),
+            );
         Ok(Arc::new(Gates {
             pool,
+            hot,
             holder,
             gates,
             cache: std::sync::Mutex::new(Cache::default()),
@@ -288,7 +308,7 @@ impl Gates {
             });
             let probe_ttl = timeout + Duration::from_secs(5);
             let claimed = since >= cfg.cool_down
-                && breaker::claim_probe(&self.pool, provider, cfg.cool_down, probe_ttl)
+                && breaker::claim_probe(&self.hot, provider, cfg.cool_down, probe_ttl)
                     .await
                     .unwrap_or(false);
             if !claimed {
@@ -315,7 +335,7 @@ impl Gates {
                 scope
             };
             if let Some(rate) = rate {
-                match bucket::take(&self.pool, provider, scope, rate).await {
+                match bucket::take(&self.hot, provider, scope, rate).await {
                     Ok(Ok(())) => {}
                     Ok(Err(wait)) => {
                         self.finish_held(provider, &mut pass).await;
@@ -344,8 +364,7 @@ impl Gates {
             }
             if concurrency > 0 {
                 let ttl = timeout * 2 + Duration::from_secs(5);
-                match leases::take(&self.pool, provider, scope, concurrency, &self.holder, ttl)
-                    .await
+                match leases::take(&self.hot, provider, scope, concurrency, &self.holder, ttl).await
                 {
                     Ok(Some(id)) => pass.leases.push(id),
                     Ok(None) | Err(_) => {
@@ -367,7 +386,7 @@ impl Gates {
     /// Gives back what a call that is not going to be sent after all took: its permits, and a
     /// probe it claimed (the breaker's cool-down runs again rather than closing untested).
     async fn finish_held(&self, provider: &str, pass: &mut Pass) {
-        let _ = leases::release(&self.pool, &pass.leases).await;
+        let _ = leases::release(&self.hot, &pass.leases).await;
         pass.leases.clear();
         if pass.probe {
             let _ =
@@ -386,7 +405,7 @@ impl Gates {
         pass: Pass,
         outcome: Result<(), &super::Error>,
     ) {
-        if let Err(e) = leases::release(&self.pool, &pass.leases).await {
+        if let Err(e) = leases::release(&self.hot, &pass.leases).await {
             tracing::warn!(error = %e, provider, "provider permits not released; they expire");
         }
         let Some(gate) = self.gates.get(provider) else {
@@ -395,7 +414,7 @@ impl Gates {
         let written = match outcome {
             Err(err) if is_breaker_failure(err) => {
                 let message: String = err.to_string().chars().take(500).collect();
-                breaker::failed(&self.pool, provider, gate.limits.breaker.failures, &message)
+                breaker::failed(&self.hot, provider, gate.limits.breaker.failures, &message)
                     .await
                     .map(|()| true)
             }
@@ -404,7 +423,7 @@ impl Gates {
             // each meeting the same 401. Its probe tells when the key works again.
             Err(err @ super::Error::Unauthorized { .. }) if gate.limits.breaker.failures > 0 => {
                 let message: String = err.to_string().chars().take(500).collect();
-                breaker::failed(&self.pool, provider, 1, &message)
+                breaker::failed(&self.hot, provider, 1, &message)
                     .await
                     .map(|()| true)
             }
@@ -418,9 +437,7 @@ impl Gates {
                             .is_some_and(|b| b.failures > 0 || b.state != "closed")
                     });
                 if dirty {
-                    breaker::succeeded(&self.pool, provider)
-                        .await
-                        .map(|()| true)
+                    breaker::succeeded(&self.hot, provider).await.map(|()| true)
                 } else {
                     Ok(false)
                 }
