@@ -46,13 +46,15 @@ fn db(e: sqlx::Error) -> ApiError {
     ApiError::internal()
 }
 
-/// The provider, known, and the request checked; nothing is written before this passes.
+/// The provider, known, and the request checked, as who acts and why (for the audit) and on
+/// which endpoint; nothing is written before this passes.
 fn checked<'a>(
     gates: &Gates,
     provider: &str,
+    who: &'a Principal,
     req: &'a PauseRequest,
     reason_required: bool,
-) -> Result<(&'a str, &'a str), ApiError> {
+) -> Result<(PauseBy<'a>, &'a str), ApiError> {
     if !gates.knows(provider) {
         return Err(ApiError::not_found(format!("no provider named {provider}")));
     }
@@ -76,7 +78,12 @@ fn checked<'a>(
             format!("an endpoint name is at most {MAX_ENDPOINT} printable characters"),
         ));
     }
-    Ok((reason, endpoint))
+    let by = PauseBy {
+        actor: &who.name,
+        role: who.role.as_str(),
+        reason,
+    };
+    Ok((by, endpoint))
 }
 
 #[utoipa::path(get, path = "/v1/providers", tag = "ops",
@@ -98,12 +105,7 @@ pub async fn pause(
     ApiJson(req): ApiJson<PauseRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let g = gates(&s)?;
-    let (reason, endpoint) = checked(g, &provider, &req, true)?;
-    let by = PauseBy {
-        actor: &who.name,
-        role: who.role.as_str(),
-        reason,
-    };
+    let (by, endpoint) = checked(g, &provider, &who, &req, true)?;
     let now = s.rt.clock.now();
     g.pause(&provider, endpoint, &by, now).await.map_err(db)?;
     Ok(Json(
@@ -123,12 +125,7 @@ pub async fn resume(
     ApiJson(req): ApiJson<PauseRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let g = gates(&s)?;
-    let (reason, endpoint) = checked(g, &provider, &req, false)?;
-    let by = PauseBy {
-        actor: &who.name,
-        role: who.role.as_str(),
-        reason,
-    };
+    let (by, endpoint) = checked(g, &provider, &who, &req, false)?;
     let now = s.rt.clock.now();
     if !g.resume(&provider, endpoint, &by, now).await.map_err(db)? {
         return Err(ApiError::new(
