@@ -93,6 +93,25 @@ async fn fix_key(h: &Harness, provider: &str) {
     assert_eq!(s, StatusCode::OK, "{b}");
 }
 
+/// Runs the saga's polls, ten minutes apart, until it completes: the simulator completes an
+/// order a moment after it is placed (real time), and the next poll sees it.
+async fn polled_to_completion(h: &Harness, saga: Uuid) {
+    for _ in 0..6 {
+        h.t.run().await;
+        if h.t.status(saga).await == "completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        h.t.advance(Duration::from_secs(10 * 60));
+    }
+    assert_eq!(
+        h.t.status(saga).await,
+        "completed",
+        "{}",
+        h.t.saga(saga).await
+    );
+}
+
 async fn signals_for(h: &Harness, saga: Uuid, n: i64) {
     h.wait_for(
         &format!("SELECT count(*) FROM saga_signals WHERE saga_id = '{saga}'"),
@@ -229,21 +248,7 @@ async fn a_rejected_key_on_the_status_lookup_parks_too() {
     fix_key(&h, "reseller").await;
     let (st, b) = h.t.operate(saga, "retry", "reseller key rotated").await;
     assert!(st.is_success(), "{b}");
-    // The simulator completes the order a moment later (real time); the next polls see it.
-    for _ in 0..6 {
-        h.t.run().await;
-        if h.t.status(saga).await == "completed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        h.t.advance(Duration::from_secs(10 * 60));
-    }
-    assert_eq!(
-        h.t.status(saga).await,
-        "completed",
-        "{}",
-        h.t.saga(saga).await
-    );
+    polled_to_completion(&h, saga).await;
     assert_eq!(h.sim.stats().requests("reseller.create_order"), 1);
 }
 
@@ -286,20 +291,7 @@ async fn a_rejected_key_on_an_ishare_verify_parks_too() {
     fix_key(&h, "ishare").await;
     let (st, b) = h.t.operate(saga, "retry", "AT-iShare key rotated").await;
     assert!(st.is_success(), "{b}");
-    for _ in 0..6 {
-        h.t.run().await;
-        if h.t.status(saga).await == "completed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        h.t.advance(Duration::from_secs(10 * 60));
-    }
-    assert_eq!(
-        h.t.status(saga).await,
-        "completed",
-        "{}",
-        h.t.saga(saga).await
-    );
+    polled_to_completion(&h, saga).await;
     assert_eq!(h.sim.stats().requests("ishare.fulfill"), 1, "placed once");
 }
 
