@@ -20,6 +20,7 @@ pub mod queues;
 pub mod retry;
 pub mod runtime;
 pub mod scheduler;
+mod starter;
 pub mod transition;
 pub mod unwind;
 pub mod worker;

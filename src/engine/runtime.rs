@@ -2,7 +2,7 @@
 //! in-process wake-up bell; and [`Runtime::start`], the one way a saga begins.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
@@ -15,6 +15,7 @@ use super::definition::{Catalog, WorkflowDef};
 use super::hooks::Hooks;
 use super::lifecycle::{Event, SagaState};
 use super::operator;
+use super::starter::Starter;
 use crate::config::WorkerSettings;
 use crate::store::{self, Actor, ClaimedSaga, NewSaga, StartWrite, Started, Store};
 use crate::telemetry as m;
@@ -67,6 +68,9 @@ pub struct Runtime {
     pinned: Mutex<HashMap<(String, i32), Arc<WorkflowDef>>>,
     /// Set while a worker runs in this process.
     local: Mutex<Option<LocalWorker>>,
+    /// Batches starts that write nothing of their own; spawned by the first start, inside
+    /// the async runtime.
+    starter: OnceLock<Starter>,
 }
 
 impl Runtime {
@@ -88,6 +92,7 @@ impl Runtime {
             wake: Arc::new(Notify::new()),
             pinned: Mutex::new(HashMap::new()),
             local: Mutex::new(None),
+            starter: OnceLock::new(),
         }
     }
 
@@ -109,6 +114,8 @@ impl Runtime {
     /// the start, tells the workflow's hooks (order KPIs) and gets the saga running: when this
     /// process runs a worker with room, the saga was inserted already leased to it and is
     /// handed over in memory (no claim commit, no wake-up delay); otherwise any worker is woken.
+    /// Starts without a `write` of their own share commits with whatever else is starting
+    /// (`starter.rs`).
     pub async fn start(
         &self,
         start: StartSaga,
@@ -138,7 +145,19 @@ impl Runtime {
         let lease = handoff
             .as_ref()
             .map(|(local, _)| (local.id.as_str(), now + lease));
-        let (started, claimed) = self.store.start_saga_with(&new, now, lease, write).await?;
+        let (started, claimed) = match write {
+            Some(write) => {
+                self.store
+                    .start_saga_with(&new, now, lease, Some(write))
+                    .await?
+            }
+            None => {
+                let starter = self
+                    .starter
+                    .get_or_init(|| Starter::spawn(self.store.clone()));
+                starter.start(new.clone(), now, lease).await?
+            }
+        };
         if let Started::Created(_) = started {
             metrics::counter!(m::SAGAS_STARTED_TOTAL, "workflow" => new.workflow.clone())
                 .increment(1);

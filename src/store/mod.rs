@@ -15,6 +15,7 @@ mod queues;
 mod sagas;
 mod sessions;
 mod signals;
+mod starts;
 
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
@@ -35,6 +36,7 @@ pub use sagas::{ClaimedSaga, EventRow, NewSaga, SagaRow, StartWrite, Started};
 pub use sessions::SessionLimits;
 pub(crate) use sessions::SessionTable;
 pub use signals::{Delivered, Forward, NewSignal};
+pub use starts::BatchStart;
 
 /// The schema, embedded so `sagaflow migrate` works from anywhere.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");

@@ -104,6 +104,30 @@ pub struct EventRow {
     pub created_at: DateTime<Utc>,
 }
 
+/// The claim a saga started leased to this process's worker hands over: pending, at version 0.
+pub(super) fn leased_at_birth(
+    id: Uuid,
+    new: &NewSaga,
+    data: Value,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+) -> ClaimedSaga {
+    ClaimedSaga {
+        id,
+        workflow: new.workflow.clone(),
+        workflow_version: new.workflow_version,
+        state: SagaState::Pending,
+        data,
+        version: 0,
+        signal_seq: 0,
+        previous_owner: None,
+        recovering: false,
+        due_at: now,
+        lease_until,
+        created_at: now,
+    }
+}
+
 const SAGA_COLUMNS: &str = "id, workflow, workflow_version, business_key, status, state, data, current_step, attempt, \
      next_run_at, lease_owner, lease_expires_at, last_error, created_at, updated_at, finished_at";
 
@@ -203,20 +227,8 @@ impl Store {
         .fetch_optional(&mut *conn)
         .await?;
         if let Some(id) = inserted {
-            let claimed = lease.map(|(_, lease_until)| ClaimedSaga {
-                id,
-                workflow: new.workflow.clone(),
-                workflow_version: new.workflow_version,
-                state: SagaState::Pending,
-                data: data.clone(),
-                version: 0,
-                signal_seq: 0,
-                previous_owner: None,
-                recovering: false,
-                due_at: now,
-                lease_until,
-                created_at: now,
-            });
+            let claimed =
+                lease.map(|(_, lease_until)| leased_at_birth(id, new, data, now, lease_until));
             return Ok((Started::Created(id), claimed));
         }
         let (existing, hash): (Uuid, Option<String>) =

@@ -22,6 +22,7 @@ mod dashboards_valid;
 mod data_bundle;
 mod data_bundle_atishare;
 mod embedded;
+mod engine_chains;
 mod engine_concurrency;
 mod engine_flows;
 mod engine_queues;

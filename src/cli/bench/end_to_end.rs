@@ -15,6 +15,7 @@ use sagaflow::engine::StartSaga;
 
 use super::http_starts::HttpStarter;
 use super::meters::{commits, settle_stats};
+use super::profile::{self, Profile};
 
 /// How the clients start sagas.
 #[derive(Clone)]
@@ -39,6 +40,8 @@ pub struct EndToEnd {
     /// Every commit in the database over the run (starts, claims, checkpoints, and for HTTP the
     /// route's read of the new saga), per saga.
     pub commits_per_saga: f64,
+    /// Where the time went: statements per saga and the CPU split.
+    pub profile: Profile,
 }
 
 /// Both variants side by side, with HTTP's rates as a share of in-process ones.
@@ -64,6 +67,8 @@ pub(super) async fn end_to_end(
         Starter::InProcess => "e2e-inproc",
         Starter::Http(_) => "e2e-http",
     };
+    // Before the commit count: the profile's own reset is not the run's.
+    let profiling = profile::begin(&pool).await;
     settle_stats().await;
     let before = commits(&pool).await?;
     let stop = CancellationToken::new();
@@ -126,10 +131,23 @@ pub(super) async fn end_to_end(
             let run = t.elapsed();
             stop.cancel();
             worker.await?;
-            return finish(&pool, n, clients, steps, took, run, before, polls, &like).await;
+            let profile = profile::end(&pool, profiling, n).await;
+            // Reading the statements is one more transaction of ours.
+            let polls = polls + profile.statements.as_ref().map_or(0, |_| 1);
+            let spans = Spans { start: took, run };
+            return finish(
+                &pool, n, clients, steps, spans, before, polls, &like, profile,
+            )
+            .await;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// How long the starts took, and the whole run.
+struct Spans {
+    start: Duration,
+    run: Duration,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -138,11 +156,11 @@ async fn finish(
     n: usize,
     clients: usize,
     steps: usize,
-    start_took: Duration,
-    run: Duration,
+    spans: Spans,
     before: i64,
     polls: i64,
     like: &str,
+    profile: Profile,
 ) -> anyhow::Result<EndToEnd> {
     let done: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM sagas WHERE business_key LIKE $1 AND status = 'completed'",
@@ -156,7 +174,7 @@ async fn finish(
     settle_stats().await;
     // Our own polls and the completion count above are transactions too.
     let after = commits(pool).await? - polls - 1;
-    let (start_s, run_s) = (start_took.as_secs_f64(), run.as_secs_f64());
+    let (start_s, run_s) = (spans.start.as_secs_f64(), spans.run.as_secs_f64());
     Ok(EndToEnd {
         sagas: n,
         clients,
@@ -166,5 +184,6 @@ async fn finish(
         sagas_per_sec: n as f64 / run_s,
         steps_per_sec: (n * steps) as f64 / run_s,
         commits_per_saga: (after - before) as f64 / n.max(1) as f64,
+        profile,
     })
 }

@@ -17,6 +17,7 @@ mod http_starts;
 mod load;
 mod meters;
 mod pgbench;
+mod profile;
 mod provider_calls;
 mod report;
 mod scratch;

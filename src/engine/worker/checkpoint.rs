@@ -76,6 +76,23 @@ pub(super) fn assemble(
     }
 }
 
+/// Keeps a checkpoint that rides on the next one (see `chain.rs`) in the worker's copy: its
+/// history events join the carried ones and its output merges into `run.data`, so the next
+/// checkpoint writes both. The lease and version stay as last written.
+pub(super) fn carry(
+    def: &WorkflowDef,
+    run: &mut SagaRun,
+    decision: &Decision,
+    step: &mut StepRun,
+    by: Writer<'_>,
+) {
+    let events = history(def, &run.state, decision, step.detail.take(), by.id);
+    run.carried.extend(events);
+    if let Some((name, output)) = step.output.take() {
+        merge_output(&mut run.data, step.phase, &name, output);
+    }
+}
+
 /// The history a transition from `from` writes: one event on the step that was acted on,
 /// saying where it led, and a `saga_<status>` event when the saga settles.
 pub(super) fn history(

@@ -7,12 +7,14 @@
 //! - `attempt.rs`: one attempt (action, signal, poll or compensation) under its timeout;
 //! - `outcome.rs`: what an attempt returned, as the lifecycle event it means (pure);
 //! - `checkpoint.rs`: the checkpoint that records a decision (pure);
+//! - `chain.rs`: when a checkpoint may ride on the next one (pure);
 //! - `refused.rs`: a domain write the database refused becomes a failed attempt;
 //! - `queue.rs`: the per-queue slot an attempt of a queued step runs on;
 //! - `finished.rs`: what is recorded when a saga settles;
 //! - `crash_point.rs`: the crash tests' abort between an action and its checkpoint.
 
 mod attempt;
+mod chain;
 mod checkpoint;
 mod crash_point;
 mod finished;

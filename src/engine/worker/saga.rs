@@ -1,8 +1,8 @@
 //! Running one saga, from its claim (or hand-off) until it stops being due now. Each turn runs
 //! one attempt (`attempt.rs`), asks the lifecycle what the outcome means, and commits the
 //! checkpoint (`checkpoint.rs`) through the group committer. The worker keeps the lease and
-//! goes straight on while the saga is due now, so a saga of quick steps costs one commit per
-//! step and no re-claim between them.
+//! goes straight on while the saga is due now, so a saga of quick steps costs no re-claim
+//! between them, and a run of internal steps one commit in all (`chain.rs`).
 
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use tracing::{Instrument, error, info_span, warn};
 use uuid::Uuid;
 
 use super::Worker;
+use super::chain::{self, Link};
 use super::checkpoint::{self, Writer};
 use super::finished;
 use super::outcome::StepRun;
@@ -21,6 +22,7 @@ use super::refused::{self, Undo};
 use crate::engine::definition::WorkflowDef;
 use crate::engine::lifecycle::{self, Decision, Event, IllegalTransition, Next, SagaState};
 use crate::engine::queues::JobReport;
+use crate::engine::transition::{self, Holder};
 use crate::store::{ClaimedSaga, NewEvent};
 use crate::telemetry as m;
 
@@ -214,6 +216,28 @@ impl Worker {
             lease: self.rt.worker.lease,
             go_on: !shutdown.is_cancelled(),
         };
+        let chained = {
+            let holder = Holder::Lease {
+                until: run.lease_until,
+                length: writer.lease,
+                go_on: writer.go_on,
+            };
+            let row = transition::row_update(def, &decision, now, run.signal_seq, holder);
+            let link = Link {
+                from: &run.state,
+                step: &step,
+                row: &row,
+                slotted: run.slot.is_some(),
+                hooks: !hooks.is_empty(),
+            };
+            self.chains(def, &decision, &link)
+        };
+        if chained {
+            checkpoint::carry(def, run, &decision, &mut step, writer);
+            run.state = decision.state;
+            run.due_at = now;
+            return Turn::GoOn;
+        }
         let cp = checkpoint::assemble(def, run, &decision, &mut step, now, writer);
         let goes_on = cp.row.goes_on();
         match self.committer.commit(cp).await {
@@ -250,6 +274,15 @@ impl Worker {
                 Turn::Stop
             }
         }
+    }
+}
+
+impl Worker {
+    /// Whether the checkpoint recording `decision` may ride on the next one (`chain.rs`).
+    fn chains(&self, def: &WorkflowDef, decision: &Decision, link: &Link<'_>) -> bool {
+        chain::defers(def, decision, link, |action| {
+            self.rt.registry.get(action).map(|a| a.effect())
+        })
     }
 }
 
