@@ -143,18 +143,22 @@ pub async fn start(
         actor: who.start_actor(),
     };
     let started = s.rt.start(start, None).await?;
-    let status = match started {
-        Started::Created(_) => StatusCode::ACCEPTED,
-        Started::Existing(_) => StatusCode::OK,
+    // A new saga is answered from what was just written (the start pins the latest loaded
+    // version, `def`); only a replayed key needs the saga read back, as it may be anywhere.
+    let (status, workflow_version, saga_status) = match started {
+        Started::Created(_) => (StatusCode::ACCEPTED, def.version, "pending".to_string()),
+        Started::Existing(id) => {
+            let current = s.rt.store.get_saga(id).await?;
+            (StatusCode::OK, current.workflow_version, current.status)
+        }
     };
-    let current = s.rt.store.get_saga(started.id()).await?;
     Ok((
         status,
         Json(StartResponse {
             saga_id: started.id(),
             workflow: def.name.clone(),
-            workflow_version: current.workflow_version,
-            status: current.status,
+            workflow_version,
+            status: saga_status,
         }),
     ))
 }
