@@ -427,6 +427,9 @@ impl Store {
             .bind(&e_attempt)
             .bind(&e_detail)
             .bind(WAKE_CHANNEL)
+            // Planned afresh with the batch's real size, like the claim (`sagas.rs`): a cached
+            // generic plan from a small table hash-joins through a scan of all of `sagas`.
+            .persistent(false)
             .fetch_all(&self.pool)
             .await?;
         let mut done = std::collections::HashMap::with_capacity(rows.len());

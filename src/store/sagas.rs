@@ -293,6 +293,10 @@ impl Store {
         .bind(limit)
         .bind(owner)
         .bind(lease_until)
+        // Planned afresh each time, never from a cached generic plan: one made while the
+        // table was small joins through a sequential scan of `sagas` for good (seen in the
+        // bench with autovacuum off), which costs a scan of the whole table per claim.
+        .persistent(false)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
