@@ -214,3 +214,24 @@ async fn starts_that_arrive_together_keep_one_saga_per_key() {
     .unwrap();
     assert_eq!(done, 30);
 }
+
+#[tokio::test]
+async fn the_bench_workflows_commit_once_per_saga_and_once_per_step() {
+    let t = support::app().await;
+    let internal = t.start("sample_six", json!({})).await;
+    let effects = t.start("sample_six_effects", json!({})).await;
+    t.run().await;
+    let pool = t.app.store().pool();
+    let version = |id| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT version FROM sagas WHERE id = $1 AND status = 'completed'",
+        )
+        .bind(id)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    };
+    // Claimed (1), then six internal no-ops in one checkpoint; six declared effects in six.
+    assert_eq!(version(internal).await, 2);
+    assert_eq!(version(effects).await, 7);
+}

@@ -82,7 +82,7 @@ async fn hardware_order(h: &Harness) -> Uuid {
 }
 
 /// Drives every workflow: sample (completed, retried, compensated, failed, cancelled),
-/// sample_park (parked), sample_six, data_bundle (delivered, retried after a 500, refused for
+/// sample_park (parked), sample_six, sample_six_effects, data_bundle (delivered, retried after a 500, refused for
 /// a short wallet), a hardware order, the price sync, a forged reseller webhook, partner_subscription, partner_renewal, ops_bulk
 /// the licence-expiry cron, a legacy mirror refresh and the nightly drift check.
 async fn scenario(h: &Harness) {
@@ -120,6 +120,7 @@ async fn scenario(h: &Harness) {
         )
         .await;
     let six = t.start("sample_six", json!({})).await;
+    let six_effects = t.start("sample_six_effects", json!({})).await;
     t.run().await;
     let (s, b) = t
         .operate(cancelled, "cancel", "customer changed their mind")
@@ -137,6 +138,7 @@ async fn scenario(h: &Harness) {
         (cancelled, "cancelled"),
         (parked, "parked"),
         (six, "completed"),
+        (six_effects, "completed"),
     ] {
         assert_eq!(t.status(id).await, want, "{}", t.saga(id).await);
     }

@@ -53,13 +53,14 @@ pub struct EndToEndPair {
     pub http_sagas_ratio: f64,
 }
 
-/// `n` sagas of `sample_six` started by `clients` clients while this process's worker runs
+/// `n` sagas of `workflow` started by `clients` clients while this process's worker runs
 /// them; returns once every one has finished.
 pub(super) async fn end_to_end(
     app: &App,
     n: usize,
     clients: usize,
     steps: usize,
+    workflow: &str,
     starter: Starter,
 ) -> anyhow::Result<EndToEnd> {
     let pool = app.store().pool().clone();
@@ -80,6 +81,7 @@ pub(super) async fn end_to_end(
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..clients.max(1) {
         let (rt, next, starter) = (app.rt.clone(), next.clone(), starter.clone());
+        let workflow = workflow.to_string();
         tasks.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
@@ -91,7 +93,7 @@ pub(super) async fn end_to_end(
                     Starter::InProcess => {
                         rt.start(
                             StartSaga {
-                                workflow: "sample_six".into(),
+                                workflow: workflow.clone(),
                                 input: json!({}),
                                 business_key: Some(key.clone()),
                                 idempotency_key: Some(key),
@@ -102,7 +104,7 @@ pub(super) async fn end_to_end(
                         )
                         .await?;
                     }
-                    Starter::Http(http) => http.start(&key).await?,
+                    Starter::Http(http) => http.start(&workflow, &key).await?,
                 }
             }
         });

@@ -39,13 +39,13 @@ impl Clone for HttpStarter {
 }
 
 impl HttpStarter {
-    pub(super) async fn start(&self, key: &str) -> anyhow::Result<()> {
+    pub(super) async fn start(&self, workflow: &str, key: &str) -> anyhow::Result<()> {
         let resp = self
             .client
             .post(&self.url)
             .bearer_auth(&self.token)
             .header("Idempotency-Key", key)
-            .json(&json!({ "workflow": "sample_six", "input": {}, "business_key": key }))
+            .json(&json!({ "workflow": workflow, "input": {}, "business_key": key }))
             .send()
             .await
             .context("POST /v1/sagas")?;

@@ -39,9 +39,10 @@ pub(super) async fn load_run(app: &App, args: &BenchArgs, url: &str) -> anyhow::
     let before = commits(&pool).await?;
 
     let t = Instant::now();
-    let version = version_of(app, "sample_six");
+    let version = version_of(app, &args.workflow);
+    let workflow = args.workflow.clone();
     start_all(&store, app, n, args.concurrency, move |i| {
-        new_saga(i, "load", version)
+        new_saga(&workflow, i, "load", version)
     })
     .await?;
     let start_seconds = t.elapsed().as_secs_f64();

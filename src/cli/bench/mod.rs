@@ -56,9 +56,14 @@ pub struct BenchArgs {
     /// Sagas in the load run.
     #[arg(long, default_value_t = 10_000)]
     pub sagas: usize,
-    /// Steps per saga (the sample_six workflow has 6).
+    /// Steps per saga (both bench workflows have 6).
     #[arg(long, default_value_t = 6)]
     pub steps: usize,
+    /// The workflow the sequential, load and end-to-end runs start: `sample_six` (six internal
+    /// no-ops, which share one checkpoint) or `sample_six_effects` (six no-ops that declare an
+    /// outside effect, so each step commits on its own).
+    #[arg(long, default_value = "sample_six", value_parser = ["sample_six", "sample_six_effects"])]
+    pub workflow: String,
     /// Client concurrency: baseline connections, and sagas a worker runs at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
@@ -100,7 +105,7 @@ pub struct BenchArgs {
 
 pub async fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if args.steps != 6 {
-        bail!("the bench workflow (sample_six) has 6 steps; --steps must be 6");
+        bail!("the bench workflows have 6 steps; --steps must be 6");
     }
     let scratch = ScratchDb::create(&args.database_url).await?;
     let result = run(&args, &scratch.url).await;
@@ -152,7 +157,7 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     if args.preload_finished > 0 {
         preload(&pool, args.preload_finished).await?;
     }
-    let sequential = sequential(&app, args.sequential).await?;
+    let sequential = sequential(&app, args.sequential, &args.workflow).await?;
     let engine = load_run(&app, args, url).await?;
     let end_to_end = if args.end_to_end > 0 {
         Some(both_ways(&app, args, token).await?)
@@ -169,6 +174,7 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
     Ok(Report {
         date: chrono::Utc::now().to_rfc3339(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        workflow: args.workflow.clone(),
         sagas: args.sagas,
         steps: args.steps,
         concurrency: args.concurrency,
@@ -191,10 +197,11 @@ async fn run(args: &BenchArgs, url: &str) -> anyhow::Result<Report> {
 /// The end-to-end run in process, then over HTTP against this node's own API.
 async fn both_ways(app: &App, args: &BenchArgs, token: String) -> anyhow::Result<EndToEndPair> {
     let (n, c) = (args.end_to_end, args.clients);
-    let in_process = end_to_end(app, n, c, args.steps, Starter::InProcess).await?;
+    let w = args.workflow.as_str();
+    let in_process = end_to_end(app, n, c, args.steps, w, Starter::InProcess).await?;
     let stop = tokio_util::sync::CancellationToken::new();
     let http = http_starts::serve_api(app.router(), token, stop.clone()).await?;
-    let http = end_to_end(app, n, c, args.steps, Starter::Http(http)).await;
+    let http = end_to_end(app, n, c, args.steps, w, Starter::Http(http)).await;
     stop.cancel();
     let http = http?;
     Ok(EndToEndPair {
@@ -211,9 +218,9 @@ fn version_of(app: &App, workflow: &str) -> i32 {
     app.rt.catalog.latest(workflow).map_or(1, |d| d.version)
 }
 
-fn new_saga(i: usize, tag: &str, version: i32) -> NewSaga {
+fn new_saga(workflow: &str, i: usize, tag: &str, version: i32) -> NewSaga {
     NewSaga {
-        workflow: "sample_six".into(),
+        workflow: workflow.into(),
         workflow_version: version,
         input: json!({}),
         business_key: Some(format!("bench-{tag}-{i}")),

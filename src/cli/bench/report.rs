@@ -16,6 +16,8 @@ use super::waiting::Waiting;
 pub struct Report {
     pub date: String,
     pub command: String,
+    /// The workflow the sequential, load and end-to-end runs started.
+    pub workflow: String,
     pub sagas: usize,
     pub steps: usize,
     pub concurrency: usize,

@@ -29,9 +29,9 @@ pub struct Latency {
 }
 
 /// One saga at a time, end to end, both ways a saga can start.
-pub(super) async fn sequential(app: &App, n: usize) -> anyhow::Result<Sequential> {
-    let handoff = one_at_a_time(app, n, true).await?;
-    let claimed = one_at_a_time(app, n, false).await?;
+pub(super) async fn sequential(app: &App, n: usize, workflow: &str) -> anyhow::Result<Sequential> {
+    let handoff = one_at_a_time(app, n, true, workflow).await?;
+    let claimed = one_at_a_time(app, n, false, workflow).await?;
     Ok(Sequential {
         sagas: n,
         handoff,
@@ -40,7 +40,12 @@ pub(super) async fn sequential(app: &App, n: usize) -> anyhow::Result<Sequential
 }
 
 /// Times start-to-completed for `n` sagas run one after another.
-async fn one_at_a_time(app: &App, n: usize, handoff: bool) -> anyhow::Result<Latency> {
+async fn one_at_a_time(
+    app: &App,
+    n: usize,
+    handoff: bool,
+    workflow: &str,
+) -> anyhow::Result<Latency> {
     let store = app.store();
     let worker = app.worker("bench-seq");
     let lease = chrono::Duration::from_std(app.settings.worker.lease)?;
@@ -48,20 +53,27 @@ async fn one_at_a_time(app: &App, n: usize, handoff: bool) -> anyhow::Result<Lat
     settle_stats().await;
     let before = commits(store.pool()).await?;
     let mut lat = Vec::with_capacity(n);
-    let version = version_of(app, "sample_six");
+    let version = version_of(app, workflow);
     for i in 0..n {
         let t = Instant::now();
         let now = app.rt.clock.now();
         if handoff {
             // Inserted already leased to the worker, which runs all six steps under that lease.
             let (_, claimed) = store
-                .start_saga_claimed(&new_saga(i, tag, version), now, worker.id(), now + lease)
+                .start_saga_claimed(
+                    &new_saga(workflow, i, tag, version),
+                    now,
+                    worker.id(),
+                    now + lease,
+                )
                 .await?;
             worker
                 .run_claimed(claimed.context("a fresh key always starts a saga")?)
                 .await;
         } else {
-            store.start_saga(&new_saga(i, tag, version), now).await?;
+            store
+                .start_saga(&new_saga(workflow, i, tag, version), now)
+                .await?;
             // One claim, then all six steps under that lease; returns when the final
             // checkpoint (status completed) has committed.
             let claimed = worker.process_one().await?;

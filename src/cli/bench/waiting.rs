@@ -33,9 +33,8 @@ pub(super) async fn waiting_run(
     let pool = store.pool().clone();
     let version = version_of(app, "sample");
     start_all(&store, app, n, concurrency, move |i| NewSaga {
-        workflow: "sample".into(),
         input: json!({ "steps": { "deliver": { "wait": true } } }),
-        ..new_saga(i, "wait", version)
+        ..new_saga("sample", i, "wait", version)
     })
     .await?;
     let stop = CancellationToken::new();

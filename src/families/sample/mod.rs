@@ -217,8 +217,10 @@ impl Action for Poll {
     }
 }
 
-/// `sample.noop`: does nothing; the bench measures the engine alone with it.
-struct Noop;
+/// `sample.noop`: does nothing; the bench measures the engine alone with it. As
+/// `sample.effect_noop` it declares an outside effect it does not have, so each of its steps
+/// commits on its own, as a step that calls a provider would (`sample_six_effects`).
+struct Noop(Effect);
 
 #[async_trait]
 impl Action for Noop {
@@ -227,7 +229,7 @@ impl Action for Noop {
     }
 
     fn effect(&self) -> Effect {
-        Effect::Internal
+        self.0
     }
 }
 
@@ -274,7 +276,11 @@ impl Family for Sample {
             )
             .register("sample.undo", Undo { pool: pool.clone() })
             .register("sample.poll", Poll { pool: pool.clone() })
-            .register("sample.noop", Noop);
+            .register("sample.noop", Noop(Effect::Internal))
+            .register(
+                "sample.effect_noop",
+                Noop(Effect::ProviderKey { provider: "sample" }),
+            );
     }
 
     fn signals(&self) -> &'static [&'static str] {
@@ -286,6 +292,7 @@ impl Family for Sample {
             ("sample", check_input),
             ("sample_park", check_input),
             ("sample_six", check_input),
+            ("sample_six_effects", check_input),
         ]
     }
 }
