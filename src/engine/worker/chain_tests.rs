@@ -10,7 +10,7 @@ use super::*;
 use crate::engine::action::OutboxRow;
 use crate::engine::definition::{Known, parse};
 use crate::engine::lifecycle::{self, Event};
-use crate::engine::transition::{self, Holder};
+use crate::engine::transition::{self, Holder, SagaRowUpdate};
 
 const DEF: &str = r#"
 name = "t"
@@ -60,18 +60,31 @@ fn at(step: usize) -> SagaState {
     SagaState::Running { step, attempt: 1 }
 }
 
-/// Whether a checkpoint after `step` at `from` defers, for a worker whose lease runs out
-/// `lease_left` seconds from now.
-fn check(from: usize, step: &StepRun, lease_left: i64, go_on: bool, slotted: bool) -> bool {
-    let def = def();
-    let from = at(from);
-    let decision = lifecycle::decide(&def, &from, &step.event, now(), 0.5).unwrap();
+/// The decision after `step` at `from`, and the row a worker whose lease runs out
+/// `lease_left` seconds from now would write for it.
+fn decided(
+    def: &Arc<WorkflowDef>,
+    from: &SagaState,
+    step: &StepRun,
+    lease_left: i64,
+    go_on: bool,
+) -> (Decision, SagaRowUpdate) {
+    let decision = lifecycle::decide(def, from, &step.event, now(), 0.5).unwrap();
     let holder = Holder::Lease {
         until: now() + chrono::Duration::seconds(lease_left),
         length: LEASE,
         go_on,
     };
-    let row = transition::row_update(&def, &decision, now(), 0, holder);
+    let row = transition::row_update(def, &decision, now(), 0, holder);
+    (decision, row)
+}
+
+/// Whether a checkpoint after `step` at `from` defers, for a worker whose lease runs out
+/// `lease_left` seconds from now.
+fn check(from: usize, step: &StepRun, lease_left: i64, go_on: bool, slotted: bool) -> bool {
+    let def = def();
+    let from = at(from);
+    let (decision, row) = decided(&def, &from, step, lease_left, go_on);
     let link = Link {
         from: &from,
         step,
@@ -107,13 +120,7 @@ fn the_step_before_an_outside_effect_commits_first() {
     // `pack` -> `charge`, with the queue rule set aside: the charge's effect alone ends it.
     let def = def();
     let (from, step) = (at(2), done());
-    let decision = lifecycle::decide(&def, &from, &step.event, now(), 0.5).unwrap();
-    let holder = Holder::Lease {
-        until: now() + chrono::Duration::seconds(25),
-        length: LEASE,
-        go_on: true,
-    };
-    let row = transition::row_update(&def, &decision, now(), 0, holder);
+    let (decision, row) = decided(&def, &from, &step, 25, true);
     let link = Link {
         from: &from,
         step: &step,
@@ -176,15 +183,8 @@ fn rows_to_write_commit() {
 #[test]
 fn hooks_waiting_for_the_commit_commit() {
     let def = def();
-    let from = at(0);
-    let step = done();
-    let decision = lifecycle::decide(&def, &from, &step.event, now(), 0.5).unwrap();
-    let holder = Holder::Lease {
-        until: now() + chrono::Duration::seconds(25),
-        length: LEASE,
-        go_on: true,
-    };
-    let row = transition::row_update(&def, &decision, now(), 0, holder);
+    let (from, step) = (at(0), done());
+    let (decision, row) = decided(&def, &from, &step, 25, true);
     let mut link = Link {
         from: &from,
         step: &step,

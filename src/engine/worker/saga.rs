@@ -208,7 +208,6 @@ impl Worker {
         now: DateTime<Utc>,
         shutdown: &CancellationToken,
     ) -> Turn {
-        let undo = Undo::before(run, &step);
         // Hooks count what happened, so they run only once the checkpoint has committed.
         let hooks = std::mem::take(&mut step.effects.committed);
         let writer = Writer {
@@ -238,6 +237,8 @@ impl Worker {
             run.due_at = now;
             return Turn::GoOn;
         }
+        // Taken only for a checkpoint that is written: it copies the carried events and data.
+        let undo = Undo::before(run, &step);
         let cp = checkpoint::assemble(def, run, &decision, &mut step, now, writer);
         let goes_on = cp.row.goes_on();
         match self.committer.commit(cp).await {
