@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 pub use bridge::{AutomationRun, SCENARIOS as BRIDGE_SCENARIOS};
 pub use config::{Callbacks, ConfigPatch, Fault, Outcome, SimulatorConfig};
 pub use replay::{CourierEventsArgs, PaymentEventsArgs};
-pub use state::{CallbackRecord, EndpointStats, SimStats};
+pub use state::{CallbackRecord, EndpointStats, SimStats, business_order};
 
 use crate::providers::ProvidersConfig;
 use state::Sim;

@@ -306,6 +306,47 @@ fn per_order(sim: &SimulatorHandle, endpoint: &str) -> BTreeMap<String, u64> {
         .unwrap_or_default()
 }
 
+/// What a doubled order went through, for the failure message: the references the provider
+/// acted on, and the saga's history with each event's time, so the two actions can be placed
+/// against the kills and the restart.
+async fn timelines(
+    pool: &sqlx::PgPool,
+    sim: &SimulatorHandle,
+    endpoint: &str,
+    doubled: &[(String, u64)],
+) -> String {
+    let stats = sim.stats();
+    let mut out = String::new();
+    for (order, _) in doubled {
+        let keys: Vec<(&String, &u64)> = stats
+            .endpoints
+            .get(endpoint)
+            .map(|e| {
+                e.deliveries
+                    .iter()
+                    .filter(|(k, _)| simulator::business_order(k) == order)
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push_str(&format!("order {order}: {endpoint} acted for {keys:?}\n"));
+        let Ok(id) = order.parse::<Uuid>() else {
+            continue;
+        };
+        let events: Vec<String> = sqlx::query_scalar(
+            "SELECT concat_ws(' ', to_char(created_at, 'HH24:MI:SS.MS'), seq, step, kind, attempt, detail::text)
+             FROM saga_events WHERE saga_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
+        for e in events {
+            out.push_str(&format!("  {e}\n"));
+        }
+    }
+    out
+}
+
 async fn scalar(pool: &sqlx::PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(pool).await.unwrap()
 }
@@ -411,6 +452,10 @@ async fn two_workers_killed_twice_and_a_database_restart_lose_and_double_nothing
         for round in 0..4 {
             tokio::time::sleep(Duration::from_millis(1500)).await;
             let w = round % 2;
+            eprintln!(
+                "{} kill worker {w}",
+                chrono::Utc::now().format("%H:%M:%S%.3f")
+            );
             workers[w].0.kill().expect("SIGKILL a worker");
             workers[w].0.wait().unwrap();
             kills += 1;
@@ -418,9 +463,17 @@ async fn two_workers_killed_twice_and_a_database_restart_lose_and_double_nothing
             workers[w] = spawn(&env);
             if round == 1 {
                 let pg = pg.clone();
+                eprintln!(
+                    "{} restart the database",
+                    chrono::Utc::now().format("%H:%M:%S%.3f")
+                );
                 tokio::task::spawn_blocking(move || pg.restart_immediately())
                     .await
                     .unwrap();
+                eprintln!(
+                    "{} the database is back",
+                    chrono::Utc::now().format("%H:%M:%S%.3f")
+                );
             }
         }
         kills
@@ -492,7 +545,10 @@ async fn two_workers_killed_twice_and_a_database_restart_lose_and_double_nothing
             .into_iter()
             .filter(|(_, n)| *n > 1)
             .collect();
-        assert!(doubled.is_empty(), "{endpoint} acted twice for {doubled:?}");
+        if !doubled.is_empty() {
+            let story = timelines(&pool, &sim, endpoint, &doubled).await;
+            panic!("{endpoint} acted twice for {doubled:?}\n{story}");
+        }
     }
     let licences = per_order(&sim, "crm.provision_licence");
     assert!(
