@@ -243,6 +243,19 @@ impl Store {
         }
     }
 
+    /// Whether saga `id` was started by the request that hashes to `request_hash`: a start
+    /// whose own key is not the caller's (a family's, derived from its order) tells the
+    /// caller's repeat from another request by the hash alone.
+    pub async fn started_by_request(&self, id: Uuid, request_hash: &str) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sagas WHERE id = $1 AND request_hash = $2)",
+        )
+        .bind(id)
+        .bind(request_hash)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     pub(crate) async fn get_saga(&self, id: Uuid) -> Result<SagaRow> {
         sqlx::query_as::<_, SagaRow>(&format!("SELECT {SAGA_COLUMNS} FROM sagas WHERE id = $1"))
             .bind(id)

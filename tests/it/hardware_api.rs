@@ -764,6 +764,64 @@ async fn step_status(t: &TestApp, id: Uuid) -> String {
         .unwrap()
 }
 
+/// A checkout sent again under its `Idempotency-Key` (the first answer lost to a restart)
+/// answers the checkout it started; another request for the same order is still a conflict.
+#[tokio::test]
+async fn a_checkout_sent_again_under_its_key_answers_the_first() {
+    let t = app_with_saga().await;
+    let id = id_of(&create(&t, synced_body()).await, "id");
+    let path = format!("/v1/orders/{id}/send-checkout");
+    let send = |key: Option<&'static str>| {
+        let t = &t;
+        let path = path.clone();
+        async move {
+            let headers: Vec<(&str, &str)> =
+                key.map(|k| ("idempotency-key", k)).into_iter().collect();
+            t.call("POST", &path, None, &headers).await
+        }
+    };
+    let (s, first) = send(Some("send-1")).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{first}");
+    let saga = id_of(&first, "saga_id");
+
+    let (s, again) = send(Some("send-1")).await;
+    assert_eq!(s, StatusCode::OK, "{again}");
+    assert_eq!(id_of(&again, "saga_id"), saga);
+    assert_eq!(again["order_id"], id.to_string());
+
+    for key in [Some("send-2"), None] {
+        let (s, e) = send(key).await;
+        assert_eq!(s, StatusCode::CONFLICT, "{key:?}: {e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("checkout was already sent for this order"),
+            "{e}"
+        );
+    }
+    // Another tenant's repeat of the key is not this caller's request.
+    let other = bearer(OTHER_SERVICE_TOKEN);
+    let (s, e) = t
+        .call(
+            "POST",
+            &path,
+            None,
+            &[("idempotency-key", "send-1"), ("authorization", &other)],
+        )
+        .await;
+    assert!(
+        s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN,
+        "{s} {e}"
+    );
+    let sagas = count(
+        &t,
+        &format!("SELECT count(*) FROM sagas WHERE data->'input'->>'order_id' = '{id}'"),
+    )
+    .await;
+    assert_eq!(sagas, 1, "one checkout saga for the order");
+}
+
 #[tokio::test]
 async fn checkout_shipments_cancellation_and_automation_through_the_api() {
     let t = app_with_saga().await;

@@ -20,7 +20,7 @@ use super::{
     store_error, text, text_up_to, to_json,
 };
 use crate::api::auth::Principal;
-use crate::api::sagas::{ActionRequest, IdempotencyKey, apply_action, check_reason};
+use crate::api::sagas::{ActionRequest, IdempotencyKey, api_key, apply_action, check_reason};
 use crate::api::{ApiError, ApiJson, AppState, Shown, tenancy};
 use crate::domain::hardware::directory::ContactRole;
 use crate::domain::hardware::order::{self, PaymentEvent, PaymentStatus};
@@ -388,6 +388,11 @@ impl crate::api::OrderView for HardwareOrders {
     }
 }
 
+/// What a checkout start answers, first time or again.
+fn checkout_answer(order: Uuid, saga: Uuid, payment_status: &str) -> Value {
+    json!({ "order_id": order, "saga_id": saga, "payment_status": payment_status })
+}
+
 /// The saga's idempotency key for the order's next checkout: the first is the order's own,
 /// each recovery after a failed or expired payment gets a new one.
 fn checkout_key(order: Uuid, attempts_so_far: i64) -> String {
@@ -400,9 +405,13 @@ fn checkout_key(order: Uuid, attempts_so_far: i64) -> String {
 /// Re-prices the draft strictly (every line must be chargeable by a synced processor price)
 /// and starts its `hardware_order` saga, which locks the prices and opens the checkout. After
 /// a failed or expired payment it recovers the order: a new saga opens a new session under a
-/// new idempotency key, and the old session stays in `checkouts`.
-#[utoipa::path(post, path = "/v1/orders/{id}/send-checkout", operation_id = "send_hardware_checkout", tag = "hardware", params(("id" = String, Path, description = "order id")),
+/// new idempotency key, and the old session stays in `checkouts`. With an `Idempotency-Key`,
+/// the same request again (its answer lost to a restart) answers the checkout it started.
+#[utoipa::path(post, path = "/v1/orders/{id}/send-checkout", operation_id = "send_hardware_checkout", tag = "hardware",
+    params(("id" = String, Path, description = "order id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "optional; the same request again answers the checkout it started")),
     responses((status = 202, description = "saga started: order_id, saga_id, payment_status"),
+        (status = 200, description = "the same request again: the checkout it started"),
         (status = 404, description = "no such hardware order"),
         (status = 409, description = "not a draft or a failed or expired checkout, or the previous checkout's saga still runs"),
         (status = 422, description = "a line cannot be charged (`price_not_synced`) or priced (`pricing_error`); the message names it")))]
@@ -411,14 +420,34 @@ pub(crate) async fn send_checkout(
     Extension(settings): Extension<Arc<HardwareSettings>>,
     Extension(who): Extension<Principal>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let id = parse_id(&id, "order")?;
+    let keyed = match headers.contains_key("idempotency-key") {
+        true => Some(api_key(&who, &IdempotencyKey::from_headers(&headers)?)),
+        false => None,
+    };
     let order =
         s.rt.store
             .hardware_order(id)
             .await?
             .ok_or_else(|| no_such("order"))?;
     tenancy::visible(&who, Some(&order.created_by), "hardware order")?;
+    let input = json!({ "order_id": id });
+    // The caller's key is part of the saga's request hash: the saga itself is keyed by the
+    // order, so this is what tells the same request again from another one.
+    let request_hash = hex::encode(Sha256::digest(
+        json!({ "input": input, "key": keyed }).to_string(),
+    ));
+    if let Some(saga) = order.saga_id
+        && keyed.is_some()
+        && s.rt.store.started_by_request(saga, &request_hash).await?
+    {
+        return Ok((
+            StatusCode::OK,
+            Json(checkout_answer(id, saga, &order.payment_status)),
+        ));
+    }
     // The store decides again under a row lock; checking first keeps pricing errors from
     // hiding the real answer for an order past its draft.
     let from: PaymentStatus = order
@@ -444,10 +473,9 @@ pub(crate) async fn send_checkout(
     )
     .await
     .map_err(pricing_error)?;
-    let input = json!({ "order_id": id });
     let start = StartSaga {
         workflow: WORKFLOW.into(),
-        request_hash: Some(hex::encode(Sha256::digest(input.to_string()))),
+        request_hash: Some(request_hash),
         input,
         business_key: Some(order.order_code.clone()),
         idempotency_key: Some(checkout_key(id, s.rt.store.checkout_attempts(id).await?)),
@@ -455,8 +483,19 @@ pub(crate) async fn send_checkout(
     };
     let started = match s.rt.start(start, Some(link_checkout_saga(id))).await {
         Ok(Started::Created(saga)) => saga,
+        // The same request, sent twice at once: the other one started the saga.
+        Ok(Started::Existing(saga)) if keyed.is_some() => {
+            let status =
+                s.rt.store
+                    .hardware_order(id)
+                    .await?
+                    .map(|o| o.payment_status);
+            let status = status.unwrap_or(order.payment_status);
+            return Ok((StatusCode::OK, Json(checkout_answer(id, saga, &status))));
+        }
         // The key is the order's: another checkout of it started the saga since we looked.
-        Ok(Started::Existing(saga)) => {
+        Ok(Started::Existing(saga))
+        | Err(StartError::Store(store::Error::IdempotencyConflict { saga_id: saga })) => {
             return Err(conflict(format!(
                 "checkout was already sent for this order (saga {saga})"
             )));
@@ -472,11 +511,7 @@ pub(crate) async fn send_checkout(
             .unwrap_or(order.payment_status);
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "order_id": id,
-            "saga_id": started,
-            "payment_status": payment_status,
-        })),
+        Json(checkout_answer(id, started, &payment_status)),
     ))
 }
 
