@@ -35,6 +35,10 @@ pub struct SagaRowUpdate {
     pub data: Option<Value>,
     /// What becomes of `last_error`.
     pub last_error: LastError,
+    /// A worker's write keeps `recovering` set: the attempt that may have run before has not
+    /// run since (it was held before it acted, or never reached). Any other worker write
+    /// clears it; an operator's always sets it.
+    pub still_recovering: bool,
 }
 
 /// The due time and the lease, together: `next_run_at` is also the lease expiry while a
@@ -127,6 +131,7 @@ pub(crate) fn row_update(
         finished: state.is_terminal(),
         data: None,
         last_error: LastError::Keep,
+        still_recovering: false,
         state: state.clone(),
     }
 }
@@ -140,6 +145,12 @@ impl SagaRowUpdate {
 
     pub(crate) fn with_last_error(mut self, last_error: LastError) -> Self {
         self.last_error = last_error;
+        self
+    }
+
+    /// Keeps `recovering` set when the worker's copy still says so (see `still_recovering`).
+    pub(crate) fn with_recovering(mut self, recovering: bool) -> Self {
+        self.still_recovering = recovering;
         self
     }
 

@@ -75,8 +75,9 @@ pub(super) struct RowWrite<'a> {
 }
 
 /// `recovering`: the lease holder's own checkpoint recorded its attempt, so the next one
-/// starts fresh; after an operator's write (no owner: retry, resume, cancel) whatever runs
-/// next may have run before, perhaps under a holder the operator overtook, so it looks first.
+/// starts fresh, unless the attempt never ran (`i.still_recovering`: held before it acted);
+/// after an operator's write (no owner: retry, resume, cancel) whatever runs next may have
+/// run before, perhaps under a holder the operator overtook, so it looks first.
 ///
 /// The saga-row rules in SQL, once, for the single and the batched checkpoint alike: what a
 /// transition sets, read from an input row `i` whose columns are those of [`RowValues`].
@@ -93,7 +94,7 @@ macro_rules! set_row {
             " THEN i.now
                            ELSE i.next_run_at END,
         lease_owner = CASE WHEN i.keep THEN s.lease_owner ELSE NULL END,
-        recovering = i.owner IS NULL,
+        recovering = i.owner IS NULL OR i.still_recovering,
         lease_expires_at = CASE WHEN i.keep THEN COALESCE(i.next_run_at, s.lease_expires_at) ELSE NULL END,
         version = s.version + 1,
         event_seq = s.event_seq + i.n_events,
@@ -132,7 +133,8 @@ WITH u AS (
                  $5::jsonb AS state, $6::jsonb AS data, $7::text AS current_step, $8::int AS attempt,
                  $9::timestamptz AS next_run_at, $10::bool AS keep, $11::bool AS set_error,
                  $12::jsonb AS last_error, $13::bool AS finished, $14::timestamptz AS now,
-                 cardinality($15::text[]) AS n_events, $16::text AS guard_signal, $17::bigint AS seen_seq) i
+                 cardinality($15::text[]) AS n_events, $16::text AS guard_signal, $17::bigint AS seen_seq,
+                 $28::bool AS still_recovering) i
     WHERE ",
     fenced!(),
     "
@@ -173,6 +175,7 @@ struct RowValues<'a> {
     set_error: bool,
     last_error: Option<&'a Value>,
     finished: bool,
+    still_recovering: bool,
 }
 
 impl<'a> RowValues<'a> {
@@ -197,6 +200,7 @@ impl<'a> RowValues<'a> {
             set_error,
             last_error,
             finished: row.finished,
+            still_recovering: row.still_recovering,
         })
     }
 }
@@ -284,6 +288,7 @@ pub(super) async fn write_row(
         .bind(w.correlations) // $25
         .bind(w.consume_signal) // $26
         .bind(WAKE_CHANNEL) // $27
+        .bind(v.still_recovering) // $28
         .fetch_optional(&mut *conn)
         .await?;
     match row {
@@ -303,9 +308,9 @@ const BATCH_SQL: &str = concat!(
 WITH input AS (
     SELECT * FROM UNNEST($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[],
                          $8::int[], $9::timestamptz[], $10::bool[], $11::bool[], $12::jsonb[], $13::bool[],
-                         $14::timestamptz[], $15::int[])
+                         $14::timestamptz[], $15::int[], $23::bool[])
         AS t(id, version, owner, status, state, data, current_step, attempt, next_run_at, keep, set_error,
-             last_error, finished, now, n_events)
+             last_error, finished, now, n_events, still_recovering)
 ), u AS (
     UPDATE sagas s SET ",
     set_row!("false"),
@@ -370,6 +375,7 @@ impl Store {
         let mut finished = Vec::with_capacity(n);
         let mut nows = Vec::with_capacity(n);
         let mut n_events = Vec::with_capacity(n);
+        let mut still_recovering = Vec::with_capacity(n);
         let (mut e_saga, mut e_ord, mut e_step, mut e_kind, mut e_attempt, mut e_detail) = (
             Vec::new(),
             Vec::new(),
@@ -395,6 +401,7 @@ impl Store {
             finished.push(v.finished);
             nows.push(cp.now);
             n_events.push(cp.events.len() as i32);
+            still_recovering.push(v.still_recovering);
             for (i, e) in cp.events.iter().enumerate() {
                 e_saga.push(cp.saga_id);
                 e_ord.push(i as i32 + 1);
@@ -427,6 +434,7 @@ impl Store {
             .bind(&e_attempt)
             .bind(&e_detail)
             .bind(WAKE_CHANNEL)
+            .bind(&still_recovering)
             // Planned afresh with the batch's real size, like the claim (`sagas.rs`): a cached
             // generic plan from a small table hash-joins through a scan of all of `sagas`.
             .persistent(false)

@@ -25,6 +25,7 @@ mod embedded;
 mod engine_chains;
 mod engine_concurrency;
 mod engine_flows;
+mod engine_leases;
 mod engine_queues;
 mod engine_races;
 mod engine_refused_writes;

@@ -443,3 +443,59 @@ async fn the_partner_rate_limit_is_shared_by_two_apps_on_one_database() {
         (StatusCode::TOO_MANY_REQUESTS, json!("RATE_LIMITED"))
     );
 }
+
+/// A submit whose answer was lost, then a lookup a gate holds: the lookup proves nothing, so
+/// the attempt is spent as an unknown outcome and the next one looks before it places. Held
+/// without spending it, the next run would be a first try, which does not look, and the
+/// reseller would deliver the order twice.
+#[tokio::test]
+async fn a_held_lookup_after_a_lost_answer_never_places_the_order_again() {
+    let h = harness(|_, _| {}).await;
+    let (s, b) = as_operator(
+        &h,
+        "/v1/providers/reseller/pause",
+        json!({ "reason": "history search down", "endpoint": "list_orders" }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    h.sim
+        .set_fault(
+            "reseller.create_order",
+            Some(Fault {
+                drop_response: true,
+                times: Some(1),
+                ..Fault::default()
+            }),
+        )
+        .unwrap();
+    let user = funded(&h, 100.0).await;
+    let saga = place(&h, user, "lost-answer").await;
+    h.t.run().await;
+    assert_eq!(h.sim.stats().requests("reseller.create_order"), 1);
+    let first = saga_row(&h, saga).await;
+
+    let (s, b) = as_operator(
+        &h,
+        "/v1/providers/reseller/resume",
+        json!({ "reason": "back", "endpoint": "list_orders" }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // The retry comes due (five minutes in the workflow) and looks first.
+    h.t.advance(Duration::from_secs(6 * 60));
+    h.t.run().await;
+    let doubled = h.sim.stats().repeated_orders("reseller.create_order");
+    assert!(doubled.is_empty(), "placed twice: {doubled:?}");
+    assert_eq!(h.sim.stats().requests("reseller.create_order"), 1);
+    assert_eq!(
+        (first.0.as_str(), first.2.as_deref()),
+        ("running", Some("outcome_unknown")),
+        "the first attempt was spent as an unknown outcome, at attempt {}",
+        first.1
+    );
+    let (status, attempt, _) = saga_row(&h, saga).await;
+    assert!(
+        ["waiting", "completed"].contains(&status.as_str()) && attempt == 2,
+        "the second attempt adopted the order the first placed: {status} at {attempt}"
+    );
+}

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use tracing::{debug, error, warn};
 
 use super::Worker;
+use super::lease::Watch;
 use super::outcome::{Phase, StepRun};
 use super::saga::SagaRun;
 use crate::engine::action::{Action, Execution, StepContext, StepError, StepOutcome};
@@ -21,7 +22,8 @@ use crate::telemetry as m;
 
 impl Worker {
     /// Does the work the current state calls for and reports it as a lifecycle event.
-    /// `None` means there is nothing to do (the saga was released).
+    /// `None` means there is nothing to write: the saga was let go, or its step dropped
+    /// because the lease is no longer certain to be this worker's.
     pub(super) async fn attempt(
         &self,
         def: &Arc<WorkflowDef>,
@@ -30,7 +32,7 @@ impl Worker {
         match run.state.clone() {
             SagaState::Running { step, attempt } => {
                 let s = &def.steps[step];
-                Some(self.run_step(run, s, attempt).await)
+                self.run_step(run, s, attempt).await
             }
             SagaState::Waiting {
                 step,
@@ -44,7 +46,7 @@ impl Worker {
             }
             SagaState::Compensating { step, attempt, .. } => {
                 let s = &def.steps[step];
-                Some(self.run_compensation(run, s, attempt).await)
+                self.run_compensation(run, s, attempt).await
             }
             other => {
                 warn!(
@@ -101,13 +103,17 @@ impl Worker {
 
     /// Counts what the attempt's execution and result say about recovery: the attempt ran
     /// again after an unrecorded run, or it could not tell whether a provider acted. Once an
-    /// attempt has run, the saga's next one is no longer a recovery.
+    /// attempt has run, the saga's next one is no longer a recovery; one held before it acted
+    /// (deferred) has not run, so whatever ran before it still may have.
     fn count_recovery(
         &self,
         run: &mut SagaRun,
         ctx: &StepContext,
         result: &Result<StepOutcome, StepError>,
     ) {
+        if matches!(result, Err(StepError::Deferred { .. })) {
+            return;
+        }
         if ctx.execution == Execution::Recovered {
             metrics::counter!(m::RECOVERED_ATTEMPTS_TOTAL, "workflow" => run.workflow.clone(), "step" => ctx.step.clone()).increment(1);
         }
@@ -134,18 +140,24 @@ impl Worker {
     }
 
     /// A step's action, counted and timed per workflow and step.
-    async fn run_step(&self, run: &mut SagaRun, step: &StepDef, attempt: u32) -> StepRun {
+    async fn run_step(&self, run: &mut SagaRun, step: &StepDef, attempt: u32) -> Option<StepRun> {
         let ctx = self.context(run, step, attempt, "");
         let started = Instant::now();
         let result = match self.action(&step.action) {
-            Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await,
+            Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await?,
             Err(e) => Err(e),
         };
         self.count_recovery(run, &ctx, &result);
         let elapsed = started.elapsed();
         if matches!(result, Err(StepError::Deferred { .. })) {
             // Held before the provider saw it: not an attempt, so not counted as one.
-            return StepRun::from_result(step, attempt, result, elapsed, Phase::Action);
+            return Some(StepRun::from_result(
+                step,
+                attempt,
+                result,
+                elapsed,
+                Phase::Action,
+            ));
         }
         metrics::counter!(m::STEP_ATTEMPTS_TOTAL, "workflow" => run.workflow.clone(), "step" => step.name.clone()).increment(1);
         if attempt > 1 {
@@ -154,7 +166,13 @@ impl Worker {
         let outcome_label = if result.is_ok() { "ok" } else { "error" };
         metrics::histogram!(m::STEP_DURATION_SECONDS, "workflow" => run.workflow.clone(), "step" => step.name.clone(), "outcome" => outcome_label)
             .record(elapsed.as_secs_f64());
-        StepRun::from_result(step, attempt, result, elapsed, Phase::Action)
+        Some(StepRun::from_result(
+            step,
+            attempt,
+            result,
+            elapsed,
+            Phase::Action,
+        ))
     }
 
     /// A waiting step: read the oldest matching signal if one came, else go back to sleep
@@ -179,7 +197,7 @@ impl Worker {
             let result = match self.action(&step.action) {
                 Ok(action) => {
                     self.timed(run, step.timeout, action.on_signal(&ctx, &sig))
-                        .await
+                        .await?
                 }
                 Err(e) => Err(e),
             };
@@ -203,7 +221,7 @@ impl Worker {
         };
         let started = Instant::now();
         let result = match self.action(&poll) {
-            Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await,
+            Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await?,
             Err(e) => Err(e),
         };
         self.count_recovery(run, &ctx, &result);
@@ -217,67 +235,136 @@ impl Worker {
     }
 
     /// Undoes a step; its idempotency key ends in `:undo`.
-    async fn run_compensation(&self, run: &mut SagaRun, step: &StepDef, attempt: u32) -> StepRun {
+    async fn run_compensation(
+        &self,
+        run: &mut SagaRun,
+        step: &StepDef,
+        attempt: u32,
+    ) -> Option<StepRun> {
         let ctx = self.context(run, step, attempt, ":undo");
         let started = Instant::now();
         let name = step.compensation.clone().unwrap_or_default();
         let result = match self.action(&name) {
-            Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await,
+            Ok(action) => self.timed(run, step.timeout, action.run(&ctx)).await?,
             Err(e) => Err(e),
         };
         self.count_recovery(run, &ctx, &result);
         let outcome = if result.is_ok() { "ok" } else { "error" };
         metrics::counter!(m::COMPENSATIONS_TOTAL, "workflow" => run.workflow.clone(), "step" => step.name.clone(), "outcome" => outcome).increment(1);
-        StepRun::from_result(
+        Some(StepRun::from_result(
             step,
             attempt,
             result,
             started.elapsed(),
             Phase::Compensation,
-        )
+        ))
     }
 
     /// Runs an action under the step's timeout, extending the lease while it runs. A panic in
-    /// the action parks the saga (a bug no retry fixes, and the action may have acted); a lost
-    /// lease drops the action at once, as its checkpoint could only be fenced out.
+    /// the action parks the saga (a bug no retry fixes, and the action may have acted).
+    ///
+    /// `None`: the step was dropped because the lease is, or may be, no longer this worker's:
+    /// lost to another worker or an operator, or not renewed in time (`lease.rs`). Nothing is
+    /// written; the saga is let go as a crash would let it go, for whoever holds it next to
+    /// run the step again as a recovery.
     async fn timed(
         &self,
         run: &mut SagaRun,
         timeout: Option<Duration>,
         fut: impl std::future::Future<Output = Result<StepOutcome, StepError>>,
-    ) -> Result<StepOutcome, StepError> {
+    ) -> Option<Result<StepOutcome, StepError>> {
         let limit = timeout.unwrap_or(Duration::from_secs(24 * 3600));
-        let every = (self.rt.worker.lease / 3).max(Duration::from_millis(50));
-        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let mut watch = self.watch(run);
+        let mut next_beat = watch.renew_at();
         let fut = tokio::time::timeout(limit, unwind::catch(fut));
         tokio::pin!(fut);
         loop {
             tokio::select! {
+                // A finished action wins over a renewal or giving up that fell due meanwhile.
+                biased;
                 res = &mut fut => {
-                    return match res {
+                    return Some(match res {
                         Ok(Ok(result)) => result,
                         Ok(Err(panic)) => {
                             error!(panic = %panic, "the action panicked; parking the saga");
                             Err(StepError::park("action_panicked", format!("the action panicked: {panic}")))
                         }
                         Err(_) => Err(StepError::retryable("timeout", format!("step ran longer than {}", humantime::format_duration(limit)))),
-                    };
+                    });
                 }
-                _ = beat.tick() => {
-                    let until = self.lease_from(self.rt.clock.now());
-                    match self.rt.store.heartbeat(run.id, &self.id, run.version, until).await {
-                        Ok(true) => {
-                            run.lease_until = until;
-                            self.beat_queue(run, until).await;
+                _ = tokio::time::sleep_until(next_beat) => {
+                    // The renewal may not outlast the lease it renews; the action waits meanwhile.
+                    match tokio::time::timeout_at(watch.expires(), self.renew(run)).await {
+                        Ok(Ok(true)) => {
+                            watch = self.watch(run);
+                            next_beat = watch.renew_at();
                             debug!("lease extended");
                         }
-                        Ok(false) => {
+                        Ok(Ok(false)) => {
                             warn!("lease lost while the step ran; dropping the step, whose checkpoint could only be fenced out");
-                            return Err(StepError::retryable("lease_lost", "the lease was lost while the step ran"));
+                            return None;
                         }
-                        Err(e) => warn!(error = %e, "heartbeat failed"),
+                        Ok(Err(e)) => {
+                            warn!(error = %e, "heartbeat failed");
+                            next_beat = watch.retry_at(Instant::now().into());
+                        }
+                        Err(_) => {
+                            warn!("heartbeat still unanswered when the lease ran out");
+                            next_beat = watch.retry_at(Instant::now().into());
+                        }
                     }
                 }
+                _ = tokio::time::sleep_until(watch.give_up_at()) => {
+                    warn!("the lease could not be renewed before it ran out; dropping the step, as a crash would, for the next holder to run again as a recovery");
+                    self.let_go_interrupted(run).await;
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The lease as last written, from now on in real time.
+    fn watch(&self, run: &SagaRun) -> Watch {
+        let now = self.rt.clock.now();
+        Watch::new(
+            run.lease_until,
+            now,
+            Instant::now().into(),
+            self.rt.worker.lease,
+        )
+    }
+
+    /// Extends the lease (and the queue slot with it). False when it is no longer ours.
+    async fn renew(&self, run: &mut SagaRun) -> crate::store::Result<bool> {
+        let until = self.lease_from(self.rt.clock.now());
+        let renewed = self
+            .rt
+            .store
+            .heartbeat(run.id, &self.id, run.version, until)
+            .await?;
+        if renewed {
+            run.lease_until = until;
+            self.beat_queue(run, until).await;
+        }
+        Ok(renewed)
+    }
+
+    /// Gives back a saga whose step was dropped mid-attempt, marked for whoever runs it next
+    /// to look first. Best effort and bounded: the database may be what failed, and then the
+    /// lease running out does the same.
+    async fn let_go_interrupted(&self, run: &SagaRun) {
+        let now = self.rt.clock.now();
+        let release = self
+            .rt
+            .store
+            .release_interrupted(run.id, &self.id, run.version, now);
+        match tokio::time::timeout(self.rt.worker.lease, release).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                warn!(error = %e, "could not give back the dropped step's saga; its lease will run out")
+            }
+            Err(_) => {
+                warn!("giving back the dropped step's saga took too long; its lease will run out")
             }
         }
     }

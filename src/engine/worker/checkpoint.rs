@@ -58,7 +58,8 @@ pub(super) fn assemble(
     };
     let row = transition::row_update(def, decision, now, run.signal_seq, holder)
         .with_data(run.data.clone())
-        .with_last_error(LastError::of_attempt(step.error.take()));
+        .with_last_error(LastError::of_attempt(step.error.take()))
+        .with_recovering(run.recovering);
     if let Some(until) = row.renewed_lease() {
         run.lease_until = until;
     }

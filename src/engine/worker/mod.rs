@@ -18,6 +18,7 @@ mod chain;
 mod checkpoint;
 mod crash_point;
 mod finished;
+mod lease;
 mod outcome;
 mod queue;
 mod refused;

@@ -327,7 +327,14 @@ impl Fulfill {
                 Verdict::Found { found, .. } => {
                     return Ok(adopt(order, route, n, reference, &found, ctx.now));
                 }
-                Verdict::Held(h) => return Err(crate::families::provider_error(h)),
+                // The submit was sent: a held lookup proves nothing, and waiting without
+                // spending the attempt would run it again as a first try, which does not look.
+                Verdict::Held(h) => {
+                    return Err(StepError::unknown(
+                        route.provider(),
+                        format!("{e}; then the lookup was held: {}", h.held_message()),
+                    ));
+                }
                 Verdict::Unknown(why) => {
                     return Err(StepError::unknown(
                         route.provider(),
