@@ -265,8 +265,8 @@ impl Worker {
     ///
     /// `None`: the step was dropped because the lease is, or may be, no longer this worker's:
     /// lost to another worker or an operator, or not renewed in time (`lease.rs`). Nothing is
-    /// written; the saga is let go as a crash would let it go, for whoever holds it next to
-    /// run the step again as a recovery.
+    /// written; the saga is left to its lease as a crash would leave it, for whoever holds it
+    /// next to run the step again as a recovery.
     async fn timed(
         &self,
         run: &mut SagaRun,
@@ -315,8 +315,9 @@ impl Worker {
                     }
                 }
                 _ = tokio::time::sleep_until(watch.give_up_at()) => {
+                    // Not given back: a call the step had sent may still be landing, and the
+                    // rest of the lease is its time to land before anyone else may look.
                     warn!("the lease could not be renewed before it ran out; dropping the step, as a crash would, for the next holder to run again as a recovery");
-                    self.let_go_interrupted(run).await;
                     return None;
                 }
             }
@@ -347,25 +348,5 @@ impl Worker {
             self.beat_queue(run, until).await;
         }
         Ok(renewed)
-    }
-
-    /// Gives back a saga whose step was dropped mid-attempt, marked for whoever runs it next
-    /// to look first. Best effort and bounded: the database may be what failed, and then the
-    /// lease running out does the same.
-    async fn let_go_interrupted(&self, run: &SagaRun) {
-        let now = self.rt.clock.now();
-        let release = self
-            .rt
-            .store
-            .release_interrupted(run.id, &self.id, run.version, now);
-        match tokio::time::timeout(self.rt.worker.lease, release).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => {
-                warn!(error = %e, "could not give back the dropped step's saga; its lease will run out")
-            }
-            Err(_) => {
-                warn!("giving back the dropped step's saga took too long; its lease will run out")
-            }
-        }
     }
 }
