@@ -278,8 +278,10 @@ impl Store {
 /// sagas back when it stops. Every write after the claim is fenced by `(lease_owner, version)`.
 impl Store {
     /// Claims up to `limit` due sagas for `owner` until `lease_until`, in one statement that
-    /// commits before any action runs. An expired lease is simply due again: this query is
-    /// also the lease reaper.
+    /// commits before any action runs. An expired lease is due again: this query is also the
+    /// lease reaper. It takes a lease over only half a lease after it ran out, not at once: a
+    /// provider call its holder sent before then has that long to land before the new holder
+    /// looks for it (see docs/architecture.md, "No step outlives its lease").
     pub async fn claim(
         &self,
         owner: &str,
@@ -287,10 +289,11 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<ClaimedSaga>> {
+        let taken_over_before = now - (lease_until - now) / 2;
         let rows = sqlx::query(
             "WITH due AS (
                 SELECT id, lease_owner AS prev_owner, next_run_at AS due_at FROM sagas
-                WHERE next_run_at <= $1
+                WHERE next_run_at <= $1 AND (lease_owner IS NULL OR next_run_at <= $5)
                 ORDER BY next_run_at
                 LIMIT $2
                 FOR UPDATE SKIP LOCKED
@@ -306,6 +309,7 @@ impl Store {
         .bind(limit)
         .bind(owner)
         .bind(lease_until)
+        .bind(taken_over_before)
         // Planned afresh each time, never from a cached generic plan: one made while the
         // table was small joins through a sequential scan of `sagas` for good (seen in the
         // bench with autovacuum off), which costs a scan of the whole table per claim.

@@ -110,9 +110,18 @@ async fn a_signal_during_a_poll_leaves_the_saga_to_the_worker_holding_it() {
         second.is_empty(),
         "a second worker claimed a held saga: {second:?}"
     );
-    // Once A's lease is gone, the saga (and its signal) is due again, and finishes with the
-    // signal read exactly once.
+    // Just after A's lease ran out, B still leaves it: a call A had sent gets half a lease to
+    // land before anyone else looks.
     t.advance(Duration::from_secs(31));
+    let now = t.clock.now();
+    let early = store
+        .claim("worker-b", now, now + chrono::Duration::seconds(30), 10)
+        .await
+        .unwrap();
+    assert!(early.is_empty(), "taken over at once: {early:?}");
+    // Half a lease after that, the saga (and its signal) is taken over, and finishes with the
+    // signal read exactly once.
+    t.advance(Duration::from_secs(15));
     t.run().await;
     assert_eq!(t.status(saga).await, "completed");
     let consumed: i64 = sqlx::query_scalar(
