@@ -6,7 +6,8 @@
 //! second time: a provider call sent after the other worker looked is one the look could not
 //! see. So a step whose lease cannot be confirmed (the database is unreachable, or the
 //! renewal is stuck) is dropped a quarter of a lease before it runs out, as a crash would drop
-//! it; a request already sent has that quarter to land before anyone else may look.
+//! it. A request already sent has that quarter, and the half a lease the claim waits before it
+//! takes a lease over (`Store::claim`), to land before anyone else may look.
 
 use std::time::Duration;
 
