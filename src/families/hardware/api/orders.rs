@@ -481,18 +481,10 @@ pub(crate) async fn send_checkout(
         idempotency_key: Some(checkout_key(id, s.rt.store.checkout_attempts(id).await?)),
         actor: actor(&who),
     };
-    let started = match s.rt.start(start, Some(link_checkout_saga(id))).await {
-        Ok(Started::Created(saga)) => saga,
+    let (answer, started) = match s.rt.start(start, Some(link_checkout_saga(id))).await {
+        Ok(Started::Created(saga)) => (StatusCode::ACCEPTED, saga),
         // The same request, sent twice at once: the other one started the saga.
-        Ok(Started::Existing(saga)) if keyed.is_some() => {
-            let status =
-                s.rt.store
-                    .hardware_order(id)
-                    .await?
-                    .map(|o| o.payment_status);
-            let status = status.unwrap_or(order.payment_status);
-            return Ok((StatusCode::OK, Json(checkout_answer(id, saga, &status))));
-        }
+        Ok(Started::Existing(saga)) if keyed.is_some() => (StatusCode::OK, saga),
         // The key is the order's: another checkout of it started the saga since we looked.
         Ok(Started::Existing(saga))
         | Err(StartError::Store(store::Error::IdempotencyConflict { saga_id: saga })) => {
@@ -509,10 +501,7 @@ pub(crate) async fn send_checkout(
             .await?
             .map(|o| o.payment_status)
             .unwrap_or(order.payment_status);
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(checkout_answer(id, started, &payment_status)),
-    ))
+    Ok((answer, Json(checkout_answer(id, started, &payment_status))))
 }
 
 /// Cancels an order: a draft directly; an order with a running saga through it (refund,
